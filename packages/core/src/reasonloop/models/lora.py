@@ -1,0 +1,60 @@
+"""LoRA adapters (PEFT) on a loaded model, and export of a merged plain checkpoint.
+
+The export is what makes "train soft, infer hard" practical: whatever was trained, the
+result is an ordinary HF directory that any discrete-decoding server loads without our code.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import PreTrainedModel
+
+
+def attach_lora(
+    model: PreTrainedModel,
+    *,
+    rank: int = 16,
+    alpha: int = 32,
+    dropout: float = 0.0,
+    target_modules: str | list[str] = "all-linear",
+) -> PeftModel:
+    """Wrap `model` with trainable LoRA adapters; the base weights are frozen."""
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def merge_and_export(model: PreTrainedModel | PeftModel, out_dir: str | Path,
+                     tokenizer: Any = None) -> Path:
+    """Write `model` (LoRA merged in, if any) as a plain HF checkpoint to `out_dir`.
+
+    The live model is left untouched (the merge happens on a copy), so training can go on.
+    The directory appears atomically: it is written aside and renamed into place.
+    """
+    out_dir = Path(out_dir)
+    if isinstance(model, PeftModel):
+        plain = copy.deepcopy(model).merge_and_unload()
+    else:
+        plain = model
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
+        staging = Path(tmp) / "checkpoint"
+        plain.save_pretrained(staging)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(staging)
+        if out_dir.exists():
+            old = Path(tmp) / "previous"
+            os.rename(out_dir, old)
+        os.rename(staging, out_dir)
+    return out_dir
