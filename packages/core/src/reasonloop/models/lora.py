@@ -35,18 +35,16 @@ def attach_lora(
     return get_peft_model(model, config)
 
 
-def merge_and_export(model: PreTrainedModel | PeftModel, out_dir: str | Path,
-                     tokenizer: Any = None) -> Path:
+def merge_and_export(
+    model: PreTrainedModel | PeftModel, out_dir: str | Path, tokenizer: Any = None
+) -> Path:
     """Write `model` (LoRA merged in, if any) as a plain HF checkpoint to `out_dir`.
 
     The live model is left untouched (the merge happens on a copy), so training can go on.
     The directory appears atomically: it is written aside and renamed into place.
     """
     out_dir = Path(out_dir)
-    if isinstance(model, PeftModel):
-        plain = copy.deepcopy(model).merge_and_unload()
-    else:
-        plain = model
+    plain = copy.deepcopy(model).merge_and_unload() if isinstance(model, PeftModel) else model
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
         staging = Path(tmp) / "checkpoint"

@@ -1,0 +1,199 @@
+"""Evaluation metrics (pass@k, means with confidence intervals), JSONL logs and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import statistics
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+__all__ = [
+    "JsonlLogger",
+    "MeanCI",
+    "mean_ci",
+    "mean_pass_at_k",
+    "pass_at_k",
+    "plot_curves",
+    "read_jsonl",
+]
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from `c` correct out of `n` samples (Chen et al. 2021, "Codex").
+
+    Equals 1 - C(n-c, k) / C(n, k), the chance that k samples drawn without replacement
+    contain a correct one. The binomials overflow floats for large n, so the ratio is taken
+    as the product of (1 - k/i) for i in n-c+1..n.
+    """
+    n, c, k = operator.index(n), operator.index(c), operator.index(k)
+    if n < 1 or not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"need n >= 1, 0 <= c <= n and 1 <= k <= n; got n={n}, c={c}, k={k}")
+    if n - c < k:  # every k-subset contains a correct sample
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """A sample mean with the bounds of its confidence interval and the sample size."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+
+def _t_quantile(p: float, df: int) -> float:
+    """Quantile of Student's t distribution, without scipy.
+
+    Exact for df 1 and 2; otherwise the Cornish-Fisher expansion around the normal quantile
+    (Abramowitz & Stegun 26.7.5), within 1% of the true value for df >= 3 and p <= 0.995.
+    """
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    z = statistics.NormalDist().inv_cdf(p)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
+def mean_ci(values: Iterable[float], confidence: float = 0.95) -> MeanCI:
+    """Mean with a two-sided Student-t confidence interval.
+
+    The t distribution (rather than a normal z) keeps the interval honest for the handful of
+    problems or seeds typical of quick experiments. A single value has a zero-width interval.
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("mean_ci needs at least one value")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return MeanCI(mean, mean, mean, 1)
+    sem = statistics.stdev(values) / math.sqrt(len(values))
+    half_width = _t_quantile((1 + confidence) / 2, len(values) - 1) * sem
+    return MeanCI(mean, mean - half_width, mean + half_width, len(values))
+
+
+def mean_pass_at_k(
+    correct_counts: Sequence[int], n: int | Sequence[int], k: int, confidence: float = 0.95
+) -> MeanCI:
+    """pass@k averaged over problems, with a confidence interval across problems.
+
+    `correct_counts[i]` is the number of correct samples for problem i; `n` is the number of
+    samples per problem, one value for all problems or one per problem.
+    """
+    # A single count (int or numpy integer) applies to every problem.
+    is_single = hasattr(n, "__index__")
+    samples = [operator.index(n)] * len(correct_counts) if is_single else list(n)
+    if len(samples) != len(correct_counts):
+        raise ValueError(
+            f"got {len(correct_counts)} correct counts but {len(samples)} sample counts"
+        )
+    return mean_ci(
+        (pass_at_k(n_i, c_i, k) for n_i, c_i in zip(samples, correct_counts, strict=True)),
+        confidence,
+    )
+
+
+def _to_json(value: object) -> object:
+    """Fallback for json.dumps: numpy/torch scalars and arrays become numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+class JsonlLogger:
+    """Appends one JSON object per line to `path`, flushed after every record.
+
+    Flushing keeps the log usable while a run is going and intact up to the last record if
+    it crashes. Records get a `time` (Unix seconds) unless they carry one. Thread-safe.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def log(self, record: Mapping[str, object]) -> None:
+        line = json.dumps({"time": time.time(), **record}, default=_to_json, ensure_ascii=False)
+        with self._lock:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> JsonlLogger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Read every record of a JSONL file, skipping blank lines."""
+    records = []
+    with Path(path).open(encoding="utf-8") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: invalid JSON: {exc}") from exc
+    return records
+
+
+def plot_curves(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = False,
+) -> Path:
+    """Write a PNG with one line per `name: (xs, ys)` entry of `series`; return its path.
+
+    Draws on a bare Agg-backed Figure instead of pyplot, so it works headless and leaves the
+    process-wide matplotlib backend and pyplot state alone.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not series:
+        raise ValueError("plot_curves needs at least one series")
+    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for name, (xs, ys) in series.items():
+        if len(xs) != len(ys):
+            raise ValueError(f"series {name!r} has {len(xs)} x values but {len(ys)} y values")
+        axes.plot(xs, ys, marker="o", markersize=3, label=name)
+    if logx:
+        axes.set_xscale("log")
+    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=120)
+    return path

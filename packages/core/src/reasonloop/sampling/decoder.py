@@ -1,0 +1,462 @@
+"""The batched decoder: KV cache, left padding, per-row parameters, thinking modes.
+
+One loop serves plain decoding, grammar-constrained answers and the three chain-of-thought
+modes. Each row of the batch is one sample of one prompt; rows leave the batch (and the KV
+cache) as soon as they finish, so a long sample does not make short ones pay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from transformers import PreTrainedModel
+
+from reasonloop.sampling.grammar import GrammarCompilerCache, RowGrammars
+from reasonloop.sampling.logits import RowSettings, choose_tokens, scaled_log_probs
+from reasonloop.sampling.params import SamplingParams
+from reasonloop.sampling.text import AnswerText
+from reasonloop.sampling.thinking import (
+    embedding_matrix,
+    gaussian_log_density,
+    mixture_mean,
+    noise_std,
+)
+
+Prompt = str | Sequence[int] | Sequence[dict[str, str]]
+
+
+@dataclass
+class ThinkingTrace:
+    """What happened in one chain of thought; enough to recompute its log-probability."""
+
+    mode: str
+    tau: float
+    sigma: float  # absolute noise std (0 for the greedy variants)
+    tokens: list[int]  # hard: the fed tokens; soft/fuzzy: each mixture's argmax (for display)
+    inputs: torch.Tensor | None  # soft/fuzzy: [steps, hidden] fed inputs, as fed
+    marker_ids: list[int]
+    ended_by: Literal["marker", "budget"]
+    text: str = ""
+
+
+@dataclass
+class Completion:
+    """One sample of one prompt."""
+
+    prompt_index: int
+    sample_index: int
+    prompt_ids: list[int]
+    token_ids: list[int]  # the answer's tokens (EOS included when it ended the answer)
+    text: str
+    finish_reason: Literal["stop", "length"]
+    answer_temperature: float  # the temperature the answer log-probs are taken at
+    step_log_probs: torch.Tensor  # float64 log-probs: CoT steps, then answer tokens
+    thinking: ThinkingTrace | None = None
+
+    @property
+    def token_logprobs(self) -> list[float]:
+        answer_steps = len(self.token_ids)
+        return self.step_log_probs[len(self.step_log_probs) - answer_steps :].tolist()
+
+
+@dataclass
+class StreamEvent:
+    """Progress of one row after a decoding step."""
+
+    prompt_index: int
+    sample_index: int
+    thinking_delta: str = ""
+    text_delta: str = ""
+    completion: Completion | None = None  # set once, when the row finishes
+
+
+@dataclass
+class _Row:
+    prompt_index: int
+    sample_index: int
+    prompt_ids: list[int]
+    params: SamplingParams
+    generator: torch.Generator
+    thinking: bool
+    answer: AnswerText
+    thought: AnswerText
+    forced: list[int] = field(default_factory=list)
+    thought_tokens: list[int] = field(default_factory=list)
+    thought_inputs: list[torch.Tensor] = field(default_factory=list)
+    ended_by: Literal["marker", "budget"] = "marker"
+    answer_ids: list[int] = field(default_factory=list)
+    log_probs: list[float] = field(default_factory=list)
+    position: int = 0
+    sigma: float = 0.0  # absolute noise std of soft/fuzzy thinking
+
+
+def _row_seed(seed: int, sample_index: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+class Sampler:
+    """Decodes batches of prompts with one HF causal LM (CUDA or CPU, same code)."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        eos = model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        if tokenizer.eos_token_id is not None:
+            eos_ids.add(tokenizer.eos_token_id)
+        self.eos_ids = frozenset(eos_ids)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
+        self.context_length = getattr(model.config, "max_position_embeddings", None) or 2**31
+        self._grammars: GrammarCompilerCache | None = None
+        self._markers: dict[str, list[int]] = {}
+
+    # ---- public API -------------------------------------------------------------
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        """Token ids of a prompt: text, ids, or chat messages (rendered with the chat
+        template and the generation prompt)."""
+        if isinstance(prompt, str):
+            return list(self.tokenizer.encode(prompt))
+        items = list(prompt)
+        if items and isinstance(items[0], dict):
+            rendered = self.tokenizer.apply_chat_template(
+                items, add_generation_prompt=True, tokenize=False
+            )
+            return list(self.tokenizer.encode(rendered, add_special_tokens=False))
+        return [int(t) for t in items]
+
+    def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+    ) -> list[list[Completion]]:
+        """Decode every prompt; returns, per prompt, its `n` completions in order."""
+        results: list[list[Completion | None]] = []
+        for event in self._run(prompts, params, stream_text=False):
+            if event.completion is not None:
+                while len(results) <= event.prompt_index:
+                    results.append([])
+                slots = results[event.prompt_index]
+                while len(slots) <= event.sample_index:
+                    slots.append(None)
+                slots[event.sample_index] = event.completion
+        return [[c for c in slots if c is not None] for slots in results]
+
+    def stream(
+        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+    ) -> Iterator[StreamEvent]:
+        """Like `generate`, but yields text deltas as they are decoded."""
+        return self._run(prompts, params, stream_text=True)
+
+    # ---- the loop -----------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _run(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        *,
+        stream_text: bool,
+    ) -> Iterator[StreamEvent]:
+        if not prompts:
+            return
+        per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
+        if len(per_prompt) != len(prompts):
+            raise ValueError(f"got {len(prompts)} prompts but {len(per_prompt)} SamplingParams")
+        prompt_ids = [self.encode(p) for p in prompts]
+        for i, ids in enumerate(prompt_ids):
+            if not ids:
+                raise ValueError(f"prompt {i} is empty")
+            if len(ids) >= self.context_length:
+                raise ValueError(
+                    f"prompt {i} has {len(ids)} tokens; the context length is {self.context_length}"
+                )
+        embeddings = embedding_matrix(self.model)
+        rows = self._make_rows(prompt_ids, per_prompt, embeddings)
+        grammars = self._row_grammars(rows)
+        device = self.model.device
+        settings = RowSettings.of([r.params for r in rows], device)
+
+        logits, cache, attention = self._prefill(prompt_ids, rows)
+        active = list(range(len(rows)))
+        embed = self.model.get_input_embeddings()
+
+        while active:
+            step = _Step(len(active))
+            live = settings.select(torch.tensor(active, device=device))
+            self._advance_thinking(rows, active, logits, embeddings, step)
+            self._advance_answers(rows, active, logits, live, grammars, step)
+
+            events: list[StreamEvent] = []
+            keep: list[int] = []
+            for i, r in enumerate(active):
+                row = rows[r]
+                finished = step.finish.get(i)
+                if stream_text or finished:
+                    event = self._event(row, finished, final=finished is not None)
+                    if event is not None:
+                        events.append(event)
+                if finished is None:
+                    keep.append(i)
+            yield from events
+            if not keep:
+                break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=device)
+                cache.batch_select_indices(index)
+                attention = attention[index]
+                step.select(keep)
+                active = [active[i] for i in keep]
+            inputs = embed(torch.tensor(step.tokens, device=device))
+            for i, x in step.soft_inputs.items():
+                inputs[i] = x
+            attention = torch.cat([attention, attention.new_ones(len(active), 1)], dim=1)
+            positions = torch.tensor([[rows[r].position] for r in active], device=device)
+            for r in active:
+                rows[r].position += 1
+            out = self.model(
+                inputs_embeds=inputs[:, None, :],
+                attention_mask=attention,
+                position_ids=positions,
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            logits, cache = out.logits[:, -1, :], out.cache
+
+    def _make_rows(
+        self,
+        prompt_ids: list[list[int]],
+        per_prompt: list[SamplingParams],
+        embeddings: torch.Tensor,
+    ) -> list[_Row]:
+        device = self.model.device
+        rows = []
+        for i, (ids, p) in enumerate(zip(prompt_ids, per_prompt, strict=True)):
+            sigma = 0.0
+            if p.thinking is not None:
+                self._marker_ids(p.thinking.end_marker)  # fail early on a bad marker
+                if p.thinking.mode != "hard":
+                    sigma = noise_std(embeddings, p.thinking.noise_scale)
+            for j in range(p.n):
+                seed = p.seed if p.seed is not None else int(torch.randint(2**62, (1,)).item())
+                generator = torch.Generator(device=device)
+                generator.manual_seed(_row_seed(seed, j))
+                rows.append(
+                    _Row(
+                        prompt_index=i,
+                        sample_index=j,
+                        prompt_ids=ids,
+                        params=p,
+                        generator=generator,
+                        thinking=p.thinking is not None,
+                        answer=AnswerText(self.tokenizer, p.stop),
+                        thought=AnswerText(self.tokenizer, ()),
+                        position=len(ids),
+                        sigma=sigma,
+                    )
+                )
+        return rows
+
+    def _row_grammars(self, rows: list[_Row]) -> RowGrammars | None:
+        if all(r.params.grammar is None for r in rows):
+            return None
+        if self._grammars is None:
+            self._grammars = GrammarCompilerCache(
+                self.tokenizer, self.model.config.vocab_size, sorted(self.eos_ids)
+            )
+        compiled = [
+            None if r.params.grammar is None else self._grammars.compile(r.params.grammar)
+            for r in rows
+        ]
+        return RowGrammars(compiled, self.model.config.vocab_size)
+
+    def _prefill(
+        self, prompt_ids: list[list[int]], rows: list[_Row]
+    ) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Run each distinct prompt once (left-padded), then copy its cache to its n rows."""
+        device = self.model.device
+        width = max(len(ids) for ids in prompt_ids)
+        input_ids = torch.full((len(prompt_ids), width), self.pad_id, device=device)
+        attention = torch.zeros((len(prompt_ids), width), dtype=torch.long, device=device)
+        for i, ids in enumerate(prompt_ids):
+            input_ids[i, width - len(ids) :] = torch.tensor(ids, device=device)
+            attention[i, width - len(ids) :] = 1
+        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        expand = torch.tensor([r.prompt_index for r in rows], device=device)
+        cache = out.cache
+        if len(rows) != len(prompt_ids):
+            cache.batch_select_indices(expand)
+        return out.logits[expand, -1, :], cache, attention[expand]
+
+    def _advance_thinking(
+        self,
+        rows: list[_Row],
+        active: list[int],
+        logits: torch.Tensor,
+        embeddings: torch.Tensor,
+        step: _Step,
+    ) -> None:
+        """Choose the next input of every row still in (or leaving) its chain of thought."""
+        soft: list[int] = []
+        for i, r in enumerate(active):
+            row = rows[r]
+            if row.forced:
+                step.tokens[i] = row.forced.pop(0)
+                step.phase_done.add(i)
+                continue
+            config = row.params.thinking
+            if not row.thinking or config is None:
+                continue
+            step.phase_done.add(i)
+            z = logits[i]
+            marker = self._marker_ids(config.end_marker)
+            log_prob = None
+            if config.mode == "hard" and config.tau > 0:
+                log_probs = torch.log_softmax(z.float() / config.tau, dim=-1)
+                token = int(torch.multinomial(log_probs.exp(), 1, generator=row.generator))
+                log_prob = float(log_probs[token])
+            else:
+                token = int(z.argmax())
+                if config.mode == "hard":
+                    log_prob = float(torch.log_softmax(z.float(), dim=-1)[token])
+            ends = token == marker[0]
+            if ends or len(row.thought_tokens) >= config.max_tokens:
+                row.ended_by = "marker" if ends else "budget"
+                row.thinking = False
+                row.forced = list(marker)
+                step.tokens[i] = row.forced.pop(0)
+                continue
+            row.thought_tokens.append(token)
+            if log_prob is not None:
+                step.tokens[i] = token
+                row.log_probs.append(log_prob)
+            else:
+                soft.append(i)
+        if not soft:
+            return
+        taus = torch.tensor(
+            [rows[active[i]].params.thinking.tau for i in soft],  # type: ignore[union-attr]
+            device=logits.device,
+        )
+        means = mixture_mean(logits[soft], taus[:, None], embeddings)
+        for k, i in enumerate(soft):
+            row = rows[active[i]]
+            noise = torch.randn(means.shape[1], generator=row.generator, device=means.device)
+            x = (means[k] + row.sigma * noise).to(embeddings.dtype)
+            row.log_probs.append(float(gaussian_log_density(x, means[k], row.sigma)))
+            row.thought_inputs.append(x)
+            step.soft_inputs[i] = x
+
+    def _marker_ids(self, marker: str) -> list[int]:
+        if marker not in self._markers:
+            ids = self.tokenizer.encode(marker, add_special_tokens=False)
+            if not ids:
+                raise ValueError(f"thinking.end_marker {marker!r} encodes to no tokens")
+            self._markers[marker] = ids
+        return self._markers[marker]
+
+    def _advance_answers(
+        self,
+        rows: list[_Row],
+        active: list[int],
+        logits: torch.Tensor,
+        live: RowSettings,
+        grammars: RowGrammars | None,
+        step: _Step,
+    ) -> None:
+        """Choose the next answer token of every row in its answer phase."""
+        answering = [i for i, r in enumerate(active) if i not in step.phase_done]
+        if not answering:
+            return
+        index = torch.tensor(answering, device=logits.device)
+        z = logits[index].float()
+        if grammars is not None:
+            grammars.mask(z, [active[i] for i in answering])
+        sub = live.select(index)
+        log_probs = scaled_log_probs(z, sub.temperature)
+        chosen = choose_tokens(log_probs, sub, [rows[active[i]].generator for i in answering])
+        chosen_lp = log_probs.gather(1, chosen[:, None])[:, 0].tolist()
+        for k, (i, token) in enumerate(zip(answering, chosen.tolist(), strict=True)):
+            row = rows[active[i]]
+            row.answer_ids.append(token)
+            row.log_probs.append(chosen_lp[k])
+            step.tokens[i] = token
+            p = row.params
+            if row.params.stop:
+                row.answer.update(row.answer_ids)
+            grammar_done = grammars is not None and grammars.accept(active[i], token)
+            if (token in self.eos_ids and not p.ignore_eos) or grammar_done or row.answer.stopped:
+                step.finish[i] = "stop"
+            elif len(row.answer_ids) >= p.max_new_tokens or row.position + 1 >= self.context_length:
+                step.finish[i] = "length"
+
+    def _event(
+        self, row: _Row, finished: Literal["stop", "length"] | None, *, final: bool
+    ) -> StreamEvent | None:
+        row.thought.update(row.thought_tokens)
+        if not row.params.stop or final:
+            row.answer.update(row.answer_ids)
+        event = StreamEvent(
+            row.prompt_index,
+            row.sample_index,
+            thinking_delta=row.thought.delta(final=final),
+            text_delta=row.answer.delta(final=final),
+        )
+        if finished is not None:
+            event.completion = self._completion(row, finished)
+        if not (event.thinking_delta or event.text_delta or event.completion):
+            return None
+        return event
+
+    def _completion(self, row: _Row, finish: Literal["stop", "length"]) -> Completion:
+        p = row.params
+        trace = None
+        if p.thinking is not None:
+            config = p.thinking
+            trace = ThinkingTrace(
+                mode=config.mode,
+                tau=config.tau,
+                sigma=row.sigma,
+                tokens=list(row.thought_tokens),
+                inputs=torch.stack(row.thought_inputs) if row.thought_inputs else None,
+                marker_ids=self._marker_ids(config.end_marker),
+                ended_by=row.ended_by,
+                text=row.thought.text,
+            )
+        return Completion(
+            prompt_index=row.prompt_index,
+            sample_index=row.sample_index,
+            prompt_ids=list(row.prompt_ids),
+            token_ids=list(row.answer_ids),
+            text=row.answer.text,
+            finish_reason=finish,
+            answer_temperature=p.temperature if p.temperature > 0 else 1.0,
+            step_log_probs=torch.tensor(row.log_probs, dtype=torch.float64),
+            thinking=trace,
+        )
+
+
+class _Step:
+    """The choices made for the active rows in one decoding step."""
+
+    def __init__(self, size: int) -> None:
+        self.tokens = [0] * size  # token to feed (ignored where a soft input is set)
+        self.soft_inputs: dict[int, torch.Tensor] = {}
+        self.phase_done: set[int] = set()  # rows whose input was decided by the CoT phase
+        self.finish: dict[int, Literal["stop", "length"]] = {}
+
+    def select(self, keep: list[int]) -> None:
+        remap = {old: new for new, old in enumerate(keep)}
+        self.tokens = [self.tokens[i] for i in keep]
+        self.soft_inputs = {remap[i]: x for i, x in self.soft_inputs.items() if i in remap}

@@ -1,0 +1,86 @@
+"""Per-row next-token choice: temperature, top-k, top-p, min-p, greedy, seeded draws.
+
+Every row of a batch may carry its own parameters and its own random generator, so a
+request gets the same tokens whether it is decoded alone or batched with others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from reasonloop.sampling.params import SamplingParams
+
+
+@dataclass
+class RowSettings:
+    """The parameters of every row of a batch, as tensors for vectorized processing."""
+
+    temperature: torch.Tensor  # [B], 0 for greedy rows
+    top_k: torch.Tensor  # [B], 0 for off
+    top_p: torch.Tensor  # [B]
+    min_p: torch.Tensor  # [B]
+    greedy: list[bool]
+    truncates: bool  # any row uses top-k/top-p/min-p
+
+    @classmethod
+    def of(cls, params: Sequence[SamplingParams], device: torch.device) -> RowSettings:
+        return cls(
+            temperature=torch.tensor([p.temperature for p in params], device=device),
+            top_k=torch.tensor([p.top_k for p in params], device=device),
+            top_p=torch.tensor([p.top_p for p in params], device=device),
+            min_p=torch.tensor([p.min_p for p in params], device=device),
+            greedy=[p.greedy for p in params],
+            truncates=any(p.top_k > 0 or p.top_p < 1 or p.min_p > 0 for p in params),
+        )
+
+    def select(self, rows: torch.Tensor) -> RowSettings:
+        keep = rows.tolist()
+        return RowSettings(
+            temperature=self.temperature[rows],
+            top_k=self.top_k[rows],
+            top_p=self.top_p[rows],
+            min_p=self.min_p[rows],
+            greedy=[self.greedy[i] for i in keep],
+            truncates=self.truncates,
+        )
+
+
+def scaled_log_probs(logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """log softmax(z / T) per row; greedy rows (T = 0) use T = 1."""
+    safe = torch.where(temperature > 0, temperature, torch.ones_like(temperature))
+    return torch.log_softmax(logits.float() / safe[:, None], dim=-1)
+
+
+def truncate(log_probs: torch.Tensor, settings: RowSettings) -> torch.Tensor:
+    """Mask (to -inf) the tokens excluded by each row's top-k, top-p and min-p."""
+    if not settings.truncates:
+        return log_probs
+    sorted_lp, order = log_probs.sort(dim=-1, descending=True)
+    vocab = log_probs.shape[-1]
+    ranks = torch.arange(vocab, device=log_probs.device)[None, :]
+    k = torch.where(settings.top_k > 0, settings.top_k, torch.full_like(settings.top_k, vocab))
+    drop = ranks >= k[:, None]
+    probs = sorted_lp.exp()
+    mass_before = probs.cumsum(dim=-1) - probs
+    drop |= mass_before >= settings.top_p[:, None]
+    drop |= probs < settings.min_p[:, None] * probs[:, :1]
+    drop[:, 0] = False  # the most likely token always survives
+    sorted_lp = sorted_lp.masked_fill(drop, float("-inf"))
+    return torch.empty_like(log_probs).scatter_(-1, order, sorted_lp)
+
+
+def choose_tokens(
+    log_probs: torch.Tensor, settings: RowSettings, generators: Sequence[torch.Generator]
+) -> torch.Tensor:
+    """Pick one token per row: argmax for greedy rows, a seeded draw otherwise."""
+    tokens = log_probs.argmax(dim=-1)
+    if all(settings.greedy):
+        return tokens
+    probs = truncate(log_probs, settings).exp()
+    for row, greedy in enumerate(settings.greedy):
+        if not greedy:
+            tokens[row] = torch.multinomial(probs[row], 1, generator=generators[row])[0]
+    return tokens

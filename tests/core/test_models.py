@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from reasonloop.models import (
+    BUILTIN_MODELS,
+    ModelSpecError,
+    attach_lora,
+    load_model,
+    merge_and_export,
+)
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+
+def test_tiny_models_are_deterministic_per_seed():
+    a = load_model("tiny-llama", seed=3).model
+    b = load_model("tiny-llama", seed=3).model
+    c = load_model("tiny-llama", seed=4).model
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.lm_head.weight, c.lm_head.weight)
+
+
+def test_tiny_tokenizer_round_trips_text_and_has_chat_template(tiny):
+    text = "héllo wörld </think> 42 ✓"
+    assert tiny.tokenizer.decode(tiny.tokenizer.encode(text)) == text
+    rendered = tiny.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert rendered == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert tiny.metadata["vocab_size"] == len(tiny.tokenizer)
+
+
+def test_unknown_spec_lists_the_builtins():
+    with pytest.raises(ModelSpecError) as error:
+        load_model("no-such-model")
+    for name in BUILTIN_MODELS:
+        assert name in str(error.value)
+
+
+def test_bad_local_paths_get_clear_errors(tmp_path):
+    with pytest.raises(ModelSpecError, match=r"no config\.json"):
+        load_model(str(tmp_path))
+    with pytest.raises(ModelSpecError, match="GGUF file not found"):
+        load_model(str(tmp_path / "missing.gguf"))
+
+
+def test_hub_id_offline_fails_with_a_readable_message(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelSpecError, match="offline"):
+        load_model("some-org/some-model-that-is-not-cached")
+
+
+def test_lora_merge_and_export_is_a_plain_checkpoint(tiny, tmp_path):
+    base = load_model("tiny-llama", seed=1).model
+    peft_model = attach_lora(base, rank=4, alpha=8)
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    with torch.no_grad():  # make the adapter do something
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.5)
+    ids = torch.tensor([tiny.tokenizer.encode("adapters merge")])
+    with torch.no_grad():
+        expected = peft_model(input_ids=ids).logits
+    out = merge_and_export(peft_model, tmp_path / "export", tiny.tokenizer)
+    assert not any("adapter" in p.name for p in out.iterdir())
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert AutoTokenizer.from_pretrained(out).encode("abc") == tiny.tokenizer.encode("abc")
+    with torch.no_grad():
+        got = reloaded(input_ids=ids).logits
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    # the live adapter model was left as it was: training can go on
+    assert any("lora_" in n for n, _ in peft_model.named_parameters())
+    # and the export goes through load_model as a local directory
+    assert load_model(str(out)).metadata["architecture"] == "LlamaForCausalLM"
+
+
+@pytest.mark.slow
+def test_smollm2_loads_from_cache_with_chat_template(smollm2):
+    assert smollm2.metadata["parameters"] > 100_000_000
+    assert smollm2.metadata["has_chat_template"]
+    assert (Path(smollm2.source) / "model.safetensors").is_file()
+    config = (Path(smollm2.source) / "config.json").read_text()
+    assert "quantization_config" not in config
+
+
+@pytest.mark.slow
+def test_two_processes_converting_at_once_share_one_result(tmp_path):
+    script = textwrap.dedent(
+        """
+        from reasonloop.models.gguf import ensure_converted, smollm2_gguf_path
+        print(ensure_converted(smollm2_gguf_path()))
+        """
+    )
+    env = {**os.environ, "REASONLOOP_CACHE": str(tmp_path)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outputs]
+    paths = {out.strip().splitlines()[-1] for out, _ in outputs}
+    assert len(paths) == 1
+    converted = tmp_path / "converted"
+    assert [p.name for p in converted.iterdir() if p.is_dir()] == [Path(paths.pop()).name]
+    assert (
+        AutoModelForCausalLM.from_pretrained(
+            converted.iterdir().__next__().parent
+            / next(p.name for p in converted.iterdir() if p.is_dir())
+        ).config.model_type
+        == "llama"
+    )
