@@ -52,7 +52,9 @@ def test_bad_local_paths_get_clear_errors(tmp_path):
 
 
 def test_hub_id_offline_fails_with_a_readable_message(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelSpecError, match="offline"):
         load_model("some-org/some-model-that-is-not-cached")
 

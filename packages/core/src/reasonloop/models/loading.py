@@ -6,9 +6,11 @@ A spec is a built-in name (`smollm2-135m`, `tiny-llama`, ...), a local HF direct
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -115,14 +117,34 @@ def _resolve_source(spec: str) -> str:
 
 
 def _load_pretrained(spec: str, source: str) -> tuple[PreTrainedModel, Any]:
+    is_hub_id = not Path(source).is_dir()
+    # Offline, transformers retries the hub for a long while before failing; ask the cache
+    # only, and fail at once with a readable message when the model is not there.
+    local_only = is_hub_id and not _hub_reachable()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=torch.float32, local_files_only=local_only
+        )
     except OSError as error:
-        if Path(source).is_dir():
+        if not is_hub_id:
             raise ModelSpecError(f"could not load the model in {source}: {error}") from error
+        reason = "the hub is unreachable (offline?)" if local_only else f"{error}".splitlines()[0]
         raise ModelSpecError(
-            f"could not load '{spec}' from the Hugging Face hub (offline, or no such model?); "
+            f"could not load '{spec}' from the Hugging Face hub: {reason}; "
             f"built-in models work offline: {', '.join(sorted(BUILTIN_MODELS))}"
         ) from error
     return model, tokenizer
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    endpoint = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout).close()
+    except OSError:
+        return False
+    return True

@@ -2,6 +2,7 @@
 
 The export is what makes "train soft, infer hard" practical: whatever was trained, the
 result is an ordinary HF directory that any discrete-decoding server loads without our code.
+`peft` is imported on use: importing it costs ~20 s on a small CPU machine.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import copy
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import PreTrainedModel
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 
 def attach_lora(
@@ -25,6 +28,8 @@ def attach_lora(
     target_modules: str | list[str] = "all-linear",
 ) -> PeftModel:
     """Wrap `model` with trainable LoRA adapters; the base weights are frozen."""
+    from peft import LoraConfig, get_peft_model
+
     config = LoraConfig(
         r=rank,
         lora_alpha=alpha,
@@ -44,7 +49,8 @@ def merge_and_export(
     The directory appears atomically: it is written aside and renamed into place.
     """
     out_dir = Path(out_dir)
-    plain = copy.deepcopy(model).merge_and_unload() if isinstance(model, PeftModel) else model
+    is_peft = hasattr(model, "merge_and_unload")
+    plain = copy.deepcopy(model).merge_and_unload() if is_peft else model
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
         staging = Path(tmp) / "checkpoint"

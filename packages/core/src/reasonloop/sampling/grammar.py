@@ -1,16 +1,19 @@
 """Grammar-constrained decoding (JSON schema, regex, EBNF) through xgrammar.
 
 Compiling a grammar against a vocabulary is the expensive part, so compiled grammars are
-cached per tokenizer; each constrained row then gets its own cheap matcher.
+cached per tokenizer; each constrained row then gets its own cheap matcher. xgrammar is
+imported on first use, so unconstrained decoding does not pay for its import.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-import xgrammar as xgr
+
+if TYPE_CHECKING:
+    import xgrammar as xgr
 
 from reasonloop.sampling.params import Grammar
 
@@ -19,6 +22,8 @@ class GrammarCompilerCache:
     """Compiles and caches grammars for one tokenizer/vocabulary."""
 
     def __init__(self, tokenizer: Any, vocab_size: int, stop_token_ids: list[int]) -> None:
+        import xgrammar as xgr
+
         info = xgr.TokenizerInfo.from_huggingface(
             tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids
         )
@@ -42,6 +47,9 @@ class RowGrammars:
     """The matchers of the constrained rows of a batch."""
 
     def __init__(self, compiled: list[xgr.CompiledGrammar | None], vocab_size: int) -> None:
+        import xgrammar as xgr
+
+        self._xgr = xgr
         self.matchers = [None if c is None else xgr.GrammarMatcher(c) for c in compiled]
         self.vocab_size = vocab_size
         self._bitmask = xgr.allocate_token_bitmask(len(compiled), vocab_size)
@@ -61,7 +69,7 @@ class RowGrammars:
                 positions.append(i)
         if positions:
             bitmask = self._bitmask[: logits.shape[0]].to(logits.device)
-            xgr.apply_token_bitmask_inplace(
+            self._xgr.apply_token_bitmask_inplace(
                 logits, bitmask, vocab_size=self.vocab_size, indices=positions
             )
 
