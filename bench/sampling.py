@@ -11,10 +11,11 @@ import argparse
 import time
 
 import torch
-from reasonloop.models import load_model
-from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
 from rich.console import Console
 from rich.table import Table
+
+from reasonloop.models import load_model
+from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
 
 PROMPT = "Question: A farmer has 17 sheep and buys 5 more. How many sheep now? Think step by step."
 

@@ -26,19 +26,57 @@ def test_models_lists_builtins():
 
 
 def test_generate_streams_an_answer_with_thinking():
-    result = runner.invoke(app, ["generate", "--model", "tiny-llama", "--prompt", "hi",
-                                 "--thinking", "soft", "--thinking-tokens", "4",
-                                 "--max-new-tokens", "6", "--seed", "1", "--temperature", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "--model",
+            "tiny-llama",
+            "--prompt",
+            "hi",
+            "--thinking",
+            "soft",
+            "--thinking-tokens",
+            "4",
+            "--max-new-tokens",
+            "6",
+            "--seed",
+            "1",
+            "--temperature",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "4 soft thinking steps" in result.output or "soft thinking steps" in result.output
 
 
 def test_generate_with_a_json_schema_file(tmp_path: Path):
     schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps({"type": "object", "properties": {"ok": {"type": "boolean"}},
-                                  "required": ["ok"], "additionalProperties": False}))
-    result = runner.invoke(app, ["generate", "--model", "tiny-llama", "--raw", "--prompt", "x",
-                                 "--json-schema", str(schema), "--max-new-tokens", "20"])
+    schema.write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"ok": {"type": "boolean"}},
+                "required": ["ok"],
+                "additionalProperties": False,
+            }
+        )
+    )
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "--model",
+            "tiny-llama",
+            "--raw",
+            "--prompt",
+            "x",
+            "--json-schema",
+            str(schema),
+            "--max-new-tokens",
+            "20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     answer = result.stdout.strip().splitlines()[0]
     assert json.loads(answer) in ({"ok": True}, {"ok": False})

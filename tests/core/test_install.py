@@ -20,18 +20,37 @@ def test_core_installs_alone_and_its_cli_runs(tmp_path: Path):
     # `uv pip install` is pip's interface with uv's cache: the same resolution from PyPI
     # metadata, without downloading torch again.
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         str(ROOT / "packages" / "core")],
-        check=True, timeout=900,
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            str(ROOT / "packages" / "core"),
+        ],
+        check=True,
+        timeout=900,
     )
-    help_run = subprocess.run([str(venv / "bin" / "reasonloop"), "--help"],
-                              capture_output=True, text=True, timeout=120)
+    help_run = subprocess.run(
+        [str(venv / "bin" / "reasonloop"), "--help"], capture_output=True, text=True, timeout=120
+    )
     assert help_run.returncode == 0, help_run.stderr
     assert "generate" in help_run.stdout
     run = subprocess.run(
-        [str(venv / "bin" / "reasonloop"), "generate", "--model", "tiny-llama",
-         "--prompt", "hi", "--max-new-tokens", "4"],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(venv / "bin" / "reasonloop"),
+            "generate",
+            "--model",
+            "tiny-llama",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     assert "tokens)" in run.stderr

@@ -5,6 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from reasonloop.metrics import (
     JsonlLogger,
     MeanCI,

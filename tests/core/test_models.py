@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from reasonloop.models import (
     BUILTIN_MODELS,
     ModelSpecError,
@@ -15,7 +17,6 @@ from reasonloop.models import (
     load_model,
     merge_and_export,
 )
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 def test_tiny_models_are_deterministic_per_seed():

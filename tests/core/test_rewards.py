@@ -2,7 +2,7 @@ import threading
 import time
 
 import pytest
-from reasonloop import rewards
+
 from reasonloop.rewards import (
     ExactMatchReward,
     FormatReward,
@@ -11,6 +11,7 @@ from reasonloop.rewards import (
     RewardResult,
     extract_final_answer,
 )
+from reasonloop.rewards import math as math_rewards
 
 # Exponent towers: sympy evaluates them with huge integer powers that run for minutes.
 PATHOLOGICAL = r"The answer is \boxed{9^{9^{9^{9}}}}"
@@ -221,7 +222,7 @@ def test_math_in_non_main_thread() -> None:
 
 def test_worker_killed_when_it_overruns(monkeypatch: pytest.MonkeyPatch) -> None:
     # Make the parent give up before the child's own alarm fires, as if the child hung.
-    monkeypatch.setattr(rewards._ComparisonWorker, "GRACE_S", -0.4)
+    monkeypatch.setattr(math_rewards._ComparisonWorker, "GRACE_S", -0.4)
     reward = MathAnswerReward(timeout_s=0.5)
     result = run_in_thread(lambda: score_one(reward, PATHOLOGICAL, "1"))
     assert result.details["reason"] == "timeout after 0.5s (worker process killed)"

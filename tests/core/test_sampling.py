@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+
 from reasonloop.sampling import (
     Grammar,
     Sampler,

@@ -1,8 +1,4 @@
-"""Reward functions that score completions against reference answers.
-
-Every reward takes parallel sequences of prompts, completions and references and returns one
-`RewardResult` per item, so rewards can be swapped or combined in training and evaluation.
-"""
+"""Mathematical equality of answers (math-verify), under a per-item time limit."""
 
 from __future__ import annotations
 
@@ -17,118 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
 
 from math_verify import LatexExtractionConfig, parse, verify
 
-__all__ = [
-    "ExactMatchReward",
-    "FormatReward",
-    "MathAnswerReward",
-    "Reward",
-    "RewardResult",
-    "extract_final_answer",
-]
-
-
-@dataclass(frozen=True)
-class RewardResult:
-    """A score plus whatever explains it (extracted answer, reason), kept for logging."""
-
-    score: float
-    details: dict[str, object] = field(default_factory=dict)
-
-
-class Reward(Protocol):
-    """Scores a batch; item i of every input belongs to item i of the output."""
-
-    def __call__(
-        self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
-    ) -> list[RewardResult]: ...
-
-
-def _check_lengths(
-    prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
-) -> None:
-    # A silent zip() would drop items and misalign scores with samples.
-    if not len(prompts) == len(completions) == len(references):
-        raise ValueError(
-            "prompts, completions and references must have the same length, got "
-            f"{len(prompts)}, {len(completions)} and {len(references)}"
-        )
-
-
-# --------------------------------------------------------------------------- answer extraction
-
-_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_GSM8K = re.compile(r"^[ \t]*####[ \t]*(.+)$", re.MULTILINE)
-# The rest of the line is captured in a lookahead so that a later marker on the same line
-# ("Final Answer: The final answer is 5") is still found.
-_ANSWER_LINE = re.compile(
-    r"answer\**(?:[ \t]*:|[ \t]+is\b:?)\**[ \t]*(?=(.+)$)", re.IGNORECASE | re.MULTILINE
-)
-_SENTENCE_END = re.compile(r"\.\s")
-_MATH_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-
-
-def _tidy(answer: str) -> str:
-    """Drop markdown bold, one pair of math delimiters and trailing periods/whitespace."""
-    answer = answer.strip().strip("*").strip().rstrip(".").rstrip()
-    for left, right in _MATH_DELIMITERS:
-        inner = answer[len(left) : -len(right)]
-        if answer.startswith(left) and answer.endswith(right) and inner and left not in inner:
-            answer = inner.strip()
-            break
-    return answer.rstrip(".").rstrip()
-
-
-def _box_contents(text: str) -> list[str]:
-    """Contents of every brace-balanced `\\boxed{}`/`\\fbox{}`, in order of their start."""
-    contents = []
-    for match in _BOX_OPEN.finditer(text):
-        depth, i = 1, match.end()
-        while i < len(text) and depth:
-            if text[i] == "\\":  # skip escaped characters such as \{ and \}
-                i += 1
-            elif text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-            i += 1
-        if depth == 0:  # an unclosed box (truncated generation) is not an answer
-            contents.append(text[match.end() : i - 1])
-    return contents
-
-
-def extract_final_answer(text: str) -> str | None:
-    """Return the final answer stated in `text`, or None if it states none.
-
-    Looks for, in this order, and takes the LAST non-empty occurrence of the first kind found:
-
-    1. `\\boxed{...}` or `\\fbox{...}` with balanced braces (MATH / most chat models);
-       an unclosed box, as in a truncated generation, does not count,
-    2. a `#### answer` line (GSM8K),
-    3. the text after `Answer:` or `answer is`, up to the end of its line or sentence.
-
-    The answer is tidied: surrounding markdown bold and one pair of math delimiters
-    (`$..$`, `\\(..\\)`, ...) are removed, as are trailing periods and whitespace.
-    A lone currency `$` (as in `$1,234`) is kept.
-    """
-    candidates = (
-        _box_contents(text),
-        [m.group(1) for m in _GSM8K.finditer(text)],
-        # Cut trailing prose: "is $5$. I hope it is correct." -> "$5$" (but keep "3.5").
-        [_SENTENCE_END.split(m.group(1), maxsplit=1)[0] for m in _ANSWER_LINE.finditer(text)],
-    )
-    for found in candidates:
-        tidied = [answer for answer in map(_tidy, found) if answer]
-        if tidied:
-            return tidied[-1]
-    return None
-
-
-# --------------------------------------------------------------------------- math equivalence
+from reasonloop.rewards.base import RewardResult, check_lengths
+from reasonloop.rewards.extraction import extract_final_answer, final_answer_or_text
 
 # math-verify's own timeouts use signal.alarm() and raise outside the main thread, so they are
 # disabled and `_compare_with_deadline` bounds the whole item instead. That makes math-verify's
@@ -254,7 +143,7 @@ class _ComparisonWorker:
     def _started(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", "from reasonloop.rewards import _serve; _serve()"],
+                [sys.executable, "-c", "from reasonloop.rewards.math import _serve; _serve()"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -290,13 +179,6 @@ _WORKER = _ComparisonWorker()
 atexit.register(_WORKER.close)
 
 
-# --------------------------------------------------------------------------- rewards
-
-
-def _final_answer_or_text(text: str) -> str:
-    return extract_final_answer(text) or text.strip()
-
-
 class MathAnswerReward:
     """1.0 when the completion's final answer is mathematically equal to the reference.
 
@@ -318,12 +200,12 @@ class MathAnswerReward:
     def __call__(
         self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
     ) -> list[RewardResult]:
-        _check_lengths(prompts, completions, references)
+        check_lengths(prompts, completions, references)
         return [self._score(c, r) for c, r in zip(completions, references, strict=True)]
 
     def _score(self, completion: str, reference: str) -> RewardResult:
         answer = extract_final_answer(completion)
-        reference = _final_answer_or_text(reference)
+        reference = final_answer_or_text(reference)
         if answer is None:
             reason = "no final answer"
         elif threading.current_thread() is threading.main_thread():
@@ -332,60 +214,3 @@ class MathAnswerReward:
             reason = _WORKER.compare(answer, reference, self.timeout_s)
         score = 1.0 if reason == "match" else 0.0
         return RewardResult(score, {"extracted": answer, "reference": reference, "reason": reason})
-
-
-class ExactMatchReward:
-    """1.0 when the final answer (or, without one, the whole completion) equals the reference.
-
-    For answers math-verify cannot judge (names, multiple-choice letters, free text).
-    With `normalize`, case and runs of whitespace are ignored.
-    """
-
-    def __init__(self, normalize: bool = True):
-        self.normalize = normalize
-
-    def _canonical(self, text: str) -> str:
-        return " ".join(text.split()).casefold() if self.normalize else text
-
-    def __call__(
-        self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
-    ) -> list[RewardResult]:
-        _check_lengths(prompts, completions, references)
-        results = []
-        for completion, reference in zip(completions, references, strict=True):
-            answer = _final_answer_or_text(completion)
-            matched = self._canonical(answer) == self._canonical(_final_answer_or_text(reference))
-            results.append(
-                RewardResult(
-                    float(matched),
-                    {"extracted": answer, "reason": "match" if matched else "mismatch"},
-                )
-            )
-        return results
-
-
-class FormatReward:
-    """1.0 when the completion matches `pattern` (compiled with re.DOTALL), else 0.0.
-
-    Rewards following an output format (e.g. `<think>...</think>` then an answer) separately
-    from correctness. `mode="search"` accepts a match anywhere, `"fullmatch"` needs the whole
-    completion to match.
-    """
-
-    def __init__(self, pattern: str, mode: Literal["search", "fullmatch"] = "search"):
-        if mode not in ("search", "fullmatch"):
-            raise ValueError(f"mode must be 'search' or 'fullmatch', got {mode!r}")
-        self.pattern = re.compile(pattern, re.DOTALL)
-        self.mode = mode
-
-    def __call__(
-        self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
-    ) -> list[RewardResult]:
-        _check_lengths(prompts, completions, references)
-        match = self.pattern.search if self.mode == "search" else self.pattern.fullmatch
-        return [
-            RewardResult(1.0, {"reason": "match"})
-            if match(completion)
-            else RewardResult(0.0, {"reason": f"no {self.mode} of {self.pattern.pattern!r}"})
-            for completion in completions
-        ]

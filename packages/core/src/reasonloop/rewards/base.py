@@ -1,0 +1,34 @@
+"""The reward interface: a batch of (prompt, completion, reference) in, one result per item out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RewardResult:
+    """A score plus whatever explains it (extracted answer, reason), kept for logging."""
+
+    score: float
+    details: dict[str, object] = field(default_factory=dict)
+
+
+class Reward(Protocol):
+    """Scores a batch; item i of every input belongs to item i of the output."""
+
+    def __call__(
+        self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
+    ) -> list[RewardResult]: ...
+
+
+def check_lengths(
+    prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
+) -> None:
+    # A silent zip() would drop items and misalign scores with samples.
+    if not len(prompts) == len(completions) == len(references):
+        raise ValueError(
+            "prompts, completions and references must have the same length, got "
+            f"{len(prompts)}, {len(completions)} and {len(references)}"
+        )

@@ -1,0 +1,67 @@
+"""Rewards on the text itself: exact answers and output formats."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+from reasonloop.rewards.base import RewardResult, check_lengths
+from reasonloop.rewards.extraction import final_answer_or_text
+
+
+class ExactMatchReward:
+    """1.0 when the final answer (or, without one, the whole completion) equals the reference.
+
+    For answers math-verify cannot judge (names, multiple-choice letters, free text).
+    With `normalize`, case and runs of whitespace are ignored.
+    """
+
+    def __init__(self, normalize: bool = True):
+        self.normalize = normalize
+
+    def _canonical(self, text: str) -> str:
+        return " ".join(text.split()).casefold() if self.normalize else text
+
+    def __call__(
+        self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
+    ) -> list[RewardResult]:
+        check_lengths(prompts, completions, references)
+        results = []
+        for completion, reference in zip(completions, references, strict=True):
+            answer = final_answer_or_text(completion)
+            matched = self._canonical(answer) == self._canonical(final_answer_or_text(reference))
+            results.append(
+                RewardResult(
+                    float(matched),
+                    {"extracted": answer, "reason": "match" if matched else "mismatch"},
+                )
+            )
+        return results
+
+
+class FormatReward:
+    """1.0 when the completion matches `pattern` (compiled with re.DOTALL), else 0.0.
+
+    Rewards following an output format (e.g. `<think>...</think>` then an answer) separately
+    from correctness. `mode="search"` accepts a match anywhere, `"fullmatch"` needs the whole
+    completion to match.
+    """
+
+    def __init__(self, pattern: str, mode: Literal["search", "fullmatch"] = "search"):
+        if mode not in ("search", "fullmatch"):
+            raise ValueError(f"mode must be 'search' or 'fullmatch', got {mode!r}")
+        self.pattern = re.compile(pattern, re.DOTALL)
+        self.mode = mode
+
+    def __call__(
+        self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
+    ) -> list[RewardResult]:
+        check_lengths(prompts, completions, references)
+        match = self.pattern.search if self.mode == "search" else self.pattern.fullmatch
+        return [
+            RewardResult(1.0, {"reason": "match"})
+            if match(completion)
+            else RewardResult(0.0, {"reason": f"no {self.mode} of {self.pattern.pattern!r}"})
+            for completion in completions
+        ]
