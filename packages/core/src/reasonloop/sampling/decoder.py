@@ -16,7 +16,8 @@ import torch
 from transformers import PreTrainedModel
 
 from reasonloop.sampling.grammar import GrammarCompilerCache, RowGrammars
-from reasonloop.sampling.logits import RowSettings, choose_tokens, scaled_log_probs
+from reasonloop.sampling.kv_cache import new_cache
+from reasonloop.sampling.logits import RowSettings, choose_tokens, draw, scaled_log_probs
 from reasonloop.sampling.params import SamplingParams
 from reasonloop.sampling.text import AnswerText
 from reasonloop.sampling.thinking import (
@@ -290,6 +291,7 @@ class Sampler:
             input_ids=input_ids,
             attention_mask=attention,
             position_ids=positions,
+            cache=new_cache(self.model.config),
             use_cache=True,
             logits_to_keep=1,
         )
@@ -324,7 +326,7 @@ class Sampler:
             log_prob = None
             if config.mode == "hard" and config.tau > 0:
                 log_probs = torch.log_softmax(z.float() / config.tau, dim=-1)
-                token = int(torch.multinomial(log_probs.exp(), 1, generator=row.generator))
+                token = int(draw(log_probs.exp()[None], [row.generator])[0])
                 log_prob = float(log_probs[token])
             else:
                 token = int(z.argmax())
@@ -379,11 +381,13 @@ class Sampler:
         answering = [i for i, r in enumerate(active) if i not in step.phase_done]
         if not answering:
             return
-        index = torch.tensor(answering, device=logits.device)
-        z = logits[index].float()
+        if len(answering) == len(active):
+            z, sub = logits.float(), live
+        else:
+            index = torch.tensor(answering, device=logits.device)
+            z, sub = logits[index].float(), live.select(index)
         if grammars is not None:
             grammars.mask(z, [active[i] for i in answering])
-        sub = live.select(index)
         log_probs = scaled_log_probs(z, sub.temperature)
         chosen = choose_tokens(log_probs, sub, [rows[active[i]].generator for i in answering])
         chosen_lp = log_probs.gather(1, chosen[:, None])[:, 0].tolist()

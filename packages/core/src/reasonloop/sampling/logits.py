@@ -72,15 +72,26 @@ def truncate(log_probs: torch.Tensor, settings: RowSettings) -> torch.Tensor:
     return torch.empty_like(log_probs).scatter_(-1, order, sorted_lp)
 
 
+def draw(probs: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """One token per row of (unnormalized) `probs`, by inverting the CDF at a uniform draw
+    from that row's generator: one random number per row instead of one per vocab entry."""
+    cdf = probs.cumsum(dim=-1)
+    uniform = torch.cat([torch.rand(1, generator=g, device=probs.device) for g in generators])
+    tokens = torch.searchsorted(cdf, (uniform * cdf[:, -1])[:, None], right=True)[:, 0]
+    return tokens.clamp(max=probs.shape[-1] - 1)
+
+
 def choose_tokens(
     log_probs: torch.Tensor, settings: RowSettings, generators: Sequence[torch.Generator]
 ) -> torch.Tensor:
     """Pick one token per row: argmax for greedy rows, a seeded draw otherwise."""
     tokens = log_probs.argmax(dim=-1)
-    if all(settings.greedy):
+    sampled = [row for row, greedy in enumerate(settings.greedy) if not greedy]
+    if not sampled:
         return tokens
+    if len(sampled) < len(tokens):
+        rows = torch.tensor(sampled, device=log_probs.device)
+        log_probs, settings = log_probs[rows], settings.select(rows)
     probs = truncate(log_probs, settings).exp()
-    for row, greedy in enumerate(settings.greedy):
-        if not greedy:
-            tokens[row] = torch.multinomial(probs[row], 1, generator=generators[row])[0]
+    tokens[sampled] = draw(probs, [generators[row] for row in sampled])
     return tokens
