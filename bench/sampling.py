@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2, help="best of N, interleaved")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=140)
     torch.manual_seed(0)
     table = Table(
         title=f"tokens/s ({args.new_tokens} new tokens, {torch.get_num_threads()} threads)"

@@ -333,7 +333,8 @@ class Sampler:
                 if config.mode == "hard":
                     log_prob = float(torch.log_softmax(z.float(), dim=-1)[token])
             ends = token == marker[0]
-            if ends or len(row.thought_tokens) >= config.max_tokens:
+            out_of_room = row.position + len(marker) >= self.context_length - 1
+            if ends or out_of_room or len(row.thought_tokens) >= config.max_tokens:
                 row.ended_by = "marker" if ends else "budget"
                 row.thinking = False
                 row.forced = list(marker)
