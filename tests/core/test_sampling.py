@@ -314,3 +314,26 @@ def test_smollm2_greedy_batch_and_log_probs(smollm2):
         for t in (soft, hard)
     )
     assert [g[0].token_ids for g in a] == [g[0].token_ids for g in b]
+
+
+def test_a_lora_policy_samples_and_gets_gradients_on_its_adapters():
+    from reasonloop.models import attach_lora, load_model
+
+    loaded = load_model("tiny-llama", seed=2)
+    policy = attach_lora(loaded.model, rank=4)
+    sampler = Sampler(policy, loaded.tokenizer)
+    params = SamplingParams(
+        max_new_tokens=6,
+        temperature=1.0,
+        seed=0,
+        n=2,
+        thinking=ThinkingConfig(mode="soft", max_tokens=5),
+    )
+    completions = [c for group in sampler.generate(PROMPTS[:2], params) for c in group]
+    recomputed = completion_log_probs(policy, completions)
+    for c, lp in zip(completions, recomputed, strict=True):
+        torch.testing.assert_close(lp.detach(), c.step_log_probs, atol=1e-4, rtol=0)
+    torch.stack([lp.sum() for lp in recomputed]).sum().backward()
+    grads = [p.grad for n, p in policy.named_parameters() if "lora_" in n]
+    assert grads and all(g is not None for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)

@@ -29,10 +29,11 @@ def completion_log_probs(
     embed = model.get_input_embeddings()
     sequences = [_fed_ids(c) for c in completions]
     width = max(len(ids) for ids in sequences)
-    pad = 0
-    ids = torch.full((len(completions), width), pad, device=device)
+    # Right padding keeps every scored position where the sampler had it; the padding id
+    # itself is never attended to.
+    ids = torch.zeros((len(completions), width), dtype=torch.long, device=device)
     attention = torch.zeros((len(completions), width), dtype=torch.long, device=device)
-    for i, seq in enumerate(sequences):  # right padding: the scored positions stay put
+    for i, seq in enumerate(sequences):
         ids[i, : len(seq)] = torch.tensor(seq, device=device)
         attention[i, : len(seq)] = 1
     inputs = embed(ids)
@@ -40,13 +41,7 @@ def completion_log_probs(
         if c.thinking is not None and c.thinking.inputs is not None:
             start = len(c.prompt_ids)
             soft = c.thinking.inputs.to(device=device, dtype=inputs.dtype)
-            inputs = inputs.index_put(
-                (
-                    torch.tensor([i], device=device),
-                    torch.arange(start, start + len(soft), device=device),
-                ),
-                soft,
-            )
+            inputs[i, start : start + len(soft)] = soft
     logits = model(inputs_embeds=inputs, attention_mask=attention).logits
 
     results = []
