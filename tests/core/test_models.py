@@ -52,6 +52,12 @@ def test_bad_local_paths_get_clear_errors(tmp_path):
         load_model(str(tmp_path / "missing.gguf"))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_asking_for_cuda_without_it_is_a_clear_error():
+    with pytest.raises(ModelSpecError, match="CUDA is not available"):
+        load_model("tiny-llama", device="cuda")
+
+
 def test_hub_id_offline_fails_with_a_readable_message(monkeypatch):
     from huggingface_hub import constants
 

@@ -65,6 +65,8 @@ def load_model(
     """Load `spec` onto `device` (default: CUDA if present) in `dtype` (default: bf16 on
     CUDA, fp32 on CPU). `seed` only matters for the random-init tiny models."""
     device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelSpecError(f"device {device} was asked for, but CUDA is not available here")
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     dtype = dtype or default_dtype(device)
