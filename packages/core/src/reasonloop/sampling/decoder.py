@@ -162,6 +162,8 @@ class Sampler:
         *,
         stream_text: bool,
     ) -> Iterator[StreamEvent]:
+        if isinstance(prompts, str):
+            raise ValueError("prompts must be a list of prompts, not one string")
         if not prompts:
             return
         per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
