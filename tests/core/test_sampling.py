@@ -202,7 +202,10 @@ def test_log_probs_and_eos(tiny_sampler):
     (c,) = tiny_sampler.generate(["a"], params)[0]
     assert len(c.token_logprobs) == len(c.token_ids) == 30
     assert all(lp <= 0 for lp in c.token_logprobs)
+    assert c.token_logprobs == c.step_log_probs.tolist()
     assert c.finish_reason == "length"
+    unasked = tiny_sampler.generate(["a"], SamplingParams(max_new_tokens=3))[0][0]
+    assert unasked.token_logprobs is None and len(unasked.step_log_probs) == 3
 
 
 def test_json_schema_constrained_answer_is_valid(tiny_sampler):

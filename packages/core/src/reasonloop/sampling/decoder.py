@@ -57,11 +57,7 @@ class Completion:
     answer_temperature: float  # the temperature the answer log-probs are taken at
     step_log_probs: torch.Tensor  # float64 log-probs: CoT steps, then answer tokens
     thinking: ThinkingTrace | None = None
-
-    @property
-    def token_logprobs(self) -> list[float]:
-        answer_steps = len(self.token_ids)
-        return self.step_log_probs[len(self.step_log_probs) - answer_steps :].tolist()
+    token_logprobs: list[float] | None = None  # the answer tokens', when `logprobs` was asked
 
 
 @dataclass
@@ -451,6 +447,9 @@ class Sampler:
             answer_temperature=p.temperature if p.temperature > 0 else 1.0,
             step_log_probs=torch.tensor(row.log_probs, dtype=torch.float64),
             thinking=trace,
+            token_logprobs=row.log_probs[len(row.log_probs) - len(row.answer_ids) :]
+            if p.logprobs
+            else None,
         )
 
 
