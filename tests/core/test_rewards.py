@@ -168,7 +168,7 @@ def test_math_timeout_in_main_thread() -> None:
     start = time.monotonic()
     results = reward(["p", "p"], [PATHOLOGICAL, r"\boxed{2}"], ["1", "2"])
     elapsed = time.monotonic() - start
-    assert elapsed < 3.0
+    assert elapsed < 10.0  # the tower alone would run for minutes
     assert results[0].score == 0.0
     assert results[0].details["reason"] == "timeout after 0.5s"
     assert results[1].score == 1.0  # the next item is unaffected
@@ -214,7 +214,7 @@ def test_math_in_non_main_thread() -> None:
     results = run_in_thread(
         lambda: reward(["p", "p"], [PATHOLOGICAL, r"\boxed{-3}"], ["1", "\u22123"])
     )
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 10.0  # the tower alone would run for minutes
     assert results[0].score == 0.0
     assert results[0].details["reason"] == "timeout after 0.5s"
     assert results[1].score == 1.0
