@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,8 @@ def test_generate_streams_an_answer_with_thinking():
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "4 soft thinking steps" in result.output or "soft thinking steps" in result.output
+    steps = re.search(r"(\d+) soft thinking steps", result.output)
+    assert steps and int(steps.group(1)) <= 4
 
 
 def test_generate_with_a_json_schema_file(tmp_path: Path):

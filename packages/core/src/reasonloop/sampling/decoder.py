@@ -88,6 +88,7 @@ class _Row:
     answer_ids: list[int] = field(default_factory=list)
     log_probs: list[float] = field(default_factory=list)
     position: int = 0
+    tau: float = 0.0  # CoT temperature
     sigma: float = 0.0  # absolute noise std of soft/fuzzy thinking
 
 
@@ -131,16 +132,13 @@ class Sampler:
         self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
     ) -> list[list[Completion]]:
         """Decode every prompt; returns, per prompt, its `n` completions in order."""
-        results: list[list[Completion | None]] = []
+        results: list[list[Completion]] = [[] for _ in prompts]
         for event in self._run(prompts, params, stream_text=False):
             if event.completion is not None:
-                while len(results) <= event.prompt_index:
-                    results.append([])
-                slots = results[event.prompt_index]
-                while len(slots) <= event.sample_index:
-                    slots.append(None)
-                slots[event.sample_index] = event.completion
-        return [[c for c in slots if c is not None] for slots in results]
+                results[event.prompt_index].append(event.completion)
+        for group in results:  # rows finish in any order
+            group.sort(key=lambda c: c.sample_index)
+        return results
 
     def stream(
         self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
@@ -255,6 +253,7 @@ class Sampler:
                         answer=AnswerText(self.tokenizer, p.stop),
                         thought=AnswerText(self.tokenizer, ()),
                         position=len(ids),
+                        tau=p.thinking.tau if p.thinking is not None else 0.0,
                         sigma=sigma,
                     )
                 )
@@ -347,7 +346,7 @@ class Sampler:
         if not soft:
             return
         taus = torch.tensor(
-            [rows[active[i]].params.thinking.tau for i in soft],  # type: ignore[union-attr]
+            [rows[active[i]].tau for i in soft],
             device=logits.device,
         )
         means = mixture_mean(logits[soft], taus[:, None], embeddings)
@@ -429,7 +428,7 @@ class Sampler:
             config = p.thinking
             trace = ThinkingTrace(
                 mode=config.mode,
-                tau=config.tau,
+                tau=row.tau,
                 sigma=row.sigma,
                 tokens=list(row.thought_tokens),
                 inputs=torch.stack(row.thought_inputs) if row.thought_inputs else None,
