@@ -17,12 +17,15 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from reasonloop.benchmarks import Benchmark
+    from reasonloop.evaluate import GenerateTexts
+    from reasonloop.rpc import ServerOptions
     from reasonloop.sampling import Completion, Sampler, SamplingParams
     from reasonloop.sampling.decoder import Prompt
 
 app = typer.Typer(
     name="reasonloop",
-    help="reasonloop core: models, sampling with hard/soft/fuzzy thinking.",
+    help="reasonloop core: models, sampling with hard/soft/fuzzy thinking, serving, evaluation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -175,3 +178,238 @@ def _stream(sampler: Sampler, request: Prompt, params: SamplingParams) -> None:
         if event.completion is not None:
             _print_completion_footer(event.completion)
     sys.stdout.flush()
+
+
+def _server_options(
+    host: str, port: int, auth_token: str | None, tls_cert: Path | None, tls_key: Path | None
+) -> ServerOptions:
+    from reasonloop.rpc import ServerOptions
+
+    return ServerOptions(
+        host=host, port=port, auth_token=auth_token, tls_cert=tls_cert, tls_key=tls_key
+    )
+
+
+HostOption = Annotated[
+    str, typer.Option(help="Interface to bind (0.0.0.0 exposes it to the network).")
+]
+AuthOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="REASONLOOP_AUTH_TOKEN",
+        help="Require `authorization: Bearer <token>` on every call.",
+    ),
+]
+TlsCertOption = Annotated[Path | None, typer.Option(help="PEM certificate: serve over TLS.")]
+TlsKeyOption = Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")]
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Option(help="Built-in name, HF dir, .gguf or hub id.")] = (
+        "smollm2-135m"
+    ),
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="gRPC port (0: pick a free one).")] = 50051,
+    openai_port: Annotated[
+        int | None, typer.Option(help="Also serve the OpenAI-compatible HTTP API here.")
+    ] = None,
+    auth_token: AuthOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: auto).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Largest max_new_tokens accepted.")] = 2048,
+    max_n: Annotated[int, typer.Option(help="Largest n accepted.")] = 64,
+    max_batch_rows: Annotated[int, typer.Option(help="Rows decoded together.")] = 256,
+    max_queue: Annotated[int, typer.Option(help="Requests waiting before refusals.")] = 256,
+) -> None:
+    """Serve a model over gRPC (Inference service), batching concurrent requests."""
+    from transformers.utils import logging as hf_logging
+
+    from reasonloop.models import ModelSpecError, load_model
+    from reasonloop.rpc import EngineLimits, InferenceEngine, serve_inference
+
+    hf_logging.disable_progress_bar()
+    try:
+        options = _server_options(host, port, auth_token, tls_cert, tls_key)
+        limits = EngineLimits(
+            max_new_tokens=max_new_tokens,
+            max_n=max_n,
+            max_batch_rows=max_batch_rows,
+            max_queue=max_queue,
+        )
+        with err.status(f"loading {model}"):
+            engine = InferenceEngine(load_model(model, device=device), limits)
+        server = serve_inference(engine, options)
+        http = None
+        if openai_port is not None:
+            from reasonloop.rpc.openai_http import start_openai_server
+
+            http = start_openai_server(engine, host=host, port=openai_port, auth_token=auth_token)
+    except (ModelSpecError, ValueError, OSError) as error:
+        raise fail(str(error)) from None
+    scheme = "TLS" if tls_cert else "plaintext"
+    err.print(f"serving {model} on {host}:{server.port} (gRPC, {scheme}); Ctrl-C stops")
+    if http is not None:
+        err.print(f"OpenAI-compatible API on http://{host}:{http.port}/v1")
+    server.wait()
+    if http is not None:
+        http.stop()
+
+
+@app.command("serve-benchmark")
+def serve_benchmark_command(
+    tasks: Annotated[
+        Path | None,
+        typer.Option(help="JSONL of {id, prompt|question, answer}; default: built-in arithmetic."),
+    ] = None,
+    grader: Annotated[str, typer.Option(help="math (math-verify) or exact.")] = "math",
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="gRPC port (0: pick a free one).")] = 50052,
+    auth_token: AuthOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+) -> None:
+    """Serve a benchmark (tasks with reference answers) over gRPC (Benchmark service)."""
+    from reasonloop.rpc import serve_benchmark
+
+    try:
+        benchmark = _local_benchmark(tasks, grader)
+        options = _server_options(host, port, auth_token, tls_cert, tls_key)
+        server = serve_benchmark(benchmark, options=options)
+    except (ValueError, OSError) as error:
+        raise fail(str(error)) from None
+    err.print(
+        f"serving benchmark {benchmark.name} ({len(benchmark.tasks())} tasks) "
+        f"on {host}:{server.port}; Ctrl-C stops"
+    )
+    server.wait()
+
+
+def _local_benchmark(tasks: Path | None, grader: str) -> Benchmark:
+    from reasonloop.benchmarks import ReferenceBenchmark, arithmetic_benchmark
+
+    if tasks is None:
+        return arithmetic_benchmark()
+    return ReferenceBenchmark.from_jsonl(tasks, grader=grader)
+
+
+GRPC_SCHEME = "grpc://"
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[
+        str,
+        typer.Option(help="A model spec (run in-process) or grpc://HOST:PORT[,HOST:PORT...]."),
+    ] = "smollm2-135m",
+    benchmark: Annotated[
+        str,
+        typer.Option(help="grpc://HOST:PORT, a tasks .jsonl file, or `arithmetic` (built in)."),
+    ] = "arithmetic",
+    samples: Annotated[int, typer.Option(help="Answers sampled per task.")] = 8,
+    k: Annotated[str, typer.Option(help="Comma-separated k of pass@k.")] = "1,8",
+    limit: Annotated[int | None, typer.Option(help="Evaluate the first N tasks only.")] = None,
+    temperature: float = 0.7,
+    max_new_tokens: int = 256,
+    thinking: Annotated[
+        str | None, typer.Option(help="Chain-of-thought mode first: hard, soft or fuzzy.")
+    ] = None,
+    seed: int | None = 0,
+    grader: Annotated[str, typer.Option(help="For a .jsonl benchmark: math or exact.")] = "math",
+    auth_token: AuthOption = None,
+    device: Annotated[str | None, typer.Option(help="For an in-process model.")] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON report here.")
+    ] = None,
+) -> None:
+    """Evaluate a model on a benchmark: pass@k with 95% CI, as a table and a JSON report."""
+    import grpc
+    from rich.progress import Progress
+
+    from reasonloop.evaluate import evaluate
+    from reasonloop.models import ModelSpecError
+    from reasonloop.rpc import BenchmarkClient, Connection
+    from reasonloop.sampling import SamplingParams, ThinkingConfig
+
+    try:
+        ks = [int(x) for x in k.split(",") if x.strip()]
+        params = SamplingParams(
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            thinking=ThinkingConfig(mode=thinking) if thinking else None,  # type: ignore[arg-type]
+        )
+        if benchmark.startswith(GRPC_SCHEME):
+            tasks_from = BenchmarkClient(Connection(benchmark, auth_token=auth_token))
+            benchmark_name = tasks_from.name
+        else:
+            path = None if benchmark == "arithmetic" else Path(benchmark)
+            tasks_from = _local_benchmark(path, grader)
+            benchmark_name = tasks_from.name
+        generate, model_name = _text_generator(model, auth_token, device)
+        total = min(limit, len(tasks_from.tasks())) if limit else len(tasks_from.tasks())
+        with Progress(console=err, transient=True) as progress:
+            bar = progress.add_task(f"{model_name} on {benchmark_name}", total=total)
+            report = evaluate(
+                generate,
+                tasks_from,
+                model_name=model_name,
+                benchmark_name=benchmark_name,
+                samples=samples,
+                ks=ks,
+                params=params,
+                limit=limit,
+                on_progress=lambda done: progress.advance(bar, done),
+            )
+    except grpc.RpcError as error:
+        raise fail(f"{error.code().name}: {error.details()}") from None
+    except (ModelSpecError, ValueError, OSError) as error:
+        raise fail(str(error)) from None
+    table = Table(title=f"{model_name} on {benchmark_name} ({len(report.tasks)} tasks)")
+    for column in ("metric", "mean", "95% CI"):
+        table.add_column(column)
+    for kk, ci in report.pass_at_k.items():
+        table.add_row(f"pass@{kk}", f"{ci.mean:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]")
+    s = report.mean_score
+    table.add_row("mean score", f"{s.mean:.3f}", f"[{s.low:.3f}, {s.high:.3f}]")
+    out.print(table)
+    err.print(f"{samples} samples per task, {report.elapsed_s:.1f} s")
+    if out_path is not None:
+        report.write(out_path)
+        err.print(f"report: {out_path}")
+
+
+def _text_generator(
+    model: str, auth_token: str | None, device: str | None
+) -> tuple[GenerateTexts, str]:
+    """Completion texts from a remote Inference endpoint or an in-process batching engine."""
+    if model.startswith(GRPC_SCHEME):
+        from reasonloop.rpc import Connection, InferenceClient
+
+        addresses = model.removeprefix(GRPC_SCHEME).split(",")
+        client = InferenceClient(Connection(addresses, auth_token=auth_token))
+        name = client.model_info().model
+
+        def remote(prompts: list[Prompt], params: SamplingParams) -> list[list[str]]:
+            return [[c.text for c in group] for group in client.generate(prompts, params)]
+
+        return remote, name
+
+    from transformers.utils import logging as hf_logging
+
+    from reasonloop.models import load_model
+    from reasonloop.rpc import InferenceEngine
+
+    hf_logging.disable_progress_bar()
+    with err.status(f"loading {model}"):
+        engine = InferenceEngine(load_model(model, device=device))
+
+    def local(prompts: list[Prompt], params: SamplingParams) -> list[list[str]]:
+        completions = engine.submit(prompts, params).completions()
+        groups: list[list[str]] = [[] for _ in prompts]
+        for c in completions:
+            groups[c.prompt_index].append(c.text)
+        return groups
+
+    return local, model

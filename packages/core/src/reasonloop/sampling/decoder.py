@@ -8,7 +8,7 @@ cache) as soon as they finish, so a long sample does not make short ones pay.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -141,25 +141,30 @@ class Sampler:
         return results
 
     def stream(
-        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
-    ) -> Iterator[StreamEvent]:
-        """Like `generate`, but yields text deltas as they are decoded."""
-        return self._run(prompts, params, stream_text=True)
-
-    # ---- the loop -----------------------------------------------------------------
-
-    @torch.inference_mode()
-    def _run(
         self,
         prompts: Sequence[Prompt],
         params: SamplingParams | Sequence[SamplingParams],
         *,
-        stream_text: bool,
+        cancelled: Callable[[int], bool] | None = None,
     ) -> Iterator[StreamEvent]:
+        """Like `generate`, but yields text deltas as they are decoded.
+
+        `cancelled(prompt_index)` is asked after every step; the rows of a prompt for which
+        it is true leave the batch without a final event (a server uses it when a client
+        goes away).
+        """
+        return self._run(prompts, params, stream_text=True, cancelled=cancelled)
+
+    def validate(
+        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+    ) -> list[list[int]]:
+        """Check a request without decoding it; returns the prompts' token ids.
+
+        Raises ValueError naming what is wrong: an empty or too long prompt, an end marker
+        that encodes to nothing, an invalid grammar (which is compiled and cached here).
+        """
         if isinstance(prompts, str):
             raise ValueError("prompts must be a list of prompts, not one string")
-        if not prompts:
-            return
         per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         if len(per_prompt) != len(prompts):
             raise ValueError(f"got {len(prompts)} prompts but {len(per_prompt)} SamplingParams")
@@ -171,6 +176,28 @@ class Sampler:
                 raise ValueError(
                     f"prompt {i} has {len(ids)} tokens; the context length is {self.context_length}"
                 )
+        for p in dict.fromkeys(per_prompt):
+            if p.thinking is not None:
+                self._marker_ids(p.thinking.end_marker)
+            if p.grammar is not None:
+                self._grammar_cache().compile(p.grammar)
+        return prompt_ids
+
+    # ---- the loop -----------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _run(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        *,
+        stream_text: bool,
+        cancelled: Callable[[int], bool] | None = None,
+    ) -> Iterator[StreamEvent]:
+        prompt_ids = self.validate(prompts, params)
+        if not prompt_ids:
+            return
+        per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         embeddings = embedding_matrix(self.model)
         rows = self._make_rows(prompt_ids, per_prompt, embeddings)
         grammars = self._row_grammars(rows)
@@ -196,7 +223,7 @@ class Sampler:
                     event = self._event(row, finished, final=finished is not None)
                     if event is not None:
                         events.append(event)
-                if finished is None:
+                if finished is None and not (cancelled and cancelled(row.prompt_index)):
                     keep.append(i)
             yield from events
             if not keep:
@@ -234,10 +261,8 @@ class Sampler:
         rows = []
         for i, (ids, p) in enumerate(zip(prompt_ids, per_prompt, strict=True)):
             sigma = 0.0
-            if p.thinking is not None:
-                self._marker_ids(p.thinking.end_marker)  # fail early on a bad marker
-                if p.thinking.mode != "hard":
-                    sigma = noise_std(embeddings, p.thinking.noise_scale)
+            if p.thinking is not None and p.thinking.mode != "hard":
+                sigma = noise_std(embeddings, p.thinking.noise_scale)
             for j in range(p.n):
                 seed = p.seed if p.seed is not None else int(torch.randint(2**62, (1,)).item())
                 generator = torch.Generator(device=device)
@@ -262,15 +287,18 @@ class Sampler:
     def _row_grammars(self, rows: list[_Row]) -> RowGrammars | None:
         if all(r.params.grammar is None for r in rows):
             return None
+        cache = self._grammar_cache()
+        compiled = [
+            None if r.params.grammar is None else cache.compile(r.params.grammar) for r in rows
+        ]
+        return RowGrammars(compiled, self.model.config.vocab_size)
+
+    def _grammar_cache(self) -> GrammarCompilerCache:
         if self._grammars is None:
             self._grammars = GrammarCompilerCache(
                 self.tokenizer, self.model.config.vocab_size, sorted(self.eos_ids)
             )
-        compiled = [
-            None if r.params.grammar is None else self._grammars.compile(r.params.grammar)
-            for r in rows
-        ]
-        return RowGrammars(compiled, self.model.config.vocab_size)
+        return self._grammars
 
     def _prefill(
         self, prompt_ids: list[list[int]], rows: list[_Row]

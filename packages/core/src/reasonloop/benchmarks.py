@@ -1,0 +1,208 @@
+"""What a method implements to serve its tasks and grader: the `Benchmark` base class.
+
+A benchmark is an ordered set of tasks (what a model is asked) and a grader (how an answer
+is scored, check by check). `reasonloop.rpc.serve_benchmark(benchmark)` puts one behind the
+Benchmark gRPC service; `reasonloop.rpc.BenchmarkClient` reads one back with the same
+`tasks()` / `grade()` interface, so evaluation code runs the same on both.
+
+Also here: `ReferenceBenchmark`, tasks with reference answers graded by a core reward
+(math-verify or exact match), loadable from JSONL, and `arithmetic_benchmark()`, a small
+seeded word-problem set the CLI uses as its embedded default.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from reasonloop.rewards import ExactMatchReward, MathAnswerReward, Reward
+from reasonloop.sampling.decoder import Prompt
+
+
+@dataclass(frozen=True)
+class BenchmarkTask:
+    """One task. The reference answer is not part of it: it stays with the grader."""
+
+    id: str
+    prompt: Prompt
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check of a grade (e.g. "answer", "format", "test 3")."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """`score` in [0, 1] is the RL reward; `passed` is what pass@k counts."""
+
+    task_id: str
+    score: float
+    passed: bool
+    checks: tuple[Check, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"score must be in [0, 1], got {self.score}")
+
+
+class Benchmark(ABC):
+    """Subclass this: give `name`, `tasks()` and `grade_one()`; override `grade()` to batch.
+
+    `grade` may be called from several server threads at once.
+    """
+
+    name: str = "benchmark"
+    description: str = ""
+
+    @abstractmethod
+    def tasks(self) -> Sequence[BenchmarkTask]:
+        """All tasks, in a stable order (the server pages through it)."""
+
+    @abstractmethod
+    def grade_one(self, task: BenchmarkTask, answer: str) -> GradeResult:
+        """Grade one answer (usually a model's whole completion) to one task."""
+
+    def grade(self, submissions: Sequence[tuple[str, str]]) -> list[GradeResult]:
+        """Grade (task id, answer) pairs; unknown ids raise KeyError naming them."""
+        return [self.grade_one(self.task(task_id), answer) for task_id, answer in submissions]
+
+    def task(self, task_id: str) -> BenchmarkTask:
+        try:
+            return self._by_id[task_id]
+        except KeyError:
+            raise KeyError(f"no task with id {task_id!r}") from None
+
+    @cached_property
+    def _by_id(self) -> dict[str, BenchmarkTask]:
+        tasks = self.tasks()
+        by_id = {t.id: t for t in tasks}
+        if len(by_id) != len(tasks):
+            raise ValueError(f"benchmark {self.name!r} has duplicate task ids")
+        return by_id
+
+
+GRADERS: dict[str, type] = {"math": MathAnswerReward, "exact": ExactMatchReward}
+
+
+class ReferenceBenchmark(Benchmark):
+    """Tasks with reference answers, graded by a reward (math-verify by default)."""
+
+    def __init__(
+        self,
+        name: str,
+        tasks: Sequence[BenchmarkTask],
+        references: Mapping[str, str],
+        reward: Reward | None = None,
+        description: str = "",
+    ) -> None:
+        missing = [t.id for t in tasks if t.id not in references]
+        if missing:
+            raise ValueError(f"tasks without a reference answer: {', '.join(missing[:5])}")
+        self.name = name
+        self.description = description
+        self._tasks = list(tasks)
+        self._references = dict(references)
+        self._reward = reward if reward is not None else MathAnswerReward()
+
+    def tasks(self) -> Sequence[BenchmarkTask]:
+        return self._tasks
+
+    def grade(self, submissions: Sequence[tuple[str, str]]) -> list[GradeResult]:
+        tasks = [self.task(task_id) for task_id, _ in submissions]
+        results = self._reward(
+            [t.prompt if isinstance(t.prompt, str) else t.prompt[-1]["content"] for t in tasks],
+            [answer for _, answer in submissions],
+            [self._references[t.id] for t in tasks],
+        )
+        return [
+            GradeResult(
+                task_id=t.id,
+                score=r.score,
+                passed=r.score >= 1.0,
+                checks=(Check("answer", r.score >= 1.0, _describe(r.details)),),
+            )
+            for t, r in zip(tasks, results, strict=True)
+        ]
+
+    def grade_one(self, task: BenchmarkTask, answer: str) -> GradeResult:
+        return self.grade([(task.id, answer)])[0]
+
+    @classmethod
+    def from_jsonl(
+        cls, path: str | Path, grader: str = "math", name: str | None = None
+    ) -> ReferenceBenchmark:
+        """One task a line: {"id"?, "prompt" | "question", "answer", "metadata"?}.
+
+        `prompt` may be a string or a list of chat messages; ids default to the line number.
+        """
+        if grader not in GRADERS:
+            raise ValueError(f"grader must be one of {', '.join(GRADERS)}, not {grader!r}")
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"task file not found: {path}")
+        tasks, references = [], {}
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                prompt = record.get("prompt", record.get("question"))
+                answer = str(record["answer"])
+            except (json.JSONDecodeError, KeyError, AttributeError) as error:
+                raise ValueError(
+                    f"{path}:{number}: expected a JSON object with prompt and answer ({error})"
+                ) from None
+            if not prompt:
+                raise ValueError(f"{path}:{number}: no prompt (or question)")
+            task_id = str(record.get("id", number))
+            metadata = {str(k): str(v) for k, v in record.get("metadata", {}).items()}
+            tasks.append(BenchmarkTask(task_id, prompt, metadata))
+            references[task_id] = answer
+        if not tasks:
+            raise ValueError(f"{path} holds no tasks")
+        return cls(name or path.stem, tasks, references, GRADERS[grader]())
+
+
+ANSWER_FORMAT = "Give the final answer as \\boxed{N}."
+
+
+def arithmetic_benchmark(size: int = 32, seed: int = 0) -> ReferenceBenchmark:
+    """Seeded one- and two-step word problems with integer answers (math-verify graded)."""
+    rng = random.Random(seed)
+    items = ["pens", "apples", "books", "stamps", "marbles", "cards"]
+    tasks, references = [], {}
+    for i in range(size):
+        item, a, b, c = rng.choice(items), rng.randint(2, 12), rng.randint(2, 9), rng.randint(1, 20)
+        if i % 2 == 0:
+            question = f"A box holds {a} {item}. How many {item} are in {b} boxes?"
+            answer = a * b
+        else:
+            question = f"Sam has {a * b} {item} and gets {c} more. How many {item} does Sam have?"
+            answer = a * b + c
+        task_id = f"arith-{i:04d}"
+        tasks.append(
+            BenchmarkTask(
+                task_id,
+                [{"role": "user", "content": f"{question} {ANSWER_FORMAT}"}],
+                {"steps": "1" if i % 2 == 0 else "2"},
+            )
+        )
+        references[task_id] = str(answer)
+    return ReferenceBenchmark(
+        "arithmetic", tasks, references, description="seeded integer word problems"
+    )
+
+
+def _describe(details: Mapping[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in details.items())

@@ -1,0 +1,130 @@
+"""Cross-method evaluation: any model (in-process or an Inference endpoint) on any benchmark
+(in-process or a Benchmark endpoint), reported as pass@k with 95% confidence intervals.
+
+Tasks are sent in chunks from a few threads at once, so a batching server (or the in-process
+engine) decodes them together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from reasonloop.benchmarks import BenchmarkTask, GradeResult
+from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
+from reasonloop.sampling import SamplingParams
+from reasonloop.sampling.decoder import Prompt
+
+GenerateTexts = Callable[[list[Prompt], SamplingParams], list[list[str]]]
+
+
+class TaskSource(Protocol):
+    """What evaluation needs of a benchmark: a `Benchmark` or a `BenchmarkClient`."""
+
+    def tasks(self) -> Sequence[BenchmarkTask]: ...
+
+    def grade(self, submissions: Sequence[tuple[str, str]]) -> list[GradeResult]: ...
+
+
+@dataclass
+class TaskOutcome:
+    task_id: str
+    samples: int
+    passed: int
+    mean_score: float
+    first_answer: str
+
+
+@dataclass
+class EvalReport:
+    model: str
+    benchmark: str
+    samples: int
+    params: dict[str, Any]
+    pass_at_k: dict[int, MeanCI]
+    mean_score: MeanCI
+    tasks: list[TaskOutcome] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["pass_at_k"] = {f"pass@{k}": asdict(v) for k, v in self.pass_at_k.items()}
+        return data
+
+    def write(self, path: str | Path) -> None:
+        """Atomically: a crash mid-write never leaves half a report."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.to_json(), f, indent=2)
+        os.replace(tmp, path)
+
+
+def evaluate(
+    generate: GenerateTexts,
+    benchmark: TaskSource,
+    *,
+    model_name: str,
+    benchmark_name: str,
+    samples: int = 8,
+    ks: Sequence[int] = (1, 8),
+    params: SamplingParams | None = None,
+    limit: int | None = None,
+    chunk_size: int = 8,
+    concurrency: int = 4,
+    on_progress: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Sample `samples` answers per task, grade them, report pass@k for each k."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    if not ks or any(k < 1 or k > samples for k in ks):
+        raise ValueError(f"every k must be in 1..samples ({samples}), got {list(ks)}")
+    params = params or SamplingParams(temperature=0.7, max_new_tokens=256)
+    params = replace(params, n=samples)
+    tasks = list(benchmark.tasks())[:limit]
+    if not tasks:
+        raise ValueError("the benchmark has no tasks")
+    chunks = [tasks[i : i + chunk_size] for i in range(0, len(tasks), chunk_size)]
+    started = time.perf_counter()
+
+    def run(chunk: list[BenchmarkTask]) -> list[TaskOutcome]:
+        answers = generate([t.prompt for t in chunk], params)
+        submissions = [(t.id, a) for t, group in zip(chunk, answers, strict=True) for a in group]
+        grades = benchmark.grade(submissions)
+        outcomes = []
+        for i, task in enumerate(chunk):
+            mine = grades[i * samples : (i + 1) * samples]
+            outcomes.append(
+                TaskOutcome(
+                    task_id=task.id,
+                    samples=samples,
+                    passed=sum(g.passed for g in mine),
+                    mean_score=sum(g.score for g in mine) / samples,
+                    first_answer=answers[i][0],
+                )
+            )
+        if on_progress is not None:
+            on_progress(len(chunk))
+        return outcomes
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        outcomes = [o for chunk_outcomes in pool.map(run, chunks) for o in chunk_outcomes]
+    passed = [o.passed for o in outcomes]
+    return EvalReport(
+        model=model_name,
+        benchmark=benchmark_name,
+        samples=samples,
+        params=asdict(params),
+        pass_at_k={k: mean_pass_at_k(passed, samples, k) for k in ks},
+        mean_score=mean_ci(o.mean_score for o in outcomes),
+        tasks=outcomes,
+        elapsed_s=time.perf_counter() - started,
+    )

@@ -1,0 +1,32 @@
+"""The wire contract in Python: servers and clients of the Inference and Benchmark services.
+
+Generated message classes live in `reasonloop.v1`; the OpenAI-compatible HTTP front end is
+in `reasonloop.rpc.openai_http` (imported only when used).
+"""
+
+from reasonloop.rpc.benchmark_server import serve_benchmark
+from reasonloop.rpc.clients import (
+    AsyncBenchmarkClient,
+    AsyncInferenceClient,
+    BenchmarkClient,
+    Connection,
+    InferenceClient,
+)
+from reasonloop.rpc.engine import EngineLimits, InferenceEngine, QueueFullError
+from reasonloop.rpc.hosting import RunningServer, ServerOptions
+from reasonloop.rpc.inference_server import serve_inference
+
+__all__ = [
+    "AsyncBenchmarkClient",
+    "AsyncInferenceClient",
+    "BenchmarkClient",
+    "Connection",
+    "EngineLimits",
+    "InferenceClient",
+    "InferenceEngine",
+    "QueueFullError",
+    "RunningServer",
+    "ServerOptions",
+    "serve_benchmark",
+    "serve_inference",
+]

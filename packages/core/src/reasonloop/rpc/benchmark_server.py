@@ -1,0 +1,120 @@
+"""The Benchmark service over gRPC for any `reasonloop.benchmarks.Benchmark`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from reasonloop.benchmarks import Benchmark, BenchmarkTask, GradeResult
+from reasonloop.rpc import convert
+from reasonloop.rpc.hosting import RunningServer, ServerOptions, start_server
+from reasonloop.v1 import benchmark_pb2 as pb
+from reasonloop.v1 import benchmark_pb2_grpc
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenchmarkService"].full_name
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_SUBMISSIONS = 4096
+
+
+def task_to_proto(task: BenchmarkTask) -> pb.Task:
+    return pb.Task(
+        id=task.id, prompt=convert.prompt_to_proto(task.prompt), metadata=dict(task.metadata)
+    )
+
+
+def task_from_proto(message: pb.Task) -> BenchmarkTask:
+    return BenchmarkTask(
+        message.id, convert.prompt_from_proto(message.prompt, "task.prompt"), dict(message.metadata)
+    )
+
+
+def grade_to_proto(grade: GradeResult) -> pb.Grade:
+    return pb.Grade(
+        task_id=grade.task_id,
+        score=grade.score,
+        passed=grade.passed,
+        checks=[
+            pb.CheckResult(name=c.name, passed=c.passed, detail=c.detail) for c in grade.checks
+        ],
+    )
+
+
+class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
+    def __init__(self, benchmark: Benchmark) -> None:
+        self.benchmark = benchmark
+
+    def GetBenchmarkInfo(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return pb.GetBenchmarkInfoResponse(
+            name=self.benchmark.name,
+            description=self.benchmark.description,
+            task_count=len(self.benchmark.tasks()),
+        )
+
+    def ListTasks(self, request: pb.ListTasksRequest, context: grpc.ServicerContext) -> Any:
+        if request.page_size < 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be >= 0")
+        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        tasks = self.benchmark.tasks()
+        start = 0
+        if request.page_token:
+            if not request.page_token.isdigit() or int(request.page_token) > len(tasks):
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "page_token is not one this server handed out",
+                )
+            start = int(request.page_token)
+        end = min(start + size, len(tasks))
+        return pb.ListTasksResponse(
+            tasks=[task_to_proto(t) for t in tasks[start:end]],
+            next_page_token=str(end) if end < len(tasks) else "",
+            total_size=len(tasks),
+        )
+
+    def GetTask(self, request: pb.GetTaskRequest, context: grpc.ServicerContext) -> Any:
+        if not request.task_id:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "task_id is empty")
+        try:
+            return pb.GetTaskResponse(task=task_to_proto(self.benchmark.task(request.task_id)))
+        except KeyError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"task_id: {error.args[0]}")
+
+    def Grade(self, request: pb.GradeRequest, context: grpc.ServicerContext) -> Any:
+        submissions = request.submissions
+        if not submissions:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "submissions: at least one is needed")
+        if len(submissions) > MAX_SUBMISSIONS:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"submissions: {len(submissions)} is above the limit of {MAX_SUBMISSIONS}",
+            )
+        for i, s in enumerate(submissions):
+            try:
+                self.benchmark.task(s.task_id)
+            except KeyError as error:
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"submissions[{i}].task_id: {error.args[0]}"
+                )
+        try:
+            grades = self.benchmark.grade([(s.task_id, s.answer) for s in submissions])
+        except Exception as error:  # a grader bug: report it, keep serving
+            context.abort(grpc.StatusCode.INTERNAL, f"grading failed: {error!r}")
+        return pb.GradeResponse(grades=[grade_to_proto(g) for g in grades])
+
+
+def serve_benchmark(
+    benchmark: Benchmark, port: int = 50052, options: ServerOptions | None = None
+) -> RunningServer:
+    """Serve `benchmark` (tasks + grader) with health and reflection; returns when started.
+
+    `port` is used unless `options` is given (then `options.port` is); port 0 picks a free one.
+    """
+    options = options or ServerOptions(port=port)
+
+    def register(server: grpc.Server) -> None:
+        benchmark_pb2_grpc.add_BenchmarkServiceServicer_to_server(
+            BenchmarkServicer(benchmark), server
+        )
+
+    return start_server(register, [SERVICE_NAME], options)

@@ -1,0 +1,158 @@
+"""Translation between the wire messages (reasonloop.v1) and the core's Python types.
+
+Every check that a message can fail raises `ValueError` with the field's name first; the
+servers turn it into INVALID_ARGUMENT with that message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reasonloop.sampling import Completion, Grammar, SamplingParams, ThinkingConfig
+from reasonloop.sampling.decoder import Prompt
+from reasonloop.v1 import inference_pb2 as pb
+
+THINKING_MODE_NAMES = {
+    pb.THINKING_MODE_HARD: "hard",
+    pb.THINKING_MODE_SOFT: "soft",
+    pb.THINKING_MODE_FUZZY: "fuzzy",
+}
+THINKING_MODE_ENUMS = {name: value for value, name in THINKING_MODE_NAMES.items()}
+FINISH_REASONS = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH}
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+def prompt_from_proto(message: pb.Prompt, field: str) -> Prompt:
+    kind = message.WhichOneof("kind")
+    if kind == "text":
+        if not message.text:
+            raise ValueError(f"{field}.text is empty")
+        return message.text
+    if kind == "chat":
+        if not message.chat.messages:
+            raise ValueError(f"{field}.chat has no messages")
+        for j, m in enumerate(message.chat.messages):
+            if m.role not in CHAT_ROLES:
+                raise ValueError(
+                    f"{field}.chat.messages[{j}].role must be one of {', '.join(CHAT_ROLES)}, "
+                    f"not {m.role!r}"
+                )
+        return [{"role": m.role, "content": m.content} for m in message.chat.messages]
+    raise ValueError(f"{field} is empty: set text or chat")
+
+
+def prompt_to_proto(prompt: Prompt) -> pb.Prompt:
+    if isinstance(prompt, str):
+        return pb.Prompt(text=prompt)
+    messages = [pb.ChatMessage(role=m["role"], content=m["content"]) for m in prompt]  # type: ignore[index]
+    return pb.Prompt(chat=pb.Conversation(messages=messages))
+
+
+def prompts_from_proto(messages: Any) -> list[Prompt]:
+    return [prompt_from_proto(m, f"prompts[{i}]") for i, m in enumerate(messages)]
+
+
+def params_from_proto(message: pb.SamplingParams) -> SamplingParams:
+    """Unset optional fields take SamplingParams' defaults; the dataclass validates ranges."""
+    fields: dict[str, Any] = {}
+    for name in ("max_new_tokens", "temperature", "top_p", "top_k", "min_p", "n", "seed"):
+        if message.HasField(name):
+            fields[name] = getattr(message, name)
+    if message.stop:
+        fields["stop"] = tuple(message.stop)
+    fields["logprobs"] = message.logprobs
+    fields["ignore_eos"] = message.ignore_eos
+    if message.HasField("grammar"):
+        kind = message.grammar.WhichOneof("kind")
+        if kind is None:
+            raise ValueError("grammar is empty: set json_schema, regex or ebnf")
+        fields["grammar"] = Grammar(kind, getattr(message.grammar, kind))
+    if message.HasField("thinking"):
+        fields["thinking"] = thinking_from_proto(message.thinking)
+    return SamplingParams(**fields)
+
+
+def thinking_from_proto(message: pb.ThinkingConfig) -> ThinkingConfig | None:
+    if message.mode == pb.THINKING_MODE_UNSPECIFIED:
+        return None
+    if message.mode not in THINKING_MODE_NAMES:
+        raise ValueError(
+            f"thinking.mode {message.mode} is unknown; use HARD ({pb.THINKING_MODE_HARD}), "
+            f"SOFT ({pb.THINKING_MODE_SOFT}) or FUZZY ({pb.THINKING_MODE_FUZZY})"
+        )
+    fields: dict[str, Any] = {"mode": THINKING_MODE_NAMES[message.mode]}
+    for name in ("temperature", "noise_scale", "max_tokens", "end_marker"):
+        if message.HasField(name):
+            fields[name] = getattr(message, name)
+    return ThinkingConfig(**fields)
+
+
+def params_to_proto(params: SamplingParams) -> pb.SamplingParams:
+    message = pb.SamplingParams(
+        max_new_tokens=params.max_new_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        top_k=params.top_k,
+        min_p=params.min_p,
+        n=params.n,
+        stop=list(params.stop),
+        logprobs=params.logprobs,
+        ignore_eos=params.ignore_eos,
+    )
+    if params.seed is not None:
+        message.seed = params.seed
+    if params.grammar is not None:
+        setattr(message.grammar, params.grammar.kind, params.grammar.text)
+    if params.thinking is not None:
+        t = params.thinking
+        message.thinking.CopyFrom(
+            pb.ThinkingConfig(
+                mode=THINKING_MODE_ENUMS[t.mode],
+                temperature=t.tau,
+                noise_scale=t.noise_scale,
+                max_tokens=t.max_tokens,
+                end_marker=t.end_marker,
+            )
+        )
+    return message
+
+
+def completion_to_proto(completion: Completion, tokenizer: Any) -> pb.Completion:
+    message = pb.Completion(
+        prompt_index=completion.prompt_index,
+        sample_index=completion.sample_index,
+        text=completion.text,
+        token_ids=completion.token_ids,
+        finish_reason=FINISH_REASONS[completion.finish_reason],
+    )
+    if completion.token_logprobs is not None:
+        message.logprobs.extend(
+            token_logprobs_to_proto(
+                list(zip(completion.token_ids, completion.token_logprobs, strict=True)), tokenizer
+            )
+        )
+    if completion.thinking is not None:
+        trace = completion.thinking
+        message.thinking.CopyFrom(
+            pb.ThinkingSummary(
+                mode=THINKING_MODE_ENUMS[trace.mode],
+                text=trace.text,
+                steps=len(trace.tokens),
+                ended_by_marker=trace.ended_by == "marker",
+            )
+        )
+    return message
+
+
+def token_logprobs_to_proto(
+    pairs: list[tuple[int, float]], tokenizer: Any
+) -> list[pb.TokenLogProb]:
+    return [
+        pb.TokenLogProb(token_id=t, token=tokenizer.decode([t]), log_prob=lp) for t, lp in pairs
+    ]
+
+
+def completion_tokens(completion: Completion) -> int:
+    """Tokens decoded for a completion: its chain-of-thought steps plus its answer."""
+    steps = len(completion.thinking.tokens) if completion.thinking is not None else 0
+    return steps + len(completion.token_ids)

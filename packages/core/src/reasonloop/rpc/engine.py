@@ -1,0 +1,273 @@
+"""The batching engine behind every server: one thread owns the model and decodes together
+whatever requests are waiting when it becomes free.
+
+Callers (gRPC handlers, the OpenAI HTTP routes) submit a request from their own threads and
+read its events from a queue; a bounded waiting line turns overload into an immediate
+`QueueFullError` instead of unbounded latency. A request whose caller goes away is
+cancelled and its rows leave the running batch at the next step.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from reasonloop.models import LoadedModel
+from reasonloop.sampling import Completion, Sampler, SamplingParams, StreamEvent
+from reasonloop.sampling.decoder import Prompt
+from reasonloop.sampling.teacher_forcing import completion_log_probs
+
+
+class QueueFullError(RuntimeError):
+    """More requests wait than the engine accepts; the caller should retry later."""
+
+
+class EngineClosedError(RuntimeError):
+    """The engine is shutting down and takes no new requests."""
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """What one request may ask for, and how much the engine takes on at once."""
+
+    max_new_tokens: int = 2048
+    max_n: int = 64
+    max_prompts: int = 64
+    max_batch_rows: int = 256  # rows (prompts x n) decoded together
+    max_queue: int = 256  # requests waiting for the model
+
+
+_END = object()
+
+
+@dataclass
+class GenerationRequest:
+    """One caller's prompts; `events()` yields its StreamEvents until the last completion."""
+
+    prompts: list[Prompt]
+    params: SamplingParams
+    prompt_tokens: int
+    _events: queue.Queue[Any] = field(default_factory=queue.Queue)
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def rows(self) -> int:
+        return len(self.prompts) * self.params.n
+
+    def cancel(self) -> None:
+        """Stop decoding this request (the client left or its deadline passed)."""
+        self._cancelled.set()
+        self._events.put(_END)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def events(self) -> Iterator[StreamEvent]:
+        """Events in decoding order; raises what the engine raised for this request."""
+        while True:
+            item = self._events.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def completions(self) -> list[Completion]:
+        """Waits for the whole request; completions ordered by prompt, then sample."""
+        done = [e.completion for e in self.events() if e.completion is not None]
+        return sorted(done, key=lambda c: (c.prompt_index, c.sample_index))
+
+
+@dataclass
+class _Call:
+    function: Callable[[], Any]
+    future: Future[Any]
+
+
+class InferenceEngine:
+    """Owns a loaded model; decodes concurrent requests in shared batches."""
+
+    def __init__(self, loaded: LoadedModel, limits: EngineLimits | None = None) -> None:
+        self.loaded = loaded
+        self.sampler = Sampler(loaded.model, loaded.tokenizer)
+        self.limits = limits or EngineLimits()
+        self._waiting: queue.Queue[GenerationRequest | _Call | None] = queue.Queue(
+            self.limits.max_queue
+        )
+        self._closed = False
+        self._worker = threading.Thread(target=self._loop, name="inference-engine", daemon=True)
+        self._worker.start()
+
+    @property
+    def name(self) -> str:
+        return self.loaded.spec
+
+    @property
+    def max_new_tokens_limit(self) -> int:
+        return min(self.limits.max_new_tokens, self.sampler.context_length - 1)
+
+    # ---- submitting -----------------------------------------------------------------
+
+    def check(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[int]]:
+        """Validate a request against the model and the limits (ValueError naming the field)."""
+        if not prompts:
+            raise ValueError("prompts: at least one prompt is required")
+        if len(prompts) > self.limits.max_prompts:
+            raise ValueError(
+                f"prompts: {len(prompts)} prompts, the limit is {self.limits.max_prompts}"
+            )
+        if params.n > self.limits.max_n:
+            raise ValueError(f"n: {params.n} is above the limit of {self.limits.max_n}")
+        if params.max_new_tokens > self.max_new_tokens_limit:
+            raise ValueError(
+                f"max_new_tokens: {params.max_new_tokens} is above the limit of "
+                f"{self.max_new_tokens_limit}"
+            )
+        if len(prompts) * params.n > self.limits.max_batch_rows:
+            raise ValueError(
+                f"n: {len(prompts)} prompts x n={params.n} is above the "
+                f"{self.limits.max_batch_rows} rows one batch holds"
+            )
+        return self.sampler.validate(list(prompts), params)
+
+    def submit(self, prompts: Sequence[Prompt], params: SamplingParams) -> GenerationRequest:
+        """Queue a request (validated first); read it with `.events()` or `.completions()`."""
+        prompt_ids = self.check(prompts, params)
+        request = GenerationRequest(list(prompts), params, sum(len(ids) for ids in prompt_ids))
+        self._enqueue(request)
+        return request
+
+    def score(
+        self, items: Sequence[tuple[Prompt, str]], temperature: float = 1.0
+    ) -> list[list[tuple[int, float]]]:
+        """(token id, log-prob) of every continuation token given its prompt."""
+        if not items:
+            raise ValueError("items: at least one item is required")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        sequences = []
+        for i, (prompt, continuation) in enumerate(items):
+            prompt_ids = self.sampler.validate([prompt], SamplingParams())[0]
+            ids = list(self.loaded.tokenizer.encode(continuation, add_special_tokens=False))
+            if not ids:
+                raise ValueError(f"items[{i}].continuation is empty")
+            if len(prompt_ids) + len(ids) > self.sampler.context_length:
+                raise ValueError(
+                    f"items[{i}]: prompt + continuation is longer than the context "
+                    f"({self.sampler.context_length} tokens)"
+                )
+            sequences.append((prompt_ids, ids))
+        future: Future[list[list[tuple[int, float]]]] = Future()
+        self._enqueue(_Call(lambda: self._score(sequences, temperature), future))
+        return future.result()
+
+    def _enqueue(self, item: GenerationRequest | _Call) -> None:
+        if self._closed:
+            raise EngineClosedError("the server is shutting down")
+        try:
+            self._waiting.put_nowait(item)
+        except queue.Full:
+            raise QueueFullError(
+                f"{self.limits.max_queue} requests are already waiting; retry later"
+            ) from None
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        if not self._closed:
+            self._closed = True
+            self._waiting.put(None)
+            self._worker.join()
+
+    # ---- the worker ---------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        held: deque[GenerationRequest | _Call | None] = deque()  # taken but not yet run
+        while True:
+            item = held.popleft() if held else self._waiting.get()
+            if item is None:
+                return
+            if isinstance(item, _Call):
+                self._run_call(item)
+                continue
+            batch, rows = [item], item.rows
+            while rows < self.limits.max_batch_rows:  # join whatever else is waiting
+                try:
+                    other = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(other, GenerationRequest) and rows + other.rows <= (
+                    self.limits.max_batch_rows
+                ):
+                    batch.append(other)
+                    rows += other.rows
+                else:
+                    held.append(other)
+                    break
+            self._decode(batch)
+
+    def _decode(self, batch: list[GenerationRequest]) -> None:
+        live = [r for r in batch if not r.cancelled]
+        if not live:
+            return
+        owner: list[GenerationRequest] = []  # the request of each global prompt index
+        first_index: dict[int, int] = {}  # request id -> its first global prompt index
+        prompts: list[Prompt] = []
+        params: list[SamplingParams] = []
+        for request in live:
+            first_index[id(request)] = len(prompts)
+            owner.extend([request] * len(request.prompts))
+            prompts.extend(request.prompts)
+            params.extend([request.params] * len(request.prompts))
+        try:
+            stream = self.sampler.stream(prompts, params, cancelled=lambda i: owner[i].cancelled)
+            for event in stream:
+                request = owner[event.prompt_index]
+                event.prompt_index -= first_index[id(request)]
+                if event.completion is not None:
+                    event.completion.prompt_index = event.prompt_index
+                request._events.put(event)
+        except Exception as error:  # delivered to every caller of the batch
+            for request in live:
+                request._events.put(error)
+        for request in live:
+            request._events.put(_END)
+
+    @staticmethod
+    def _run_call(call: _Call) -> None:
+        if not call.future.set_running_or_notify_cancel():
+            return
+        try:
+            call.future.set_result(call.function())
+        except Exception as error:  # re-raised in the caller's thread
+            call.future.set_exception(error)
+
+    @torch.inference_mode()
+    def _score(
+        self, sequences: list[tuple[list[int], list[int]]], temperature: float
+    ) -> list[list[tuple[int, float]]]:
+        completions = [
+            Completion(
+                prompt_index=i,
+                sample_index=0,
+                prompt_ids=prompt_ids,
+                token_ids=ids,
+                text="",
+                finish_reason="stop",
+                answer_temperature=temperature,
+                step_log_probs=torch.zeros(0, dtype=torch.float64),
+            )
+            for i, (prompt_ids, ids) in enumerate(sequences)
+        ]
+        log_probs = completion_log_probs(self.loaded.model, completions)
+        return [
+            list(zip(ids, lp.tolist(), strict=True))
+            for (_, ids), lp in zip(sequences, log_probs, strict=True)
+        ]
