@@ -15,6 +15,7 @@ from reasonloop.rpc.clients import (
 from reasonloop.rpc.engine import EngineLimits, InferenceEngine, QueueFullError
 from reasonloop.rpc.hosting import RunningServer, ServerOptions
 from reasonloop.rpc.inference_server import serve_inference
+from reasonloop.rpc.server import serve
 
 __all__ = [
     "AsyncBenchmarkClient",
@@ -27,6 +28,7 @@ __all__ = [
     "QueueFullError",
     "RunningServer",
     "ServerOptions",
+    "serve",
     "serve_benchmark",
     "serve_inference",
 ]

@@ -103,6 +103,10 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
         return pb.GradeResponse(grades=[grade_to_proto(g) for g in grades])
 
 
+def add_benchmark_service(server: grpc.Server, benchmark: Benchmark) -> None:
+    benchmark_pb2_grpc.add_BenchmarkServiceServicer_to_server(BenchmarkServicer(benchmark), server)
+
+
 def serve_benchmark(
     benchmark: Benchmark, port: int = 50052, options: ServerOptions | None = None
 ) -> RunningServer:
@@ -110,11 +114,8 @@ def serve_benchmark(
 
     `port` is used unless `options` is given (then `options.port` is); port 0 picks a free one.
     """
-    options = options or ServerOptions(port=port)
-
-    def register(server: grpc.Server) -> None:
-        benchmark_pb2_grpc.add_BenchmarkServiceServicer_to_server(
-            BenchmarkServicer(benchmark), server
-        )
-
-    return start_server(register, [SERVICE_NAME], options)
+    return start_server(
+        lambda server: add_benchmark_service(server, benchmark),
+        [SERVICE_NAME],
+        options or ServerOptions(port=port),
+    )

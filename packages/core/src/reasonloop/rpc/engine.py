@@ -103,6 +103,9 @@ class InferenceEngine:
             self.limits.max_queue
         )
         self._closed = False
+        self.running = 0  # requests in the batch being decoded now
+        self.served = 0  # requests decoded since start (cancelled ones included)
+        self.batches = 0  # batches decoded since start
         self._worker = threading.Thread(target=self._loop, name="inference-engine", daemon=True)
         self._worker.start()
 
@@ -226,6 +229,8 @@ class InferenceEngine:
             owner.extend([request] * len(request.prompts))
             prompts.extend(request.prompts)
             params.extend([request.params] * len(request.prompts))
+        self.running = len(live)
+        self.batches += 1
         try:
             stream = self.sampler.stream(prompts, params, cancelled=lambda i: owner[i].cancelled)
             for event in stream:
@@ -239,6 +244,8 @@ class InferenceEngine:
                 request._events.put(error)
         for request in live:
             request._events.put(_END)
+        self.running = 0
+        self.served += len(live)
 
     @staticmethod
     def _run_call(call: _Call) -> None:

@@ -134,10 +134,15 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         )
 
 
+def add_inference_service(server: grpc.Server, engine: InferenceEngine) -> None:
+    inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(engine), server)
+
+
 def serve_inference(engine: InferenceEngine, options: ServerOptions | None = None) -> RunningServer:
     """Start the Inference service for `engine`; the engine is closed when the server stops."""
-
-    def register(server: grpc.Server) -> None:
-        inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(engine), server)
-
-    return start_server(register, [SERVICE_NAME], options or ServerOptions(), engine.close)
+    return start_server(
+        lambda server: add_inference_service(server, engine),
+        [SERVICE_NAME],
+        options or ServerOptions(),
+        engine.close,
+    )
