@@ -413,3 +413,7 @@ def _text_generator(
         return groups
 
     return local, model
+
+
+if __name__ == "__main__":
+    app()

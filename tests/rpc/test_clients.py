@@ -1,0 +1,133 @@
+"""Clients: round robin over replicas, retries of UNAVAILABLE, asyncio, another process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+import pytest
+
+from reasonloop.rpc import AsyncInferenceClient, InferenceClient
+from reasonloop.rpc.clients import channel_target
+from reasonloop.sampling import SamplingParams
+
+GREEDY = SamplingParams(max_new_tokens=6, temperature=0)
+
+
+def test_channel_target() -> None:
+    assert channel_target("grpc://example.org:1") == "example.org:1"
+    assert channel_target(["localhost:1", "127.0.0.2:2"]) == "ipv4:127.0.0.1:1,127.0.0.2:2"
+    assert channel_target(["[::1]:5", "[::1]:6"]) == "ipv6:[::1]:5,[::1]:6"
+    for bad in ([], [""], ["a:1", "nohostport"]):
+        with pytest.raises(ValueError):
+            channel_target(bad)
+
+
+def test_round_robin_spreads_calls_over_replicas(tiny) -> None:
+    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+
+    engines = [InferenceEngine(tiny), InferenceEngine(tiny)]
+    servers = [serve_inference(e, ServerOptions(port=0)) for e in engines]
+    try:
+        addresses = [f"127.0.0.1:{s.port}" for s in servers]
+        with InferenceClient(addresses) as client:
+            texts = [client.generate([f"p{i}"], GREEDY)[0][0].text for i in range(12)]
+        assert all(e.served >= 3 for e in engines), [e.served for e in engines]
+        with InferenceClient(addresses[0]) as single:
+            assert texts == [single.generate([f"p{i}"], GREEDY)[0][0].text for i in range(12)]
+    finally:
+        for s in servers:
+            s.stop(grace_s=0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unavailable_is_retried_until_the_server_is_up(tiny) -> None:
+    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+
+    port = free_port()
+    started: list = []
+    timer = threading.Timer(
+        0.5,
+        lambda: started.append(serve_inference(InferenceEngine(tiny), ServerOptions(port=port))),
+    )
+    timer.start()
+    try:
+        with InferenceClient(f"127.0.0.1:{port}") as client:
+            info = client.model_info(timeout_s=20)  # first attempt finds nobody listening
+        assert info.model == "tiny-llama"
+    finally:
+        timer.join()
+        for s in started:
+            s.stop(grace_s=0)
+
+
+def test_async_inference_client(address) -> None:
+    async def main() -> tuple[list, list, list]:
+        async with AsyncInferenceClient(address) as client:
+            together = await asyncio.gather(*(client.generate([f"a{i}"], GREEDY) for i in range(8)))
+            streamed = [m async for m in client.stream(["a0"], GREEDY)]
+            scored = await client.score([("a", "b")])
+            return together, streamed, scored
+
+    together, streamed, scored = asyncio.run(main())
+    with InferenceClient(address) as client:
+        assert [g[0][0].text for g in together] == [
+            client.generate([f"a{i}"], GREEDY)[0][0].text for i in range(8)
+        ]
+    assert "".join(m.text_delta for m in streamed) == together[0][0][0].text
+    assert scored[0].total_log_prob < 0
+
+
+def test_deadline_applies(address) -> None:
+    params = SamplingParams(max_new_tokens=2000, ignore_eos=True, temperature=0, n=8)
+    with InferenceClient(address) as client, pytest.raises(grpc.RpcError) as error:
+        client.generate(["slow"], params, timeout_s=0.2)
+    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+@pytest.mark.slow
+def test_serve_cli_in_another_process_stops_gracefully_on_sigterm() -> None:
+    """`reasonloop serve` in its own process; a request in flight when SIGTERM arrives
+    still completes, then the process exits 0."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reasonloop.cli", "serve", "--model", "tiny-llama",
+         "--port", str(port), "--max-new-tokens", "4000"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        deadline = time.monotonic() + 120
+        while "serving" not in line:
+            assert line or process.poll() is None, "server exited early"
+            assert time.monotonic() < deadline
+            line = process.stderr.readline()
+        assert re.search(rf"127\.0\.0\.1:{port}", line)
+        with InferenceClient(f"127.0.0.1:{port}") as client:
+            stream = client.stream(
+                ["long"], SamplingParams(max_new_tokens=800, ignore_eos=True, temperature=0)
+            )
+            next(stream)
+            process.send_signal(signal.SIGTERM)
+            rest = list(stream)
+        assert len(rest[-1].completion.token_ids) == 800
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
