@@ -69,9 +69,7 @@ def test_generate_reports_usage_and_thinking(address) -> None:
 
 
 def test_stream_deltas_add_up_to_the_completion(address) -> None:
-    params = SamplingParams(
-        max_new_tokens=8, seed=3, thinking=ThinkingConfig("hard", max_tokens=4)
-    )
+    params = SamplingParams(max_new_tokens=8, seed=3, thinking=ThinkingConfig("hard", max_tokens=4))
     with InferenceClient(address) as client:
         messages = list(client.stream(["stream me"], params))
         unary = client.generate(["stream me"], params)[0][0]
@@ -372,3 +370,20 @@ def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(start_infer
     final = [m.completion for m in in_flight if m.HasField("completion")]
     assert len(final[0].token_ids) == 600
     stopper.join()
+
+
+@pytest.mark.slow
+def test_smollm2_served_over_grpc_answers_like_in_process(smollm2) -> None:
+    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.sampling import Sampler
+
+    chat = [{"role": "user", "content": "What is the capital of France? One word."}]
+    params = SamplingParams(max_new_tokens=16, temperature=0)
+    with serve_inference(InferenceEngine(smollm2), ServerOptions(port=0)) as server:
+        with InferenceClient(f"127.0.0.1:{server.port}") as client:
+            remote = client.generate([chat], params)[0][0]
+            info = client.model_info()
+    local = Sampler(smollm2.model, smollm2.tokenizer).generate([chat], params)[0][0]
+    assert remote.text == local.text
+    assert "Paris" in remote.text
+    assert info.model == "smollm2-135m" and info.vocab_size == 49152
