@@ -379,10 +379,12 @@ def test_smollm2_served_over_grpc_answers_like_in_process(smollm2) -> None:
 
     chat = [{"role": "user", "content": "What is the capital of France? One word."}]
     params = SamplingParams(max_new_tokens=16, temperature=0)
-    with serve_inference(InferenceEngine(smollm2), ServerOptions(port=0)) as server:
-        with InferenceClient(f"127.0.0.1:{server.port}") as client:
-            remote = client.generate([chat], params)[0][0]
-            info = client.model_info()
+    engine = InferenceEngine(smollm2)
+    with serve_inference(engine, ServerOptions(port=0)) as server:
+        client = InferenceClient(f"127.0.0.1:{server.port}")
+        remote = client.generate([chat], params)[0][0]
+        info = client.model_info()
+        client.close()
     local = Sampler(smollm2.model, smollm2.tokenizer).generate([chat], params)[0][0]
     assert remote.text == local.text
     assert "Paris" in remote.text

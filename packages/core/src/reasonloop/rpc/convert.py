@@ -150,9 +150,3 @@ def token_logprobs_to_proto(
     return [
         pb.TokenLogProb(token_id=t, token=tokenizer.decode([t]), log_prob=lp) for t, lp in pairs
     ]
-
-
-def completion_tokens(completion: Completion) -> int:
-    """Tokens decoded for a completion: its chain-of-thought steps plus its answer."""
-    steps = len(completion.thinking.tokens) if completion.thinking is not None else 0
-    return steps + len(completion.token_ids)

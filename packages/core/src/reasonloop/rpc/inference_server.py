@@ -72,7 +72,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             completions=[convert.completion_to_proto(c, tokenizer) for c in completions],
             usage=pb.Usage(
                 prompt_tokens=job.prompt_tokens,
-                completion_tokens=sum(convert.completion_tokens(c) for c in completions),
+                completion_tokens=sum(c.decoded_tokens for c in completions),
             ),
             model=self.engine.name,
         )

@@ -59,6 +59,12 @@ class Completion:
     thinking: ThinkingTrace | None = None
     token_logprobs: list[float] | None = None  # the answer tokens', when `logprobs` was asked
 
+    @property
+    def decoded_tokens(self) -> int:
+        """Steps decoded: chain-of-thought steps plus answer tokens (what usage counts)."""
+        steps = len(self.thinking.tokens) if self.thinking is not None else 0
+        return steps + len(self.token_ids)
+
 
 @dataclass
 class StreamEvent:
