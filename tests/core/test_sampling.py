@@ -151,6 +151,10 @@ def test_stop_strings_truncate_and_stream_without_leaking(tiny_sampler):
     assert len(c.token_ids) < len(full.token_ids)
     streamed = "".join(e.text_delta for e in tiny_sampler.stream(["Hello there"], params))
     assert streamed == c.text
+    kept = SamplingParams(max_new_tokens=24, temperature=0, stop=(stop,), include_stop=True)
+    (with_stop,) = tiny_sampler.generate(["Hello there"], kept)[0]
+    assert with_stop.text == expected + stop
+    assert with_stop.token_ids == c.token_ids
 
 
 def test_streaming_deltas_add_up_to_the_final_text(tiny_sampler):

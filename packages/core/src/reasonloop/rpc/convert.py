@@ -60,6 +60,7 @@ def params_from_proto(message: pb.SamplingParams) -> SamplingParams:
             fields[name] = getattr(message, name)
     if message.stop:
         fields["stop"] = tuple(message.stop)
+    fields["include_stop"] = message.include_stop
     fields["logprobs"] = message.logprobs
     fields["ignore_eos"] = message.ignore_eos
     if message.HasField("grammar"):
@@ -96,6 +97,7 @@ def params_to_proto(params: SamplingParams) -> pb.SamplingParams:
         min_p=params.min_p,
         n=params.n,
         stop=list(params.stop),
+        include_stop=params.include_stop,
         logprobs=params.logprobs,
         ignore_eos=params.ignore_eos,
     )

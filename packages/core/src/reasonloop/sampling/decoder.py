@@ -281,7 +281,7 @@ class Sampler:
                         params=p,
                         generator=generator,
                         thinking=p.thinking is not None,
-                        answer=AnswerText(self.tokenizer, p.stop),
+                        answer=AnswerText(self.tokenizer, p.stop, p.include_stop),
                         thought=AnswerText(self.tokenizer, ()),
                         position=len(ids),
                         tau=p.thinking.tau if p.thinking is not None else 0.0,

@@ -88,6 +88,7 @@ class SamplingParams:
     n: int = 1
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    include_stop: bool = False  # keep the stop string that ended the answer in its text
     logprobs: bool = False
     ignore_eos: bool = False
     grammar: Grammar | None = None

@@ -11,9 +11,10 @@ from typing import Any
 
 
 class AnswerText:
-    def __init__(self, tokenizer: Any, stop: tuple[str, ...]) -> None:
+    def __init__(self, tokenizer: Any, stop: tuple[str, ...], include_stop: bool = False) -> None:
         self._tokenizer = tokenizer
         self._stop = stop
+        self._include_stop = include_stop
         self.text = ""
         self._streamed = 0
         self.stopped = False
@@ -24,7 +25,7 @@ class AnswerText:
         for stop in self._stop:
             at = text.find(stop)
             if at != -1:
-                text = text[:at]
+                text = text[: at + len(stop)] if self._include_stop else text[:at]
                 self.stopped = True
         self.text = text
 

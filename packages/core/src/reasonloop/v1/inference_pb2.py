@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dreasonloop/v1/inference.proto\x12\rreasonloop.v1\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"<\n\x0c\x43onversation\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x1a.reasonloop.v1.ChatMessage\"M\n\x06Prompt\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12+\n\x04\x63hat\x18\x02 \x01(\x0b\x32\x1b.reasonloop.v1.ConversationH\x00\x42\x06\n\x04kind\"\xdf\x01\n\x0eThinkingConfig\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.reasonloop.v1.ThinkingMode\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x18\n\x0bnoise_scale\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x17\n\nend_marker\x18\x05 \x01(\tH\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x0e\n\x0c_noise_scaleB\r\n\x0b_max_tokensB\r\n\x0b_end_marker\"I\n\x07Grammar\x12\x15\n\x0bjson_schema\x18\x01 \x01(\tH\x00\x12\x0f\n\x05regex\x18\x02 \x01(\tH\x00\x12\x0e\n\x04\x65\x62nf\x18\x03 \x01(\tH\x00\x42\x06\n\x04kind\"\x84\x03\n\x0eSamplingParams\x12\x1b\n\x0emax_new_tokens\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x12\n\x05top_k\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x12\n\x05min_p\x18\x05 \x01(\x02H\x04\x88\x01\x01\x12\x0e\n\x01n\x18\x06 \x01(\x05H\x05\x88\x01\x01\x12\x11\n\x04seed\x18\x07 \x01(\x04H\x06\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x10\n\x08logprobs\x18\t \x01(\x08\x12\x12\n\nignore_eos\x18\n \x01(\x08\x12\'\n\x07grammar\x18\x0b \x01(\x0b\x32\x16.reasonloop.v1.Grammar\x12/\n\x08thinking\x18\x0c \x01(\x0b\x32\x1d.reasonloop.v1.ThinkingConfigB\x11\n\x0f_max_new_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\x08\n\x06_min_pB\x04\n\x02_nB\x07\n\x05_seed\"A\n\x0cTokenLogProb\x12\x10\n\x08token_id\x18\x01 \x01(\x05\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08log_prob\x18\x03 \x01(\x01\"r\n\x0fThinkingSummary\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.reasonloop.v1.ThinkingMode\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x17\n\x0f\x65nded_by_marker\x18\x04 \x01(\x08\"\xee\x01\n\nCompletion\x12\x14\n\x0cprompt_index\x18\x01 \x01(\x05\x12\x14\n\x0csample_index\x18\x02 \x01(\x05\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x11\n\ttoken_ids\x18\x04 \x03(\x05\x12\x32\n\rfinish_reason\x18\x05 \x01(\x0e\x32\x1b.reasonloop.v1.FinishReason\x12-\n\x08logprobs\x18\x06 \x03(\x0b\x32\x1b.reasonloop.v1.TokenLogProb\x12\x30\n\x08thinking\x18\x07 \x01(\x0b\x32\x1e.reasonloop.v1.ThinkingSummary\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\"h\n\x0fGenerateRequest\x12&\n\x07prompts\x18\x01 \x03(\x0b\x32\x15.reasonloop.v1.Prompt\x12-\n\x06params\x18\x02 \x01(\x0b\x32\x1d.reasonloop.v1.SamplingParams\"v\n\x10GenerateResponse\x12.\n\x0b\x63ompletions\x18\x01 \x03(\x0b\x32\x19.reasonloop.v1.Completion\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.reasonloop.v1.Usage\x12\r\n\x05model\x18\x03 \x01(\t\"n\n\x15GenerateStreamRequest\x12&\n\x07prompts\x18\x01 \x03(\x0b\x32\x15.reasonloop.v1.Prompt\x12-\n\x06params\x18\x02 \x01(\x0b\x32\x1d.reasonloop.v1.SamplingParams\"\x9f\x01\n\x16GenerateStreamResponse\x12\x14\n\x0cprompt_index\x18\x01 \x01(\x05\x12\x14\n\x0csample_index\x18\x02 \x01(\x05\x12\x12\n\ntext_delta\x18\x03 \x01(\t\x12\x16\n\x0ethinking_delta\x18\x04 \x01(\t\x12-\n\ncompletion\x18\x05 \x01(\x0b\x32\x19.reasonloop.v1.Completion\"H\n\tScoreItem\x12%\n\x06prompt\x18\x01 \x01(\x0b\x32\x15.reasonloop.v1.Prompt\x12\x14\n\x0c\x63ontinuation\x18\x02 \x01(\t\"a\n\x0cScoreRequest\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.reasonloop.v1.ScoreItem\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\x0e\n\x0c_temperature\"R\n\x0bScoreResult\x12\x16\n\x0etotal_log_prob\x18\x01 \x01(\x01\x12+\n\x06tokens\x18\x02 \x03(\x0b\x32\x1b.reasonloop.v1.TokenLogProb\"<\n\rScoreResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.reasonloop.v1.ScoreResult\"\x15\n\x13GetModelInfoRequest\"\x92\x02\n\x14GetModelInfoResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x12\n\nvocab_size\x18\x03 \x01(\x05\x12\x16\n\x0e\x63ontext_length\x18\x04 \x01(\x05\x12\x33\n\x0ethinking_modes\x18\x05 \x03(\x0e\x32\x1b.reasonloop.v1.ThinkingMode\x12\x19\n\x11has_chat_template\x18\x06 \x01(\x08\x12\x1c\n\x14max_new_tokens_limit\x18\x07 \x01(\x05\x12\r\n\x05max_n\x18\x08 \x01(\x05\x12\x13\n\x0bmax_prompts\x18\t \x01(\x05\x12\x0e\n\x06\x64\x65vice\x18\n \x01(\t\x12\r\n\x05\x64type\x18\x0b \x01(\t*v\n\x0cThinkingMode\x12\x1d\n\x19THINKING_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12THINKING_MODE_HARD\x10\x01\x12\x16\n\x12THINKING_MODE_SOFT\x10\x02\x12\x17\n\x13THINKING_MODE_FUZZY\x10\x03*_\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x32\xdd\x02\n\x10InferenceService\x12K\n\x08Generate\x12\x1e.reasonloop.v1.GenerateRequest\x1a\x1f.reasonloop.v1.GenerateResponse\x12_\n\x0eGenerateStream\x12$.reasonloop.v1.GenerateStreamRequest\x1a%.reasonloop.v1.GenerateStreamResponse0\x01\x12\x42\n\x05Score\x12\x1b.reasonloop.v1.ScoreRequest\x1a\x1c.reasonloop.v1.ScoreResponse\x12W\n\x0cGetModelInfo\x12\".reasonloop.v1.GetModelInfoRequest\x1a#.reasonloop.v1.GetModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dreasonloop/v1/inference.proto\x12\rreasonloop.v1\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"<\n\x0c\x43onversation\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x1a.reasonloop.v1.ChatMessage\"M\n\x06Prompt\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12+\n\x04\x63hat\x18\x02 \x01(\x0b\x32\x1b.reasonloop.v1.ConversationH\x00\x42\x06\n\x04kind\"\xdf\x01\n\x0eThinkingConfig\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.reasonloop.v1.ThinkingMode\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x18\n\x0bnoise_scale\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x17\n\nend_marker\x18\x05 \x01(\tH\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x0e\n\x0c_noise_scaleB\r\n\x0b_max_tokensB\r\n\x0b_end_marker\"I\n\x07Grammar\x12\x15\n\x0bjson_schema\x18\x01 \x01(\tH\x00\x12\x0f\n\x05regex\x18\x02 \x01(\tH\x00\x12\x0e\n\x04\x65\x62nf\x18\x03 \x01(\tH\x00\x42\x06\n\x04kind\"\x9a\x03\n\x0eSamplingParams\x12\x1b\n\x0emax_new_tokens\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x12\n\x05top_k\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x12\n\x05min_p\x18\x05 \x01(\x02H\x04\x88\x01\x01\x12\x0e\n\x01n\x18\x06 \x01(\x05H\x05\x88\x01\x01\x12\x11\n\x04seed\x18\x07 \x01(\x04H\x06\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x10\n\x08logprobs\x18\t \x01(\x08\x12\x12\n\nignore_eos\x18\n \x01(\x08\x12\'\n\x07grammar\x18\x0b \x01(\x0b\x32\x16.reasonloop.v1.Grammar\x12/\n\x08thinking\x18\x0c \x01(\x0b\x32\x1d.reasonloop.v1.ThinkingConfig\x12\x14\n\x0cinclude_stop\x18\r \x01(\x08\x42\x11\n\x0f_max_new_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\x08\n\x06_min_pB\x04\n\x02_nB\x07\n\x05_seed\"A\n\x0cTokenLogProb\x12\x10\n\x08token_id\x18\x01 \x01(\x05\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08log_prob\x18\x03 \x01(\x01\"r\n\x0fThinkingSummary\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.reasonloop.v1.ThinkingMode\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x17\n\x0f\x65nded_by_marker\x18\x04 \x01(\x08\"\xee\x01\n\nCompletion\x12\x14\n\x0cprompt_index\x18\x01 \x01(\x05\x12\x14\n\x0csample_index\x18\x02 \x01(\x05\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x11\n\ttoken_ids\x18\x04 \x03(\x05\x12\x32\n\rfinish_reason\x18\x05 \x01(\x0e\x32\x1b.reasonloop.v1.FinishReason\x12-\n\x08logprobs\x18\x06 \x03(\x0b\x32\x1b.reasonloop.v1.TokenLogProb\x12\x30\n\x08thinking\x18\x07 \x01(\x0b\x32\x1e.reasonloop.v1.ThinkingSummary\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\"h\n\x0fGenerateRequest\x12&\n\x07prompts\x18\x01 \x03(\x0b\x32\x15.reasonloop.v1.Prompt\x12-\n\x06params\x18\x02 \x01(\x0b\x32\x1d.reasonloop.v1.SamplingParams\"v\n\x10GenerateResponse\x12.\n\x0b\x63ompletions\x18\x01 \x03(\x0b\x32\x19.reasonloop.v1.Completion\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.reasonloop.v1.Usage\x12\r\n\x05model\x18\x03 \x01(\t\"n\n\x15GenerateStreamRequest\x12&\n\x07prompts\x18\x01 \x03(\x0b\x32\x15.reasonloop.v1.Prompt\x12-\n\x06params\x18\x02 \x01(\x0b\x32\x1d.reasonloop.v1.SamplingParams\"\x9f\x01\n\x16GenerateStreamResponse\x12\x14\n\x0cprompt_index\x18\x01 \x01(\x05\x12\x14\n\x0csample_index\x18\x02 \x01(\x05\x12\x12\n\ntext_delta\x18\x03 \x01(\t\x12\x16\n\x0ethinking_delta\x18\x04 \x01(\t\x12-\n\ncompletion\x18\x05 \x01(\x0b\x32\x19.reasonloop.v1.Completion\"H\n\tScoreItem\x12%\n\x06prompt\x18\x01 \x01(\x0b\x32\x15.reasonloop.v1.Prompt\x12\x14\n\x0c\x63ontinuation\x18\x02 \x01(\t\"a\n\x0cScoreRequest\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.reasonloop.v1.ScoreItem\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\x0e\n\x0c_temperature\"R\n\x0bScoreResult\x12\x16\n\x0etotal_log_prob\x18\x01 \x01(\x01\x12+\n\x06tokens\x18\x02 \x03(\x0b\x32\x1b.reasonloop.v1.TokenLogProb\"<\n\rScoreResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.reasonloop.v1.ScoreResult\"\x15\n\x13GetModelInfoRequest\"\x92\x02\n\x14GetModelInfoResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x12\n\nvocab_size\x18\x03 \x01(\x05\x12\x16\n\x0e\x63ontext_length\x18\x04 \x01(\x05\x12\x33\n\x0ethinking_modes\x18\x05 \x03(\x0e\x32\x1b.reasonloop.v1.ThinkingMode\x12\x19\n\x11has_chat_template\x18\x06 \x01(\x08\x12\x1c\n\x14max_new_tokens_limit\x18\x07 \x01(\x05\x12\r\n\x05max_n\x18\x08 \x01(\x05\x12\x13\n\x0bmax_prompts\x18\t \x01(\x05\x12\x0e\n\x06\x64\x65vice\x18\n \x01(\t\x12\r\n\x05\x64type\x18\x0b \x01(\t*v\n\x0cThinkingMode\x12\x1d\n\x19THINKING_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12THINKING_MODE_HARD\x10\x01\x12\x16\n\x12THINKING_MODE_SOFT\x10\x02\x12\x17\n\x13THINKING_MODE_FUZZY\x10\x03*_\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x32\xdd\x02\n\x10InferenceService\x12K\n\x08Generate\x12\x1e.reasonloop.v1.GenerateRequest\x1a\x1f.reasonloop.v1.GenerateResponse\x12_\n\x0eGenerateStream\x12$.reasonloop.v1.GenerateStreamRequest\x1a%.reasonloop.v1.GenerateStreamResponse0\x01\x12\x42\n\x05Score\x12\x1b.reasonloop.v1.ScoreRequest\x1a\x1c.reasonloop.v1.ScoreResponse\x12W\n\x0cGetModelInfo\x12\".reasonloop.v1.GetModelInfoRequest\x1a#.reasonloop.v1.GetModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'reasonloop.v1.inference_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_THINKINGMODE']._serialized_start=2529
-  _globals['_THINKINGMODE']._serialized_end=2647
-  _globals['_FINISHREASON']._serialized_start=2649
-  _globals['_FINISHREASON']._serialized_end=2744
+  _globals['_THINKINGMODE']._serialized_start=2551
+  _globals['_THINKINGMODE']._serialized_end=2669
+  _globals['_FINISHREASON']._serialized_start=2671
+  _globals['_FINISHREASON']._serialized_end=2766
   _globals['_CHATMESSAGE']._serialized_start=48
   _globals['_CHATMESSAGE']._serialized_end=92
   _globals['_CONVERSATION']._serialized_start=94
@@ -46,35 +46,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GRAMMAR']._serialized_start=461
   _globals['_GRAMMAR']._serialized_end=534
   _globals['_SAMPLINGPARAMS']._serialized_start=537
-  _globals['_SAMPLINGPARAMS']._serialized_end=925
-  _globals['_TOKENLOGPROB']._serialized_start=927
-  _globals['_TOKENLOGPROB']._serialized_end=992
-  _globals['_THINKINGSUMMARY']._serialized_start=994
-  _globals['_THINKINGSUMMARY']._serialized_end=1108
-  _globals['_COMPLETION']._serialized_start=1111
-  _globals['_COMPLETION']._serialized_end=1349
-  _globals['_USAGE']._serialized_start=1351
-  _globals['_USAGE']._serialized_end=1408
-  _globals['_GENERATEREQUEST']._serialized_start=1410
-  _globals['_GENERATEREQUEST']._serialized_end=1514
-  _globals['_GENERATERESPONSE']._serialized_start=1516
-  _globals['_GENERATERESPONSE']._serialized_end=1634
-  _globals['_GENERATESTREAMREQUEST']._serialized_start=1636
-  _globals['_GENERATESTREAMREQUEST']._serialized_end=1746
-  _globals['_GENERATESTREAMRESPONSE']._serialized_start=1749
-  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1908
-  _globals['_SCOREITEM']._serialized_start=1910
-  _globals['_SCOREITEM']._serialized_end=1982
-  _globals['_SCOREREQUEST']._serialized_start=1984
-  _globals['_SCOREREQUEST']._serialized_end=2081
-  _globals['_SCORERESULT']._serialized_start=2083
-  _globals['_SCORERESULT']._serialized_end=2165
-  _globals['_SCORERESPONSE']._serialized_start=2167
-  _globals['_SCORERESPONSE']._serialized_end=2227
-  _globals['_GETMODELINFOREQUEST']._serialized_start=2229
-  _globals['_GETMODELINFOREQUEST']._serialized_end=2250
-  _globals['_GETMODELINFORESPONSE']._serialized_start=2253
-  _globals['_GETMODELINFORESPONSE']._serialized_end=2527
-  _globals['_INFERENCESERVICE']._serialized_start=2747
-  _globals['_INFERENCESERVICE']._serialized_end=3096
+  _globals['_SAMPLINGPARAMS']._serialized_end=947
+  _globals['_TOKENLOGPROB']._serialized_start=949
+  _globals['_TOKENLOGPROB']._serialized_end=1014
+  _globals['_THINKINGSUMMARY']._serialized_start=1016
+  _globals['_THINKINGSUMMARY']._serialized_end=1130
+  _globals['_COMPLETION']._serialized_start=1133
+  _globals['_COMPLETION']._serialized_end=1371
+  _globals['_USAGE']._serialized_start=1373
+  _globals['_USAGE']._serialized_end=1430
+  _globals['_GENERATEREQUEST']._serialized_start=1432
+  _globals['_GENERATEREQUEST']._serialized_end=1536
+  _globals['_GENERATERESPONSE']._serialized_start=1538
+  _globals['_GENERATERESPONSE']._serialized_end=1656
+  _globals['_GENERATESTREAMREQUEST']._serialized_start=1658
+  _globals['_GENERATESTREAMREQUEST']._serialized_end=1768
+  _globals['_GENERATESTREAMRESPONSE']._serialized_start=1771
+  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1930
+  _globals['_SCOREITEM']._serialized_start=1932
+  _globals['_SCOREITEM']._serialized_end=2004
+  _globals['_SCOREREQUEST']._serialized_start=2006
+  _globals['_SCOREREQUEST']._serialized_end=2103
+  _globals['_SCORERESULT']._serialized_start=2105
+  _globals['_SCORERESULT']._serialized_end=2187
+  _globals['_SCORERESPONSE']._serialized_start=2189
+  _globals['_SCORERESPONSE']._serialized_end=2249
+  _globals['_GETMODELINFOREQUEST']._serialized_start=2251
+  _globals['_GETMODELINFOREQUEST']._serialized_end=2272
+  _globals['_GETMODELINFORESPONSE']._serialized_start=2275
+  _globals['_GETMODELINFORESPONSE']._serialized_end=2549
+  _globals['_INFERENCESERVICE']._serialized_start=2769
+  _globals['_INFERENCESERVICE']._serialized_end=3118
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,1 @@
+"""softcot: RL training of hard, soft and fuzzy chains of thought."""
