@@ -1,0 +1,95 @@
+"""Atomic training checkpoints: written to a temporary directory, then renamed into place.
+
+A checkpoint holds the trainable weights (the LoRA adapter, or the whole model for full
+fine-tuning), the optimizer, the RNG states and the step. `latest` names the newest complete
+checkpoint; a crash mid-save leaves the previous one intact. Data order and sampling seeds are
+functions of (seed, step), so restoring these is enough for `--resume` to continue exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LATEST = "latest"
+STATE_FILE = "trainer_state.pt"
+WEIGHTS_DIR = "weights"
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"step-{step:06d}"
+
+
+def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim.Optimizer) -> Path:
+    """Write checkpoint `step` atomically and point `latest` at it."""
+    final = checkpoint_dir(run_dir, step)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    try:
+        model.save_pretrained(tmp / WEIGHTS_DIR)  # a PEFT model saves its adapter only
+        state = {
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python_rng": random.getstate(),
+        }
+        torch.save(state, tmp / STATE_FILE)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _write_atomically(run_dir / LATEST, final.name)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / LATEST
+    if not pointer.is_file():
+        return None
+    path = run_dir / "checkpoints" / pointer.read_text().strip()
+    return path if (path / STATE_FILE).is_file() else None
+
+
+def load_state(checkpoint: Path) -> dict[str, Any]:
+    """The trainer state; restores the RNGs as a side effect."""
+    state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=False)
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    random.setstate(state["python_rng"])
+    return state
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def restore_weights(model: Any, checkpoint: Path, *, lora: bool) -> None:
+    """Load a checkpoint's trainable weights into the live (possibly PEFT-wrapped) model."""
+    from safetensors.torch import load_file
+
+    weights = checkpoint / WEIGHTS_DIR
+    if lora:
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(weights / "adapter_model.safetensors"))
+        return
+    state: dict[str, torch.Tensor] = {}
+    for shard in sorted(weights.glob("*.safetensors")):
+        state.update(load_file(shard))
+    missing, _ = model.load_state_dict(state, strict=False)
+    lacking = [k for k in missing if "lm_head" not in k]  # a tied lm_head is not saved apart
+    if lacking:
+        raise ValueError(f"checkpoint {checkpoint} lacks weights: {', '.join(lacking[:3])}")

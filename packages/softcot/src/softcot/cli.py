@@ -1,0 +1,251 @@
+"""`softcot` command line: train, evaluate, export, serve the math tasks, and the demo.
+
+Heavy imports happen inside the commands so that `--help` is instant. Expected failures (a bad
+config, a missing file, an unreachable server) print one `error:` line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from softcot.config import RunConfig
+    from softcot.evaluation import MatrixReport
+    from softcot.trainer import StepRecord
+
+app = typer.Typer(
+    name="softcot",
+    help="RL training of hard, soft and fuzzy chains of thought (Soft Tokens, Hard Truths).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+Mode = Annotated[
+    str | None, typer.Option(help="Chain-of-thought mode trained: hard, soft or fuzzy.")
+]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _quiet_hf() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _config(path: Path | None, mode: str | None, steps: int | None, model: str | None) -> RunConfig:
+    from softcot.config import load_config
+
+    return load_config(path).with_overrides(
+        thinking={"mode": mode}, train={"steps": steps}, model={"spec": model}
+    )
+
+
+def _train(config: RunConfig, run_dir: Path, resume: bool) -> bool:
+    """Train with a progress bar; False when Ctrl-C stopped it early."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from softcot.trainer import Trainer
+
+    with err.status(f"loading {config.model.spec}"):
+        trainer = Trainer(config, run_dir, resume=resume)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+    )
+    with Progress(*columns, console=err) as progress:
+        bar = progress.add_task(
+            f"{config.thinking.mode} RLOO",
+            total=config.train.steps,
+            completed=trainer.step,
+            stats="",
+        )
+
+        def on_step(record: StepRecord) -> None:
+            stats = (
+                f"reward {record.reward:.2f} correct {record.correct:.2f} "
+                f"format {record.format:.2f} {record.step_s:.1f} s/step"
+            )
+            progress.update(bar, completed=record.step, stats=stats)
+
+        trainer.train(on_step)
+    if trainer.interrupted:
+        err.print(f"stopped at step {trainer.step}, saved; continue with --resume")
+        return False
+    err.print(f"trained {trainer.step} steps; run: {run_dir}")
+    return True
+
+
+@app.command()
+def train(
+    config: Annotated[
+        Path | None, typer.Option(help="TOML/YAML config, or a shipped config's name.")
+    ] = None,
+    mode: Mode = None,
+    steps: Annotated[int | None, typer.Option(help="Override train.steps.")] = None,
+    model: Annotated[str | None, typer.Option(help="Override model.spec.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly.")] = False,
+) -> None:
+    """Train a policy with RLOO in one thinking mode (default: the embedded CPU config)."""
+    _quiet_hf()
+    try:
+        run_config = _config(config, mode, steps, model)
+        _train(run_config, out_dir or Path("runs") / f"softcot-{run_config.thinking.mode}", resume)
+    except (ValueError, OSError) as error:
+        raise fail(str(error)) from None
+
+
+def _evaluate(runs: list[str], config: RunConfig, out_dir: Path, base: str | None) -> MatrixReport:
+    from softcot.evaluation import INFERENCE_MODES, evaluate_matrix
+    from softcot.problems import load_problems
+    from softcot.trainer import load_policy, problems_for
+
+    known = {m.name: m for m in INFERENCE_MODES}
+    unknown = [m for m in config.eval.modes if m not in known]
+    if unknown:
+        raise ValueError(f"unknown inference modes {unknown}; known: {', '.join(known)}")
+    policies = {}
+    for spec in ([base] if base else []) + runs:
+        with err.status(f"loading {spec}"):
+            label, loaded = load_policy(spec)
+        if label in policies:
+            label = f"{label}:{Path(spec).name}"
+        policies[label] = loaded
+    ev = config.eval
+    data = config.data
+    ood = load_problems(data.ood, split="test", limit=min(data.test_count, 32), seed=0)
+    with err.status("evaluating (policies x inference modes)") as status:
+        report = evaluate_matrix(
+            policies,
+            problems_for(config, "test"),
+            modes=[known[m] for m in ev.modes],
+            samples=ev.samples,
+            ks=ev.ks,
+            max_new_tokens=ev.max_new_tokens,
+            thinking_tokens=ev.thinking_tokens,
+            batch_size=ev.batch_size,
+            seed=config.train.seed,
+            ood_problems=ood,
+            on_progress=lambda what: status.update(f"evaluating: {what}"),
+        )
+    report.write(out_dir)
+    out.print(report.table())
+    err.print(f"matrix: {out_dir / 'matrix.json'}, {out_dir / 'matrix.png'}")
+    return report
+
+
+@app.command("eval")
+def eval_command(
+    runs: Annotated[list[str], typer.Argument(help="Run directories or model specs.")],
+    base: Annotated[
+        str | None, typer.Option(help="Also evaluate this base model (spec) as `base`.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Config whose data/eval sections to use.")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where matrix.json/png go.")] = Path(
+        "runs/eval"
+    ),
+) -> None:
+    """Evaluate policies x inference modes: pass@1 and pass@k with 95% CI, plus OOD checks."""
+    from softcot.config import RunConfig, load_config
+
+    _quiet_hf()
+    try:
+        run_config = load_config(config)
+        first_run = Path(runs[0]) / "run.json"
+        if config is None and first_run.is_file():  # evaluate as the run was configured
+            run_config = RunConfig.model_validate_json(first_run.read_text())
+        _evaluate(runs, run_config, out_dir, base)
+    except (ValueError, OSError) as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run directory.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the HF checkpoint goes.")],
+) -> None:
+    """Export a run's policy as a plain HF checkpoint (LoRA merged, no custom code)."""
+    from reasonloop.models import merge_and_export
+    from softcot.trainer import load_policy
+
+    _quiet_hf()
+    try:
+        if not (run / "run.json").is_file():
+            raise ValueError(f"{run} is not a softcot run directory (no run.json)")
+        _, loaded = load_policy(run)
+        merge_and_export(loaded.model, out_dir, loaded.tokenizer)
+    except (ValueError, OSError) as error:
+        raise fail(str(error)) from None
+    err.print(f"exported to {out_dir}; serve it with: reasonloop serve --model {out_dir}")
+
+
+@app.command("serve-benchmark")
+def serve_benchmark_command(
+    dataset: Annotated[
+        str, typer.Option(help="builtin:arith, builtin:ood, a .jsonl file or hf:NAME.")
+    ] = "builtin:arith",
+    split: str = "test",
+    count: Annotated[int, typer.Option(help="Number of problems served.")] = 200,
+    host: str = "127.0.0.1",
+    port: int = 50052,
+) -> None:
+    """Serve math problems through the Benchmark service, graded by the math reward."""
+    from reasonloop.benchmarks import BenchmarkTask, ReferenceBenchmark
+    from reasonloop.rpc import ServerOptions, serve_benchmark
+    from softcot.problems import load_problems
+    from softcot.prompts import chat_prompt
+
+    try:
+        problems = load_problems(dataset, split=split, limit=count)
+        benchmark = ReferenceBenchmark(
+            f"softcot-{dataset}-{split}",
+            [
+                BenchmarkTask(p.id, chat_prompt(p), {"level": str(p.level), "family": p.family})
+                for p in problems
+            ],
+            {p.id: p.answer for p in problems},
+            description="math word problems graded by math-verify",
+        )
+        server = serve_benchmark(benchmark, options=ServerOptions(host=host, port=port))
+    except (ValueError, OSError) as error:
+        raise fail(str(error)) from None
+    err.print(f"serving {benchmark.name} ({len(problems)} tasks) on {host}:{server.port}")
+    server.wait()
+
+
+@app.command()
+def demo(
+    mode: Mode = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path(
+        "runs/softcot-demo"
+    ),
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted demo.")] = False,
+) -> None:
+    """The main job: train on the embedded defaults, then evaluate base vs trained."""
+    _quiet_hf()
+    try:
+        run_config = _config(None, mode, None, None)
+        run_dir = out_dir / "run"
+        if _train(run_config, run_dir, resume):
+            _evaluate([str(run_dir)], run_config, out_dir / "eval", run_config.model.spec)
+    except (ValueError, OSError) as error:
+        raise fail(str(error)) from None
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,456 @@
+"""The train-mode x inference-mode matrix: every policy decoded in every thinking mode.
+
+"Soft Tokens, Hard Truths" (arXiv 2509.19170) asks whether a policy trained with soft or fuzzy
+chains of thought still does well when it thinks with hard tokens, and the reverse. So each
+policy (the base model and each trained run) is evaluated in hard, soft and fuzzy thinking,
+greedily (pass@1) and sampled (pass@k, unbiased estimator with a 95% CI). The out-of-domain
+check guards against RL damaging the model elsewhere: hard-greedy pass@1 on other problems
+and the log-likelihood of plain encyclopedic text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import statistics
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from rich.table import Table
+from transformers import PreTrainedModel
+
+from reasonloop.metrics import MeanCI, mean_pass_at_k
+from reasonloop.models import LoadedModel
+from reasonloop.rewards import MathAnswerReward
+from reasonloop.rewards.extraction import extract_final_answer
+from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
+from reasonloop.sampling.params import DEFAULT_NOISE_SCALE
+from softcot.prompts import MathProblem, chat_prompt
+
+__all__ = [
+    "HELDOUT_TEXTS",
+    "INFERENCE_MODES",
+    "CellResult",
+    "InferenceMode",
+    "MatrixReport",
+    "OODResult",
+    "cell_from_scores",
+    "evaluate_matrix",
+    "heldout_log_likelihood",
+]
+
+Policy = LoadedModel | tuple[PreTrainedModel, Any]
+
+
+@dataclass(frozen=True)
+class InferenceMode:
+    """How the chain of thought and the answer are decoded at evaluation time."""
+
+    name: str
+    thinking: Literal["hard", "soft", "fuzzy"]
+    greedy: bool
+
+    def params(
+        self, *, samples: int, max_new_tokens: int, thinking_tokens: int, seed: int
+    ) -> SamplingParams:
+        """Greedy modes decode one deterministic sample (argmax tokens, noise-free soft
+        inputs); sampled modes draw `samples` at temperature 1, as the paper does for pass@k."""
+        thinking = ThinkingConfig(
+            mode=self.thinking,
+            temperature=0.0 if self.greedy and self.thinking == "hard" else None,
+            noise_scale=0.0 if self.greedy else DEFAULT_NOISE_SCALE,
+            max_tokens=thinking_tokens,
+        )
+        return SamplingParams(
+            max_new_tokens=max_new_tokens,
+            temperature=0.0 if self.greedy else 1.0,
+            n=1 if self.greedy else samples,
+            seed=seed,
+            thinking=thinking,
+        )
+
+
+INFERENCE_MODES: tuple[InferenceMode, ...] = tuple(
+    InferenceMode(f"{thinking}-{'greedy' if greedy else 'sample'}", thinking, greedy)
+    for thinking in ("hard", "soft", "fuzzy")
+    for greedy in (True, False)
+)
+HARD_GREEDY = INFERENCE_MODES[0]
+
+# General English prose, far from the math the policies are trained on: a drop in its
+# likelihood shows what RL fine-tuning cost the model outside its domain.
+HELDOUT_TEXTS: tuple[str, ...] = (
+    "The Nile is a major north-flowing river in northeastern Africa. It flows into the "
+    "Mediterranean Sea and has historically been considered the longest river in the world.",
+    "Photosynthesis is the process by which green plants use sunlight, water and carbon "
+    "dioxide to produce oxygen and energy in the form of sugar.",
+    "The Great Wall of China is a series of fortifications built across the historical "
+    "northern borders of ancient Chinese states to protect them against nomadic groups.",
+    "Johann Sebastian Bach was a German composer of the Baroque period, known for works such "
+    "as the Brandenburg Concertos and the Mass in B minor.",
+    "A volcano is a rupture in the crust of a planet that allows hot lava, volcanic ash and "
+    "gases to escape from a magma chamber below the surface.",
+    "The printing press, developed by Johannes Gutenberg around 1440, made books far cheaper "
+    "and helped spread literacy across Europe.",
+    "Honey bees live in large colonies with a single queen, many female workers and, in the "
+    "warmer months, a smaller number of male drones.",
+    "The Amazon rainforest covers much of the Amazon basin of South America and is home to an "
+    "enormous variety of plants, insects, birds and mammals.",
+    "William Shakespeare was an English playwright and poet whose plays, including Hamlet and "
+    "Macbeth, are still performed around the world.",
+    "Coffee is a drink prepared from roasted coffee beans. It was first cultivated on the "
+    "Arabian Peninsula and later spread to the rest of the world.",
+    "The Moon is Earth's only natural satellite. Its gravity causes the ocean tides, and its "
+    "surface is covered with craters formed by ancient impacts.",
+    "A library is a collection of books and other materials that people may read or borrow, "
+    "usually kept by a town, a school or a university.",
+)
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One policy decoded in one inference mode.
+
+    `pass_at_k[k]` is None where k exceeds the samples per problem (every k > 1 for greedy
+    modes, which decode one deterministic sample).
+    """
+
+    policy: str
+    mode: str
+    n_problems: int
+    samples: int
+    pass_at_k: dict[int, MeanCI | None]
+    format_rate: float  # fraction of samples stating an extractable final answer
+    mean_thinking_steps: float
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["pass_at_k"] = {
+            f"pass@{k}": None if v is None else asdict(v) for k, v in self.pass_at_k.items()
+        }
+        return data
+
+
+@dataclass(frozen=True)
+class OODResult:
+    """Out-of-domain health of one policy."""
+
+    pass_at_1: MeanCI | None  # hard-greedy on the OOD problems; None when none were given
+    heldout_log_likelihood: float | None  # mean per-token log-prob; None without texts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pass_at_1": None if self.pass_at_1 is None else asdict(self.pass_at_1),
+            "heldout_log_likelihood": self.heldout_log_likelihood,
+        }
+
+
+def cell_from_scores(
+    policy: str,
+    mode: str,
+    scores_per_problem: Sequence[Sequence[float]],
+    ks: Sequence[int],
+    format_flags: Sequence[bool],
+    steps: Sequence[int],
+) -> CellResult:
+    """Aggregate graded samples into a cell; a sample counts as correct when its score is 1.
+
+    `scores_per_problem[i]` holds the scores of problem i's samples (the same number for
+    every problem); `format_flags` and `steps` have one entry per sample, in any order.
+    """
+    if not scores_per_problem:
+        raise ValueError("no problems to aggregate")
+    samples = len(scores_per_problem[0])
+    if samples < 1 or any(len(s) != samples for s in scores_per_problem):
+        raise ValueError("every problem needs the same, positive number of samples")
+    total = samples * len(scores_per_problem)
+    if len(format_flags) != total or len(steps) != total:
+        raise ValueError(
+            f"expected {total} format flags and steps, got {len(format_flags)} and {len(steps)}"
+        )
+    correct = [sum(score == 1.0 for score in scores) for scores in scores_per_problem]
+    return CellResult(
+        policy=policy,
+        mode=mode,
+        n_problems=len(scores_per_problem),
+        samples=samples,
+        pass_at_k={k: mean_pass_at_k(correct, samples, k) if k <= samples else None for k in ks},
+        format_rate=sum(map(bool, format_flags)) / total,
+        mean_thinking_steps=statistics.fmean(steps),
+    )
+
+
+@dataclass
+class MatrixReport:
+    """Every (policy, mode) cell plus each policy's out-of-domain check."""
+
+    cells: list[CellResult]
+    ood: dict[str, OODResult] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the run's settings, for the record
+
+    @property
+    def policies(self) -> list[str]:
+        return list(dict.fromkeys(c.policy for c in self.cells))
+
+    @property
+    def modes(self) -> list[str]:
+        return list(dict.fromkeys(c.mode for c in self.cells))
+
+    @property
+    def ks(self) -> list[int]:
+        return sorted({k for c in self.cells for k in c.pass_at_k})
+
+    def cell(self, policy: str, mode: str) -> CellResult:
+        for c in self.cells:
+            if c.policy == policy and c.mode == mode:
+                return c
+        raise KeyError(f"no cell for policy {policy!r} in mode {mode!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "cells": [c.to_json() for c in self.cells],
+            "ood": {policy: result.to_json() for policy, result in self.ood.items()},
+        }
+
+    def write(self, out_dir: str | Path) -> None:
+        """Write `matrix.json` and `matrix.png`, each atomically (never half a file)."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out_dir / "matrix.json", json.dumps(self.to_json(), indent=2).encode())
+        _write_atomic(out_dir / "matrix.png", self._png())
+
+    def table(self) -> Table:
+        """Rows are policies, columns modes; each cell reads "pass@1 (pass@kmax)"."""
+        k_max = max(self.ks, default=1)
+        table = Table(title=f"pass@1 (pass@{k_max})")
+        table.add_column("policy", style="bold")
+        for mode in self.modes:
+            table.add_column(mode, justify="right")
+        if self.ood:
+            table.add_column("OOD pass@1", justify="right")
+            table.add_column("held-out LL", justify="right")
+        for policy in self.policies:
+            row = []
+            for mode in self.modes:
+                pass_at = self.cell(policy, mode).pass_at_k
+                text = _number(pass_at.get(1))
+                if k_max > 1 and pass_at.get(k_max) is not None:
+                    text += f" ({_number(pass_at[k_max])})"
+                row.append(text)
+            if self.ood:
+                ood = self.ood.get(policy)
+                row.append(_number(ood.pass_at_1) if ood else "-")
+                row.append(_number(ood.heldout_log_likelihood) if ood else "-")
+            table.add_row(policy, *row)
+        return table
+
+    def _png(self) -> bytes:
+        """Left: pass@1 heatmap (policies x modes); right: pass@k curves of sampled modes."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        policies, modes = self.policies, self.modes
+        figure = Figure(figsize=(12, 0.5 * len(policies) + 4), layout="constrained")
+        FigureCanvasAgg(figure)
+        heat, curves = figure.subplots(1, 2, width_ratios=(1.2, 1))
+
+        grid = [[_mean(self.cell(p, m).pass_at_k.get(1)) for m in modes] for p in policies]
+        image = heat.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        for i, row in enumerate(grid):
+            for j, value in enumerate(row):
+                color = "black" if value > 0.6 else "white"  # readable on viridis
+                heat.text(j, i, f"{value:.3f}", ha="center", va="center", color=color)
+        heat.set_xticks(range(len(modes)), modes, rotation=30, ha="right")
+        heat.set_yticks(range(len(policies)), policies)
+        heat.set(title="pass@1", xlabel="inference mode", ylabel="policy")
+        figure.colorbar(image, ax=heat, shrink=0.8)
+
+        # Greedy modes have pass@1 only, so no curve; each sampled mode gets its own line style.
+        styles = ("-", "--", ":", "-.")
+        sampled = [m for m in modes if any(self.cell(p, m).samples > 1 for p in policies)]
+        for i, policy in enumerate(policies):
+            for j, mode in enumerate(sampled):
+                points = [
+                    (k, v.mean)
+                    for k, v in sorted(self.cell(policy, mode).pass_at_k.items())
+                    if v is not None
+                ]
+                ks, means = zip(*points, strict=True)
+                curves.plot(
+                    ks,
+                    means,
+                    marker="o",
+                    markersize=3,
+                    color=f"C{i}",  # one colour per policy
+                    linestyle=styles[j % len(styles)],
+                    label=f"{policy} / {mode}",
+                )
+        curves.set_xscale("log", base=2)
+        curves.set_xticks(self.ks, [str(k) for k in self.ks])
+        curves.set(title="pass@k (sampled modes)", xlabel="k", ylabel="pass@k", ylim=(-0.02, 1.02))
+        curves.grid(alpha=0.3)
+        if curves.lines:
+            curves.legend(fontsize=8)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110)
+        return buffer.getvalue()
+
+
+def _mean(value: MeanCI | None) -> float:
+    return float("nan") if value is None else value.mean
+
+
+def _number(value: MeanCI | float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value.mean if isinstance(value, MeanCI) else value:.3f}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _problem_seed(seed: int, problem: MathProblem) -> int:
+    """A seed per problem, so a problem's samples do not depend on the batch or its order."""
+    digest = hashlib.sha256(f"{seed}:{problem.id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def _run_cell(
+    sampler: Sampler,
+    policy: str,
+    mode: InferenceMode,
+    problems: Sequence[MathProblem],
+    *,
+    samples: int,
+    ks: Sequence[int],
+    max_new_tokens: int,
+    thinking_tokens: int,
+    batch_size: int,
+    seed: int,
+    reward: MathAnswerReward,
+    progress: Callable[[str], None],
+) -> CellResult:
+    """Decode and grade every problem in one mode, `batch_size` problems at a time."""
+    scores: list[list[float]] = []
+    formats: list[bool] = []
+    steps: list[int] = []
+    for start in range(0, len(problems), batch_size):
+        batch = problems[start : start + batch_size]
+        params = [
+            mode.params(
+                samples=samples,
+                max_new_tokens=max_new_tokens,
+                thinking_tokens=thinking_tokens,
+                seed=_problem_seed(seed, p),
+            )
+            for p in batch
+        ]
+        groups = sampler.generate([chat_prompt(p) for p in batch], params)
+        for problem, group in zip(batch, groups, strict=True):
+            texts = [c.text for c in group]
+            results = reward([problem.question] * len(texts), texts, [problem.answer] * len(texts))
+            scores.append([r.score for r in results])
+            formats.extend(extract_final_answer(t) is not None for t in texts)
+            steps.extend(len(c.thinking.tokens) if c.thinking else 0 for c in group)
+        progress(f"{policy} / {mode.name}: {start + len(batch)}/{len(problems)} problems")
+    return cell_from_scores(policy, mode.name, scores, ks, formats, steps)
+
+
+@torch.inference_mode()
+def heldout_log_likelihood(model: PreTrainedModel, tokenizer: Any, texts: Sequence[str]) -> float:
+    """Mean per-token log-prob of each text under teacher forcing, averaged over texts."""
+    per_text = []
+    for text in texts:
+        ids = torch.tensor(tokenizer.encode(text), device=model.device)
+        if len(ids) < 2:
+            raise ValueError(f"held-out text {text!r} has fewer than two tokens")
+        log_probs = torch.log_softmax(model(ids[None]).logits[0, :-1].float(), dim=-1)
+        per_text.append(float(log_probs.gather(1, ids[1:, None]).mean()))
+    return statistics.fmean(per_text)
+
+
+def evaluate_matrix(
+    policies: Mapping[str, Policy],
+    problems: Sequence[MathProblem],
+    *,
+    modes: Sequence[InferenceMode] = INFERENCE_MODES,
+    samples: int = 8,
+    ks: Sequence[int] = (1, 4, 8),
+    max_new_tokens: int = 64,
+    thinking_tokens: int = 64,
+    batch_size: int = 16,
+    seed: int = 0,
+    ood_problems: Sequence[MathProblem] = (),
+    heldout_texts: Sequence[str] = HELDOUT_TEXTS,
+    on_progress: Callable[[str], None] | None = None,
+) -> MatrixReport:
+    """Cross every policy (a `LoadedModel` or a (model, tokenizer) pair) with every mode.
+
+    Sampled modes draw `samples` answers per problem and report pass@k for each k in `ks`;
+    greedy modes report pass@1 only. Each problem gets its own seed, derived from `seed`
+    and its id, so every policy sees the same random draws (a paired comparison).
+    """
+    if not policies or not problems or not modes:
+        raise ValueError("need at least one policy, one problem and one mode")
+    if samples < 1 or batch_size < 1:
+        raise ValueError(f"samples and batch_size must be >= 1, got {samples} and {batch_size}")
+    if not ks or any(not 1 <= k <= samples for k in ks):
+        raise ValueError(f"every k must be in 1..samples ({samples}), got {list(ks)}")
+    ks = sorted({1, *ks})  # pass@1 is always reported: it is the only greedy number
+    progress = on_progress or (lambda message: None)
+    run = partial(
+        _run_cell,
+        samples=samples,
+        ks=ks,
+        max_new_tokens=max_new_tokens,
+        thinking_tokens=thinking_tokens,
+        batch_size=batch_size,
+        seed=seed,
+        reward=MathAnswerReward(),
+        progress=progress,
+    )
+    cells: list[CellResult] = []
+    ood: dict[str, OODResult] = {}
+    for name, policy in policies.items():
+        model, tokenizer = (
+            (policy.model, policy.tokenizer) if isinstance(policy, LoadedModel) else policy
+        )
+        sampler = Sampler(model, tokenizer)
+        cells.extend(run(sampler, name, mode, problems) for mode in modes)
+        ood_pass = None
+        if ood_problems:
+            ood_pass = run(sampler, f"{name} (OOD)", HARD_GREEDY, ood_problems).pass_at_k[1]
+        likelihood = None
+        if heldout_texts:
+            likelihood = heldout_log_likelihood(model, tokenizer, heldout_texts)
+        ood[name] = OODResult(ood_pass, likelihood)
+        progress(f"{name}: out-of-domain check done")
+    config = {
+        "modes": [asdict(m) for m in modes],
+        "n_problems": len(problems),
+        "n_ood_problems": len(ood_problems),
+        "n_heldout_texts": len(heldout_texts),
+        "samples": samples,
+        "ks": ks,
+        "max_new_tokens": max_new_tokens,
+        "thinking_tokens": thinking_tokens,
+        "batch_size": batch_size,
+        "seed": seed,
+    }
+    return MatrixReport(cells, ood, config)
