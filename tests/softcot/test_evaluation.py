@@ -21,7 +21,7 @@ from softcot.evaluation import (
     evaluate_matrix,
     heldout_log_likelihood,
 )
-from softcot.prompts import MathProblem, chat_prompt
+from softcot.prompts import ANSWER_MARKER, MathProblem, chat_prompt
 
 PROBLEMS = [
     MathProblem("add", "What is 2 + 3?", "5"),
@@ -46,7 +46,7 @@ def test_six_modes_params() -> None:
         assert (p.thinking.mode, p.thinking.max_tokens, p.thinking.end_marker) == (
             mode.thinking,
             4,
-            "</think>",
+            ANSWER_MARKER,
         )
         assert (p.max_new_tokens, p.seed) == (8, 3)
         if mode.greedy:

@@ -4,6 +4,7 @@ export loads in plain transformers and serves what in-process decoding gives."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 from pathlib import Path
@@ -20,26 +21,6 @@ from softcot.trainer import Trainer, load_policy
 LETTER_REWARD = FormatReward("[a-m]")
 
 
-def tiny_config(**train: object) -> RunConfig:
-    return RunConfig.model_validate(
-        {
-            "model": {"spec": "tiny-llama", "lora_rank": 4, "lora_alpha": 8},
-            "data": {"levels": [0], "train_count": 16, "test_count": 4},
-            "thinking": {"mode": "soft", "max_tokens": 3},
-            "train": {
-                "steps": 4,
-                "prompts_per_step": 2,
-                "group_size": 3,
-                "micro_batch": 4,
-                "max_new_tokens": 5,
-                "checkpoint_every": 2,
-                "learning_rate": 1e-2,
-                **train,
-            },
-        }
-    )
-
-
 def adapter_weights(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {
         name: p.detach().clone()
@@ -48,7 +29,7 @@ def adapter_weights(trainer: Trainer) -> dict[str, torch.Tensor]:
     }
 
 
-def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path: Path) -> None:
+def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path: Path, tiny_config) -> None:
     from reasonloop.sampling import completion_log_probs
     from softcot.rloo import policy_gradient_loss
 
@@ -69,7 +50,7 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path: Path) -> None:
     assert loss() < before
 
 
-def test_training_logs_checkpoints_and_resumes_exactly(tmp_path: Path) -> None:
+def test_training_logs_checkpoints_and_resumes_exactly(tmp_path: Path, tiny_config) -> None:
     straight = Trainer(tiny_config(), tmp_path / "straight", reward=LETTER_REWARD)
     records = straight.train()
     assert [r.step for r in records] == [1, 2, 3, 4]
@@ -98,7 +79,7 @@ def test_training_logs_checkpoints_and_resumes_exactly(tmp_path: Path) -> None:
         Trainer(tiny_config(learning_rate=0.5), tmp_path / "resumed", resume=True)
 
 
-def test_ctrl_c_finishes_the_step_saves_and_stops(tmp_path: Path) -> None:
+def test_ctrl_c_finishes_the_step_saves_and_stops(tmp_path: Path, tiny_config) -> None:
     trainer = Trainer(tiny_config(checkpoint_every=100), tmp_path / "run", reward=LETTER_REWARD)
     records = trainer.train(on_step=lambda record: os.kill(os.getpid(), signal.SIGINT))
     assert trainer.interrupted and len(records) == 1
@@ -109,7 +90,7 @@ def test_ctrl_c_finishes_the_step_saves_and_stops(tmp_path: Path) -> None:
     assert again.step == 1
 
 
-def test_export_is_a_plain_checkpoint_served_like_in_process(tmp_path: Path) -> None:
+def test_export_is_a_plain_checkpoint_served_like_in_process(tmp_path: Path, tiny_config) -> None:
     from transformers import AutoModelForCausalLM
 
     from reasonloop.models import load_model, merge_and_export
@@ -135,3 +116,42 @@ def test_export_is_a_plain_checkpoint_served_like_in_process(tmp_path: Path) -> 
     base = load_model("tiny-llama")
     untrained = Sampler(base.model, base.tokenizer).generate([prompt], params)[0][0].text
     assert trained != untrained  # the export carries what training changed
+
+
+def test_eval_cli_writes_the_matrix_for_a_run(tmp_path: Path, tiny_config) -> None:
+    from typer.testing import CliRunner
+
+    from softcot.cli import app
+
+    Trainer(tiny_config(steps=1), tmp_path / "run", reward=LETTER_REWARD).train()
+    result = CliRunner().invoke(
+        app, ["eval", str(tmp_path / "run"), "--base", "tiny-llama", "--out", str(tmp_path / "ev")]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "ev" / "matrix.json").read_text())
+    cells = {(c["policy"], c["mode"]) for c in report["cells"]}
+    assert cells == {
+        (policy, mode)
+        for policy in ("base", "soft")
+        for mode in ("hard-greedy", "soft-greedy", "hard-sample")
+    }
+    assert (tmp_path / "ev" / "matrix.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_a_real_smollm2_rloo_step(tmp_path: Path) -> None:
+    config = RunConfig.model_validate(
+        {
+            "data": {"levels": [0], "train_count": 8},
+            "thinking": {"mode": "soft", "max_tokens": 8},
+            "train": {"steps": 1, "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 8},
+        }
+    )
+    trainer = Trainer(config, tmp_path / "run")
+    before = adapter_weights(trainer)
+    (record,) = trainer.train()
+    assert math.isfinite(record.loss) and record.thinking_steps > 0
+    assert 0.0 <= record.reward <= 1.0 and record.format > 0
+    after = adapter_weights(trainer)
+    changed = any(not torch.equal(before[k], after[k]) for k in before)
+    assert changed == (record.grad_norm > 0)

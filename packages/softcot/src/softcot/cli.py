@@ -205,22 +205,13 @@ def serve_benchmark_command(
     port: int = 50052,
 ) -> None:
     """Serve math problems through the Benchmark service, graded by the math reward."""
-    from reasonloop.benchmarks import BenchmarkTask, ReferenceBenchmark
     from reasonloop.rpc import ServerOptions, serve_benchmark
+    from softcot.benchmark import math_benchmark
     from softcot.problems import load_problems
-    from softcot.prompts import chat_prompt
 
     try:
         problems = load_problems(dataset, split=split, limit=count)
-        benchmark = ReferenceBenchmark(
-            f"softcot-{dataset}-{split}",
-            [
-                BenchmarkTask(p.id, chat_prompt(p), {"level": str(p.level), "family": p.family})
-                for p in problems
-            ],
-            {p.id: p.answer for p in problems},
-            description="math word problems graded by math-verify",
-        )
+        benchmark = math_benchmark(problems, f"softcot-{dataset}-{split}")
         server = serve_benchmark(benchmark, options=ServerOptions(host=host, port=port))
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None

@@ -32,7 +32,7 @@ from reasonloop.rewards import MathAnswerReward
 from reasonloop.rewards.extraction import extract_final_answer
 from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
 from reasonloop.sampling.params import DEFAULT_NOISE_SCALE
-from softcot.prompts import MathProblem, chat_prompt
+from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt
 
 __all__ = [
     "HELDOUT_TEXTS",
@@ -67,12 +67,15 @@ class InferenceMode:
             temperature=0.0 if self.greedy and self.thinking == "hard" else None,
             noise_scale=0.0 if self.greedy else DEFAULT_NOISE_SCALE,
             max_tokens=thinking_tokens,
+            end_marker=ANSWER_MARKER,
         )
         return SamplingParams(
             max_new_tokens=max_new_tokens,
             temperature=0.0 if self.greedy else 1.0,
             n=1 if self.greedy else samples,
             seed=seed,
+            stop=ANSWER_STOP,
+            include_stop=True,
             thinking=thinking,
         )
 

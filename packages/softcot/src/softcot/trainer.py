@@ -43,14 +43,11 @@ from reasonloop.sampling import (
 from softcot.checkpoint import latest_checkpoint, load_state, restore_weights, save_checkpoint
 from softcot.config import RunConfig
 from softcot.problems import load_problems
-from softcot.prompts import MathProblem, chat_prompt
+from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt
 from softcot.rloo import leave_one_out_advantages, policy_gradient_loss
 
 CONFIG_FILE = "run.json"
 LOG_FILE = "log.jsonl"
-# The answer ends at the first closing brace, i.e. right after `\boxed{N}`: one complete answer
-# is scored, and the model is not rewarded for repeating it until the token limit.
-ANSWER_STOP = ("}",)
 
 
 @dataclass
@@ -187,19 +184,34 @@ class Trainer:
     def train(self, on_step: Callable[[StepRecord], None] | None = None) -> list[StepRecord]:
         """Run until `train.steps`; Ctrl-C saves the last finished step and returns."""
         records = []
-        logger = self._logger()
-        with logger, self._ctrl_c_saves():
-            while self.step < self.config.train.steps and not self._interrupted:
+        steps, every = self.config.train.steps, self.config.train.checkpoint_every
+        board = self._tensorboard()
+        with self._logger() as logger, self._ctrl_c_saves():
+            while self.step < steps and not self._interrupted:
                 record = self.train_step()
                 records.append(record)
                 logger.log(vars(record))
+                if board is not None:
+                    for name, value in vars(record).items():
+                        board.add_scalar(f"train/{name}", value, record.step)
                 if on_step is not None:
                     on_step(record)
-                if self.step % self.config.train.checkpoint_every == 0 or self._interrupted:
+                if self.step % every == 0 or self.step == steps or self._interrupted:
                     self.save()
-            if self.step == self.config.train.steps:
-                self.save()
+        if board is not None:
+            board.close()
         return records
+
+    def _tensorboard(self) -> Any:
+        if not (self.config.train.tensorboard and self.accelerator.is_main_process):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ValueError(
+                "train.tensorboard needs `pip install reasonloop-softcot[tensorboard]`"
+            ) from None
+        return SummaryWriter(self.run_dir / "tensorboard")
 
     @property
     def interrupted(self) -> bool:
@@ -256,6 +268,7 @@ class Trainer:
                 temperature=thinking.temperature,
                 noise_scale=thinking.noise_scale,
                 max_tokens=thinking.max_tokens,
+                end_marker=ANSWER_MARKER,
             ),
         )
 

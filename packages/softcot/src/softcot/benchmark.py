@@ -1,0 +1,25 @@
+"""softcot's math problems as a reasonloop Benchmark: served over gRPC, graded by math-verify.
+
+Task ids are the problems' ids, so a trainer whose `train.reward` is this server's address
+gets, through `Grade`, the same reward it would compute in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reasonloop.benchmarks import BenchmarkTask, ReferenceBenchmark
+from softcot.prompts import MathProblem, chat_prompt
+
+
+def math_benchmark(problems: Sequence[MathProblem], name: str) -> ReferenceBenchmark:
+    tasks = [
+        BenchmarkTask(p.id, chat_prompt(p), {"level": str(p.level), "family": p.family})
+        for p in problems
+    ]
+    return ReferenceBenchmark(
+        name,
+        tasks,
+        {p.id: p.answer for p in problems},
+        description="math word problems, graded by math-verify on the \\boxed{} answer",
+    )
