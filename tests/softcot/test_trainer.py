@@ -43,6 +43,10 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path: Path, tiny_config) 
             lps = completion_log_probs(trainer.loaded.model, completions)
             return float(policy_gradient_loss(lps, advantages))
 
+    unchanged = adapter_weights(trainer)
+    assert trainer.optimize(completions, torch.zeros(6)) == (0.0, 0.0)  # no signal: no step
+    assert all(torch.equal(w, adapter_weights(trainer)[k]) for k, w in unchanged.items())
+
     before = loss()
     reported, grad_norm = trainer.optimize(completions, advantages)
     assert reported == pytest.approx(before, rel=1e-4)

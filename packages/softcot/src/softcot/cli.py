@@ -37,10 +37,14 @@ def fail(message: str) -> typer.Exit:
 
 
 def _quiet_hf() -> None:
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    # raised inside peft's get_peft_model by transformers 5; nothing a user can act on
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
 
 
 def _config(path: Path | None, mode: str | None, steps: int | None, model: str | None) -> RunConfig:
@@ -225,14 +229,16 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path(
         "runs/softcot-demo"
     ),
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted demo.")] = False,
 ) -> None:
-    """The main job: train on the embedded defaults, then evaluate base vs trained."""
+    """The main job: train on the embedded defaults, then evaluate base vs trained.
+
+    Run it again to continue an interrupted demo (or to re-evaluate a finished one).
+    """
     _quiet_hf()
     try:
         run_config = _config(None, mode, None, None)
         run_dir = out_dir / "run"
-        if _train(run_config, run_dir, resume):
+        if _train(run_config, run_dir, resume=True):
             _evaluate([str(run_dir)], run_config, out_dir / "eval", run_config.model.spec)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None

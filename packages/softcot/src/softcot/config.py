@@ -37,31 +37,31 @@ class DataSection(_Section):
     ood: str = "builtin:ood"
     levels: list[int] = [0, 1]  # difficulty levels of the built-in family
     train_count: int = Field(2000, ge=1)
-    test_count: int = Field(64, ge=1)
+    test_count: int = Field(40, ge=1)
     question_field: str = "question"
     answer_field: str = "answer"
 
 
 class ThinkingSection(_Section):
-    mode: Literal["hard", "soft", "fuzzy"] = "soft"
+    mode: Literal["hard", "soft", "fuzzy"] = "fuzzy"
     temperature: float | None = None  # default 1.0 hard, 0.5 soft, 1e-4 fuzzy
     noise_scale: float = Field(0.33, ge=0)
     max_tokens: int = Field(32, ge=0)
 
 
 class TrainSection(_Section):
-    steps: int = Field(16, ge=1)
-    prompts_per_step: int = Field(8, ge=1)
+    steps: int = Field(12, ge=1)
+    prompts_per_step: int = Field(4, ge=1)
     group_size: int = Field(4, ge=2)  # RLOO needs at least two samples per prompt
     micro_batch: int = Field(8, ge=1)  # completions per forward/backward
     learning_rate: float = Field(2e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     kl_coef: float = Field(0.0, ge=0)  # KL to the frozen reference (the base model)
-    answer_temperature: float = Field(1.0, ge=0)
-    max_new_tokens: int = Field(24, ge=1)
+    answer_temperature: float = Field(0.7, ge=0)
+    max_new_tokens: int = Field(16, ge=1)
     seed: int = 0
-    checkpoint_every: int = Field(4, ge=1)
+    checkpoint_every: int = Field(3, ge=1)
     reward: str = "math"  # math, or grpc://HOST:PORT: a Benchmark server's Grade
     tensorboard: bool = False
 
@@ -69,8 +69,8 @@ class TrainSection(_Section):
 class EvalSection(_Section):
     samples: int = Field(4, ge=1)
     ks: list[int] = [1, 4]
-    modes: list[str] = ["hard-greedy", "soft-greedy", "hard-sample"]
-    max_new_tokens: int = Field(24, ge=1)
+    modes: list[str] = ["hard-greedy", "fuzzy-greedy", "fuzzy-sample"]
+    max_new_tokens: int = Field(16, ge=1)
     thinking_tokens: int = Field(32, ge=0)
     batch_size: int = Field(16, ge=1)
 

@@ -295,9 +295,16 @@ class Trainer:
     def optimize(
         self, completions: list[Completion], advantages: torch.Tensor
     ) -> tuple[float, float]:
-        """One optimizer step on the RLOO loss; returns (loss, gradient norm before clipping)."""
+        """One optimizer step on the RLOO loss; returns (loss, gradient norm before clipping).
+
+        When every group's rewards are equal (all advantages 0) and there is no KL term, the
+        gradient is exactly zero: the step is skipped, because Adam would still move the
+        policy along its stale momentum, which on sparse rewards only drifts it away.
+        """
         config = self.config.train
         model = self.loaded.model
+        if config.kl_coef == 0 and not bool(advantages.any()):
+            return 0.0, 0.0
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
         flat_advantages = advantages.reshape(-1)
