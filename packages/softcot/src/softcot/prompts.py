@@ -10,11 +10,22 @@ answer is scored and a model is never rewarded for repeating it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
-EXAMPLE = (
-    "Example: Ann has 2 cats and gets 4 more. How many cats does Ann have?\n"
-    "2 + 4 = 6. The answer is \\boxed{6}.\n\n"
+# Solved examples with different answers; each problem gets one, picked by its id. With a
+# single example, RL on sparse rewards learned to answer that example's number (\\boxed{6})
+# to every question: copying it was right just often enough.
+EXAMPLES = (
+    ("Ann has 2 cats and gets 4 more. How many cats does Ann have?", "2 + 4 = 6.", "6"),
+    ("Leo has 9 stamps and gives away 5. How many stamps does Leo have left?", "9 - 5 = 4.", "4"),
+    ("A box holds 3 rows of 5 eggs. How many eggs are in the box?", "3 * 5 = 15.", "15"),
+    (
+        "Mia reads 7 pages today and 4 pages tomorrow. How many pages does she read?",
+        "7 + 4 = 11.",
+        "11",
+    ),
+    ("There are 12 birds on a tree and 3 fly away. How many birds are left?", "12 - 3 = 9.", "9"),
 )
 ANSWER_MARKER = " The answer is"  # ends the chain of thought (ThinkingConfig.end_marker)
 ANSWER_STOP = ("}",)  # ends the answer, kept in its text (SamplingParams.include_stop)
@@ -33,5 +44,8 @@ class MathProblem:
 
 
 def chat_prompt(problem: MathProblem) -> list[dict[str, str]]:
-    """The chat messages a problem is asked with."""
-    return [{"role": "user", "content": EXAMPLE + problem.question}]
+    """The chat messages a problem is asked with: one solved example, then the question."""
+    pick = int.from_bytes(hashlib.sha256(problem.id.encode()).digest()[:4], "little")
+    question, working, answer = EXAMPLES[pick % len(EXAMPLES)]
+    example = f"Example: {question}\n{working} The answer is \\boxed{{{answer}}}.\n\n"
+    return [{"role": "user", "content": example + problem.question}]
