@@ -137,7 +137,7 @@ def test_eval_cli_writes_the_matrix_for_a_run(tmp_path: Path, tiny_config) -> No
     assert cells == {
         (policy, mode)
         for policy in ("base", "soft")
-        for mode in ("hard-greedy", "soft-greedy", "hard-sample")
+        for mode in tiny_config().eval.modes
     }
     assert (tmp_path / "ev" / "matrix.png").read_bytes().startswith(b"\x89PNG")
 
