@@ -233,25 +233,25 @@ def test_requests_arriving_together_are_decoded_together(tiny) -> None:
     engine.close()
 
 
-def test_full_queue_is_resource_exhausted(start_inference) -> None:
-    server = start_inference(EngineLimits(max_queue=1, max_new_tokens=4000))
-    address = f"127.0.0.1:{server.port}"
-    stub = stub_for(address)
-    long = bad(max_new_tokens=4000, ignore_eos=True, temperature=0)
-    running = stub.GenerateStream(long)
-    next(running)  # the engine is busy with it
-    queued = stub.Generate.future(bad(max_new_tokens=2))
-    deadline = time.monotonic() + 10
-    while True:  # the queued call reaches the server's waiting line (1 place)
-        try:
-            stub.Generate(bad(max_new_tokens=2), timeout=0.2)
-        except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                assert "retry" in error.details()
-                break
-        assert time.monotonic() < deadline, "the queue never filled"
-    running.cancel()
-    assert queued.result(timeout=30).completions
+def test_full_queue_is_resource_exhausted(tiny) -> None:
+    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+
+    engine = InferenceEngine(tiny, EngineLimits(max_queue=1, max_new_tokens=4000))
+    with serve_inference(engine, ServerOptions(port=0)) as server:
+        stub = stub_for(f"127.0.0.1:{server.port}")
+        running = stub.GenerateStream(bad(max_new_tokens=4000, ignore_eos=True, temperature=0))
+        next(running)  # the engine is busy with it
+        queued = stub.Generate.future(bad(max_new_tokens=2))
+        deadline = time.monotonic() + 10
+        while engine.waiting < 1:  # the queued call has the waiting line's one place
+            assert time.monotonic() < deadline, "the request never reached the queue"
+            time.sleep(0.01)
+        with pytest.raises(grpc.RpcError) as error:
+            stub.Generate(bad(max_new_tokens=2))
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "retry" in error.value.details()
+        running.cancel()
+        assert queued.result(timeout=30).completions
 
 
 def test_cancel_and_deadline_stop_the_decoding(tiny) -> None:

@@ -114,6 +114,11 @@ class InferenceEngine:
         return self.loaded.spec
 
     @property
+    def waiting(self) -> int:
+        """Requests in the waiting line (not yet taken into a batch)."""
+        return self._waiting.qsize()
+
+    @property
     def max_new_tokens_limit(self) -> int:
         return min(self.limits.max_new_tokens, self.sampler.context_length - 1)
 
