@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+from reasonloop.cli import err, fail, out  # one error style for every reasonloop CLI
 
 if TYPE_CHECKING:
     from softcot.config import RunConfig
@@ -23,17 +24,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
 Mode = Annotated[
     str | None, typer.Option(help="Chain-of-thought mode trained: hard, soft or fuzzy.")
 ]
-
-
-def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
 
 
 def _quiet_hf() -> None:
