@@ -17,7 +17,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import grpc
 import grpc.aio
@@ -176,12 +176,41 @@ class _Client:
         return {"timeout": timeout, "metadata": self.connection.metadata}
 
 
-class InferenceClient(_Client):
+class _BlockingClient(_Client):
+    def __init__(self, connection: Connection | str | Sequence[str]) -> None:
+        super().__init__(connection)
+        self._channel = self.connection.channel()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _AsyncClient(_Client):
+    def __init__(self, connection: Connection | str | Sequence[str]) -> None:
+        super().__init__(connection)
+        self._channel = self.connection.aio_channel()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class InferenceClient(_BlockingClient):
     """Blocking client of the Inference service."""
 
     def __init__(self, connection: Connection | str | Sequence[str]) -> None:
         super().__init__(connection)
-        self._channel = self.connection.channel()
         self._stub = inference_pb2_grpc.InferenceServiceStub(self._channel)
 
     def generate(
@@ -227,22 +256,12 @@ class InferenceClient(_Client):
             inference_pb2.GetModelInfoRequest(), **self._call_options(timeout_s)
         )
 
-    def close(self) -> None:
-        self._channel.close()
 
-    def __enter__(self) -> InferenceClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class BenchmarkClient(_Client):
+class BenchmarkClient(_BlockingClient):
     """Blocking client of the Benchmark service; same `tasks()`/`grade()` as a Benchmark."""
 
     def __init__(self, connection: Connection | str | Sequence[str]) -> None:
         super().__init__(connection)
-        self._channel = self.connection.channel()
         self._stub = benchmark_pb2_grpc.BenchmarkServiceStub(self._channel)
 
     def info(self, *, timeout_s: float | None = None) -> benchmark_pb2.GetBenchmarkInfoResponse:
@@ -281,22 +300,12 @@ class BenchmarkClient(_Client):
         response = self._stub.Grade(_grade_request(submissions), **self._call_options(timeout_s))
         return [grade_from_proto(g) for g in response.grades]
 
-    def close(self) -> None:
-        self._channel.close()
 
-    def __enter__(self) -> BenchmarkClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncInferenceClient(_Client):
+class AsyncInferenceClient(_AsyncClient):
     """asyncio client of the Inference service (create it inside the running loop)."""
 
     def __init__(self, connection: Connection | str | Sequence[str]) -> None:
         super().__init__(connection)
-        self._channel = self.connection.aio_channel()
         self._stub = inference_pb2_grpc.InferenceServiceStub(self._channel)
 
     async def generate(
@@ -343,22 +352,12 @@ class AsyncInferenceClient(_Client):
             inference_pb2.GetModelInfoRequest(), **self._call_options(timeout_s)
         )
 
-    async def close(self) -> None:
-        await self._channel.close()
 
-    async def __aenter__(self) -> AsyncInferenceClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-class AsyncBenchmarkClient(_Client):
+class AsyncBenchmarkClient(_AsyncClient):
     """asyncio client of the Benchmark service."""
 
     def __init__(self, connection: Connection | str | Sequence[str]) -> None:
         super().__init__(connection)
-        self._channel = self.connection.aio_channel()
         self._stub = benchmark_pb2_grpc.BenchmarkServiceStub(self._channel)
 
     async def info(
@@ -390,12 +389,3 @@ class AsyncBenchmarkClient(_Client):
             _grade_request(submissions), **self._call_options(timeout_s)
         )
         return [grade_from_proto(g) for g in response.grades]
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    async def __aenter__(self) -> AsyncBenchmarkClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
