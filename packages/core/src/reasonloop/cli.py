@@ -348,7 +348,8 @@ def eval_command(
             tasks_from = _local_benchmark(path, grader)
             benchmark_name = tasks_from.name
         generate, model_name = _text_generator(model, auth_token, device)
-        total = min(limit, len(tasks_from.tasks())) if limit else len(tasks_from.tasks())
+        tasks = tasks_from.tasks()  # listed once: a remote benchmark pages through them
+        total = min(limit, len(tasks)) if limit else len(tasks)
         with Progress(console=err, transient=True) as progress:
             bar = progress.add_task(f"{model_name} on {benchmark_name}", total=total)
             report = evaluate(
@@ -361,6 +362,7 @@ def eval_command(
                 params=params,
                 limit=limit,
                 on_progress=lambda done: progress.advance(bar, done),
+                tasks=tasks,
             )
     except grpc.RpcError as error:
         raise fail(f"{error.code().name}: {error.details()}") from None

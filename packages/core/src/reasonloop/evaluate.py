@@ -81,15 +81,20 @@ def evaluate(
     chunk_size: int = 8,
     concurrency: int = 4,
     on_progress: Callable[[int], None] | None = None,
+    tasks: Sequence[BenchmarkTask] | None = None,
 ) -> EvalReport:
-    """Sample `samples` answers per task, grade them, report pass@k for each k."""
+    """Sample `samples` answers per task, grade them, report pass@k for each k.
+
+    `tasks`, when the caller already listed the benchmark's tasks, saves listing them again
+    (a remote benchmark pages through all of them).
+    """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     if not ks or any(k < 1 or k > samples for k in ks):
         raise ValueError(f"every k must be in 1..samples ({samples}), got {list(ks)}")
     params = params or SamplingParams(temperature=0.7, max_new_tokens=256)
     params = replace(params, n=samples)
-    tasks = list(benchmark.tasks())[:limit]
+    tasks = list(benchmark.tasks() if tasks is None else tasks)[:limit]
     if not tasks:
         raise ValueError("the benchmark has no tasks")
     chunks = [tasks[i : i + chunk_size] for i in range(0, len(tasks), chunk_size)]

@@ -60,11 +60,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> Any:
         job = self._submit(request, context)
-        events = list(_events(job, context))
-        completions = sorted(
-            (e.completion for e in events if e.completion is not None),
-            key=lambda c: (c.prompt_index, c.sample_index),
-        )
+        try:
+            completions = job.completions()
+        except Exception as error:  # a bug, not bad input: report it, keep serving
+            context.abort(grpc.StatusCode.INTERNAL, f"decoding failed: {error!r}")
         if job.cancelled:
             context.abort(grpc.StatusCode.CANCELLED, "the request was cancelled")
         tokenizer = self.engine.loaded.tokenizer
