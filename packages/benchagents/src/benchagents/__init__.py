@@ -1,0 +1,1 @@
+"""benchagents: agents that create benchmarks, with a person in the loop."""

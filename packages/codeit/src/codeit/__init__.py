@@ -1,0 +1,1 @@
+"""codeit: ARC as programming-by-examples with prioritized hindsight replay."""
