@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from reasonloop.checkpoint import latest_checkpoint, load_state, restore_weights, save_checkpoint
 from reasonloop.metrics import JsonlLogger, read_jsonl
 from reasonloop.models import LoadedModel, attach_lora, load_model
 from reasonloop.rewards import BenchmarkReward, MathAnswerReward, Reward
@@ -40,7 +41,6 @@ from reasonloop.sampling import (
     ThinkingConfig,
     completion_log_probs,
 )
-from softcot.checkpoint import latest_checkpoint, load_state, restore_weights, save_checkpoint
 from softcot.config import RunConfig
 from softcot.problems import load_problems
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt

@@ -1,7 +1,8 @@
 """Atomic training checkpoints: written to a temporary directory, then renamed into place.
 
 A checkpoint holds the trainable weights (the LoRA adapter, or the whole model for full
-fine-tuning), the optimizer, the RNG states and the step. `latest` names the newest complete
+fine-tuning), the optimizer, the RNG states, the step and any method-specific files (a replay
+buffer, solutions so far). `latest` names the newest complete
 checkpoint; a crash mid-save leaves the previous one intact. Data order and sampling seeds are
 functions of (seed, step), so restoring these is enough for `--resume` to continue exactly.
 """
@@ -12,6 +13,7 @@ import os
 import random
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,18 @@ def checkpoint_dir(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"step-{step:06d}"
 
 
-def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim.Optimizer) -> Path:
-    """Write checkpoint `step` atomically and point `latest` at it."""
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    extra_files: Mapping[str, str] | None = None,
+) -> Path:
+    """Write checkpoint `step` atomically and point `latest` at it.
+
+    `extra_files` (file name -> text) land in the same directory, so they are saved and
+    restored together with the weights they belong to.
+    """
     final = checkpoint_dir(run_dir, step)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
@@ -41,6 +53,8 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim
             "python_rng": random.getstate(),
         }
         torch.save(state, tmp / STATE_FILE)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
