@@ -1,0 +1,192 @@
+"""The one LLM interface the agents speak, and structured output with bounded retries.
+
+Backends only implement `generate` (a batch of chat conversations in, texts out, optionally
+constrained to a JSON schema); everything the agents need on top of it lives here once:
+single completions, and `complete_json`, which validates the answer with pydantic and, when it
+does not fit, asks again with the validation error fed back, a bounded number of times. Weak
+models fail often, so the failure is a value (`StructuredOutputError`) the caller can count
+and replace with the domain's built-in code.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+Messages = list[dict[str, str]]
+M = TypeVar("M", bound=BaseModel)
+
+
+class BackendError(RuntimeError):
+    """The backend could not be reached or refused the request (not a bad answer)."""
+
+
+class StructuredOutputError(ValueError):
+    """The model's answers did not fit the schema, even after the retries."""
+
+    def __init__(self, schema: str, attempts: int, errors: list[str], messages: Messages) -> None:
+        self.schema = schema
+        self.attempts = attempts
+        self.errors = errors
+        self.messages = messages  # the whole conversation, retries and fed-back errors included
+        super().__init__(
+            f"the model's answer did not fit {schema} after {attempts} attempt(s); "
+            f"last error: {errors[-1]}"
+        )
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """What every backend honours; `json_schema` constrains the answer's syntax."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    n: int = 1
+    seed: int | None = None
+    json_schema: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_tokens <= 0:
+            raise ValueError(f"max_tokens must be > 0, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+
+
+class LLM(ABC):
+    """A chat model behind some backend. `name` is its spec, as reports show it."""
+
+    name: str
+    batch_size: int = 8  # conversations per `generate` call that keep a progress bar lively
+
+    def __init__(self) -> None:
+        self.stats: Counter[str] = Counter()  # calls, retries, structured failures
+        self._stats_lock = threading.Lock()
+
+    @abstractmethod
+    def generate(
+        self, conversations: Sequence[Messages], options: GenerationOptions
+    ) -> list[list[str]]:
+        """Per conversation, its `options.n` answers in order."""
+
+    def close(self) -> None:
+        """Release connections or memory; the default holds none."""
+        return None
+
+    def count(self, key: str, amount: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[key] += amount
+
+    def complete(
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        n: int = 1,
+        seed: int | None = None,
+    ) -> list[str]:
+        """The `n` answers to one conversation."""
+        options = GenerationOptions(max_tokens, temperature, n, seed)
+        return self.generate([messages], options)[0]
+
+    def complete_json(
+        self,
+        messages: Messages,
+        schema: type[M],
+        *,
+        max_retries: int = 2,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> M:
+        """One answer validated as `schema`; raises StructuredOutputError when none fits."""
+        (result,) = self.complete_json_many(
+            [messages],
+            schema,
+            max_retries=max_retries,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+        )
+        if isinstance(result, StructuredOutputError):
+            raise result
+        return result
+
+    def complete_json_many(
+        self,
+        conversations: Sequence[Messages],
+        schema: type[M],
+        *,
+        max_retries: int = 2,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> list[M | StructuredOutputError]:
+        """`complete_json` over a batch: the failures of each round are retried together, so
+        a batched backend still decodes them in one go. A failure is returned, not raised."""
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        json_schema = schema.model_json_schema()
+        options = GenerationOptions(max_tokens, temperature, 1, seed, json_schema)
+        hint = "Answer with one JSON object that fits this JSON schema:\n" + json.dumps(
+            json_schema, separators=(",", ":")
+        )
+        dialogs = [_with_hint(list(messages), hint) for messages in conversations]
+        errors: list[list[str]] = [[] for _ in conversations]
+        results: list[M | StructuredOutputError | None] = [None] * len(conversations)
+        pending = list(range(len(conversations)))
+        for attempt in range(max_retries + 1):
+            if attempt:
+                self.count("retries", len(pending))
+            texts = self.generate([dialogs[i] for i in pending], options)
+            still = []
+            for i, (text,) in zip(pending, texts, strict=True):
+                try:
+                    results[i] = schema.model_validate_json(text)
+                except ValidationError as error:
+                    problem = _describe(error)
+                    errors[i].append(problem)
+                    dialogs[i] += [
+                        {"role": "assistant", "content": text},
+                        {
+                            "role": "user",
+                            "content": f"That answer is invalid: {problem}. "
+                            "Answer again with one corrected JSON object.",
+                        },
+                    ]
+                    still.append(i)
+            pending = still
+            if not pending:
+                break
+        self.count("structured_failures", len(pending))
+        for i in pending:
+            results[i] = StructuredOutputError(
+                schema.__name__, max_retries + 1, errors[i], dialogs[i]
+            )
+        return results  # type: ignore[return-value]
+
+
+def _with_hint(messages: Messages, hint: str) -> Messages:
+    """The schema, appended to the last user message (weak models need to see it)."""
+    if not messages or messages[-1].get("role") != "user":
+        return [*messages, {"role": "user", "content": hint}]
+    last = messages[-1]
+    return [*messages[:-1], {**last, "content": f"{last['content']}\n\n{hint}"}]
+
+
+def _describe(error: ValidationError) -> str:
+    """A short, model-readable account of what is wrong (pydantic's own text is long)."""
+    parts = []
+    for item in error.errors()[:3]:
+        where = ".".join(str(p) for p in item["loc"]) or "the answer"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
