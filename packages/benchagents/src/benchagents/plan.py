@@ -8,6 +8,8 @@ it between stages.
 
 from __future__ import annotations
 
+import math
+import random
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +28,28 @@ class Parameter(BaseModel):
     low: float | None = None
     high: float | None = None
     choices: list[str] | None = None
+
+    def sample(self, rng: random.Random) -> int | float | str | bool:
+        """One value inside the declared range (uniform), so a person's edit of the range
+        directly changes the sweep; a range the kind needs but lacks raises ValueError."""
+        if self.kind == "bool":
+            return rng.random() < 0.5
+        if self.kind == "choice":
+            if not self.choices:
+                raise ValueError(f"parameter {self.name!r} is a choice without choices")
+            return rng.choice(self.choices)
+        if self.low is None or self.high is None or self.low > self.high:
+            raise ValueError(
+                f"parameter {self.name!r} needs low <= high, got low={self.low} high={self.high}"
+            )
+        if self.kind == "int":
+            low, high = math.ceil(self.low), math.floor(self.high)
+            if low > high:
+                raise ValueError(
+                    f"parameter {self.name!r} has no integer in [{self.low}, {self.high}]"
+                )
+            return rng.randint(low, high)
+        return rng.uniform(self.low, self.high)
 
 
 class ConstraintSpec(BaseModel):

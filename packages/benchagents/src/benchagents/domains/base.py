@@ -67,3 +67,23 @@ class Domain(ABC):
     def llm_fields(self, instance: Instance) -> dict[str, str]:
         """Text fields of `instance` an LLM may rewrite without changing its answer."""
         return {}
+
+    def apply_llm_fields(self, instance: Instance, fields: dict[str, str]) -> Instance:
+        """`instance` with rewritten fields: each original text (a verbatim part of the prompt)
+        is replaced once by its new text. Run `verify` afterwards: a rewrite may drop a fact."""
+        original = self.llm_fields(instance)
+        unknown = sorted(set(fields) - set(original))
+        if unknown:
+            raise ValueError(
+                f"{self.name}: no rewritable field {', '.join(unknown)} "
+                f"(has: {', '.join(original) or 'none'})"
+            )
+        prompt = instance.prompt
+        for name, text in fields.items():
+            prompt = prompt.replace(original[name], text, 1)
+        return instance.model_copy(update={"prompt": prompt})
+
+
+def sample_plan_params(plan: Plan, rng: random.Random) -> dict[str, Any]:
+    """One value per plan parameter, each uniform in its declared range."""
+    return {p.name: p.sample(rng) for p in plan.parameters}
