@@ -1,0 +1,104 @@
+"""Primitive records, the registry every primitive module adds to, and the DSL's errors.
+
+The interpreter reaches primitives only through `PRIMITIVES` (a lookup by name), never through
+getattr or eval, so this registry is the whole surface a program can touch.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from codeit.dsl.types import Fn, Type
+
+MAX_SIDE = 30  # the largest grid side a primitive may produce
+MAX_ITEMS = 4096  # the largest collection a primitive may produce
+MAX_INT = 10_000  # the largest magnitude of an integer a primitive may produce
+
+
+class DSLError(Exception):
+    """A primitive got an argument it cannot handle (empty collection, bad colour, ...)."""
+
+
+class DSLLimitError(DSLError):
+    """A primitive would produce a value beyond the size limits (grid > 30x30, ...)."""
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    fn: Callable
+    params: tuple[Type, ...]
+    returns: Type
+    doc: str
+
+    @property
+    def type(self) -> Fn:
+        """The primitive as a function value (what a FuncRef argument has)."""
+        return Fn(self.params, self.returns)
+
+    @property
+    def arity(self) -> int:
+        return len(self.params)
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def primitive(*params: Type, returns: Type) -> Callable[[Callable], Callable]:
+    """Register the decorated function as a primitive named after it, documented by its
+    docstring's first line."""
+
+    def register(fn: Callable) -> Callable:
+        name = fn.__name__.rstrip("_")
+        if name in PRIMITIVES:
+            raise RuntimeError(f"primitive {name} registered twice")
+        if len(inspect.signature(fn).parameters) != len(params):
+            raise RuntimeError(f"primitive {name}: signature and declared types differ")
+        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        PRIMITIVES[name] = Primitive(name, fn, tuple(params), returns, doc)
+        return fn
+
+    return register
+
+
+def make_grid(rows: object) -> tuple[tuple[int, ...], ...]:
+    """Freeze rows into a grid, enforcing 1..30 rows and columns (and rectangularity)."""
+    grid = tuple(tuple(r) for r in rows)
+    if not grid or not grid[0]:
+        raise DSLError("empty grid")
+    if len(grid) > MAX_SIDE or len(grid[0]) > MAX_SIDE:
+        raise DSLLimitError(f"grid of {len(grid)}x{len(grid[0])} exceeds {MAX_SIDE}x{MAX_SIDE}")
+    if any(len(r) != len(grid[0]) for r in grid):
+        raise DSLError("rows of different lengths")
+    return grid
+
+
+def check_size(h: int, w: int) -> None:
+    """Refuse, before building it, a grid of h x w."""
+    if h < 1 or w < 1:
+        raise DSLError(f"grid of {h}x{w} is empty")
+    if h > MAX_SIDE or w > MAX_SIDE:
+        raise DSLLimitError(f"grid of {h}x{w} exceeds {MAX_SIDE}x{MAX_SIDE}")
+
+
+def color(c: object) -> int:
+    if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c <= 9:
+        raise DSLError(f"{c!r} is not a colour 0-9")
+    return c
+
+
+def integer(n: object) -> int:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise DSLError(f"{n!r} is not an integer")
+    if abs(n) > MAX_INT:
+        raise DSLLimitError(f"integer {n} exceeds {MAX_INT} in magnitude")
+    return n
+
+
+def check_count(n: int) -> int:
+    """Refuse, before building it, a collection of n items."""
+    if n > MAX_ITEMS:
+        raise DSLLimitError(f"collection of {n} items exceeds {MAX_ITEMS}")
+    return n

@@ -1,0 +1,216 @@
+"""The DSL's closed set of types: atoms, homogeneous collections, functions and type variables.
+
+Why a real (small) type system: mutation and grammar-constrained decoding both need to know
+which primitives, constants and variables fit an argument slot. Subtyping is limited to a
+fixed table of atoms (a Color is an Int; Objects and Indices are Patches; Grids and Patches
+are Pieces) and covariant collections; type variables make the generic container and
+higher-order primitives (`apply`, `argmax`, `rbind`, ...) precise.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Atom:
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Coll:
+    """A tuple or frozenset of elements of one type."""
+
+    elem: Type
+
+    def __str__(self) -> str:
+        return _ALIASES.get(self) or f"Coll[{self.elem}]"
+
+
+@dataclass(frozen=True)
+class Fn:
+    params: tuple[Type, ...]
+    ret: Type
+
+    def __str__(self) -> str:
+        return f"({', '.join(map(str, self.params))}) -> {self.ret}"
+
+
+@dataclass(frozen=True)
+class TVar:
+    """A type variable; `bound` (an abstract atom) limits what it may stand for."""
+
+    name: str
+    bound: Atom | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.bound is None else f"{self.name}<:{self.bound}"
+
+
+Type = Atom | Coll | Fn | TVar
+
+GRID = Atom("Grid")
+INT = Atom("Int")
+COLOR = Atom("Color")
+BOOL = Atom("Bool")
+POINT = Atom("Point")  # (row, col): a location, an offset, a direction or a shape
+CELL = Atom("Cell")  # (colour, (row, col))
+PATCH = Atom("Patch")  # abstract: an Object or Indices
+PIECE = Atom("Piece")  # abstract: a Grid or a Patch
+COLORED = Atom("Colored")  # abstract: a Grid or an Object (things with colours)
+
+OBJECT = Coll(CELL)
+INDICES = Coll(POINT)
+OBJECTS = Coll(OBJECT)
+INTS = Coll(INT)
+COLORS = Coll(COLOR)
+GRIDS = Coll(GRID)
+
+ATOMS = (GRID, INT, COLOR, BOOL, POINT, CELL, PATCH, PIECE, COLORED)
+ABSTRACT = frozenset({PATCH, PIECE, COLORED})
+
+_ALIASES = {
+    OBJECT: "Object",
+    INDICES: "Indices",
+    OBJECTS: "Objects",
+    INTS: "Ints",
+    COLORS: "Colors",
+    GRIDS: "Grids",
+}
+
+# Supertypes of each concrete form (reflexive-transitive closure is taken in is_subtype).
+_ATOM_SUPERS = {COLOR: {INT}, GRID: {PIECE, COLORED}, PATCH: {PIECE}}
+_COLL_SUPERS = {CELL: {PATCH, PIECE, COLORED}, POINT: {PATCH, PIECE}}
+
+
+class TypeMismatch(Exception):
+    """Raised by `unify` when no substitution makes one type fit another."""
+
+
+Subst = dict[TVar, "Type"]
+
+
+def resolve(t: Type, s: Subst) -> Type:
+    """Apply a substitution all the way down."""
+    if isinstance(t, TVar):
+        return resolve(s[t], s) if t in s else t
+    if isinstance(t, Coll):
+        return Coll(resolve(t.elem, s))
+    if isinstance(t, Fn):
+        return Fn(tuple(resolve(p, s) for p in t.params), resolve(t.ret, s))
+    return t
+
+
+def free_vars(t: Type) -> set[TVar]:
+    if isinstance(t, TVar):
+        return {t}
+    if isinstance(t, Coll):
+        return free_vars(t.elem)
+    if isinstance(t, Fn):
+        return set().union(free_vars(t.ret), *(free_vars(p) for p in t.params))
+    return set()
+
+
+_fresh = itertools.count()
+
+
+def instantiate(t: Type) -> Type:
+    """Rename every type variable of `t` apart, so each use of a generic value is independent."""
+    renaming = {v: TVar(f"{v.name.split('#')[0]}#{next(_fresh)}", v.bound) for v in free_vars(t)}
+    return resolve(t, renaming)
+
+
+def _atom_sub(a: Atom, r: Atom) -> bool:
+    return a == r or any(_atom_sub(s, r) for s in _ATOM_SUPERS.get(a, ()))
+
+
+def is_subtype(a: Type, r: Type) -> bool:
+    """Whether every value of ground type `a` is a value of ground type `r`."""
+    try:
+        unify(a, r, {})
+    except TypeMismatch:
+        return False
+    return True
+
+
+def _satisfies_bound(t: Type, bound: Atom | None, s: Subst) -> bool:
+    if bound is None:
+        return True
+    if isinstance(t, TVar):
+        return t.bound is not None and _atom_sub(t.bound, bound)
+    try:
+        _unify(t, bound, dict(s))
+    except TypeMismatch:
+        return False
+    return True
+
+
+def _bind(v: TVar, t: Type, s: Subst) -> None:
+    if v in free_vars(resolve(t, s)):
+        raise TypeMismatch(f"{v} occurs in {t}")
+    if not _satisfies_bound(t, v.bound, s):
+        raise TypeMismatch(f"{t} is not a {v.bound}")
+    s[v] = t
+
+
+def _unify(a: Type, r: Type, s: Subst) -> None:
+    a, r = resolve(a, s), resolve(r, s)
+    if a == r:
+        return
+    if isinstance(r, TVar) and isinstance(a, TVar):
+        if _satisfies_bound(a, r.bound, s):
+            _bind(r, a, s)
+        else:
+            _bind(a, r, s)
+        return
+    if isinstance(r, TVar):
+        _bind(r, a, s)
+        return
+    if isinstance(a, TVar):
+        _bind(a, r, s)
+        return
+    if isinstance(a, Atom) and isinstance(r, Atom):
+        if _atom_sub(a, r):
+            return
+    elif isinstance(a, Coll) and isinstance(r, Coll):
+        _unify(a.elem, r.elem, s)
+        return
+    elif isinstance(a, Coll) and isinstance(r, Atom):
+        elem = a.elem
+        if isinstance(elem, TVar):  # a collection of unknowns is a patch if its items are
+            for candidate in (CELL, POINT):
+                if r in _COLL_SUPERS[candidate] and _satisfies_bound(candidate, elem.bound, s):
+                    _bind(elem, candidate, s)
+                    return
+        elif isinstance(elem, Atom) and r in _COLL_SUPERS.get(elem, ()):
+            return
+    elif isinstance(a, Fn) and isinstance(r, Fn) and len(a.params) == len(r.params):
+        for pa, pr in zip(a.params, r.params, strict=True):
+            _unify(pr, pa, s)  # contravariant in the parameters
+        _unify(a.ret, r.ret, s)
+        return
+    raise TypeMismatch(f"expected {r}, got {a}")
+
+
+def unify(actual: Type, required: Type, s: Subst) -> Subst:
+    """Extend substitution `s` so that `actual` fits where `required` is expected.
+
+    A variable already bound to a narrower type is widened when that is what makes the
+    argument fit (e.g. a Color-typed slot that then also receives an Int).
+    """
+    trial = dict(s)
+    try:
+        _unify(actual, required, trial)
+        return trial
+    except TypeMismatch:
+        if isinstance(required, TVar) and required in s:
+            bound = resolve(required, s)
+            if not free_vars(bound) and is_subtype(bound, resolve(actual, s)):
+                widened = dict(s)
+                widened[required] = resolve(actual, s)
+                return widened
+        raise
