@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,7 +21,8 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from reasonloop.benchmarks import Benchmark
-    from reasonloop.evaluate import GenerateTexts
+    from reasonloop.eval_matrix import MatrixBenchmark, MatrixModel
+    from reasonloop.evaluate import GenerateTexts, TaskSource
     from reasonloop.rpc import ServerOptions
     from reasonloop.sampling import Completion, Sampler, SamplingParams
     from reasonloop.sampling.decoder import Prompt
@@ -300,13 +304,22 @@ GRPC_SCHEME = "grpc://"
 @app.command("eval")
 def eval_command(
     model: Annotated[
-        str,
-        typer.Option(help="A model spec (run in-process) or grpc://HOST:PORT[,HOST:PORT...]."),
-    ] = "smollm2-135m",
+        list[str] | None,
+        typer.Option(
+            help="A model spec (run in-process) or grpc://HOST:PORT[,HOST:PORT...]; repeat it "
+            "for a matrix. Default: smollm2-135m."
+        ),
+    ] = None,
     benchmark: Annotated[
-        str,
-        typer.Option(help="grpc://HOST:PORT, a tasks .jsonl file, or `arithmetic` (built in)."),
-    ] = "arithmetic",
+        list[str] | None,
+        typer.Option(
+            help="grpc://HOST:PORT, a tasks .jsonl file, or `arithmetic` (built in); repeat it "
+            "for a matrix. Default: arithmetic."
+        ),
+    ] = None,
+    matrix: Annotated[
+        bool, typer.Option(help="Matrix report (table, JSON, PNG) even for one pair.")
+    ] = False,
     samples: Annotated[int, typer.Option(help="Answers sampled per task.")] = 8,
     k: Annotated[str, typer.Option(help="Comma-separated k of pass@k.")] = "1,8",
     limit: Annotated[int | None, typer.Option(help="Evaluate the first N tasks only.")] = None,
@@ -320,57 +333,83 @@ def eval_command(
     auth_token: AuthOption = None,
     device: Annotated[str | None, typer.Option(help="For an in-process model.")] = None,
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="Write the JSON report here.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the JSON report here; a matrix takes a .json file or a directory "
+            "(matrix.json) and puts its PNG heatmap next to it.",
+        ),
     ] = None,
 ) -> None:
-    """Evaluate a model on a benchmark: pass@k with 95% CI, as a table and a JSON report."""
+    """Evaluate models on benchmarks: pass@k with 95% CI, as a table and a JSON report.
+
+    Several --model or --benchmark (or --matrix) evaluate every model x benchmark pair; each
+    model is loaded or connected once, each benchmark's tasks listed once.
+    """
     import grpc
+
+    from reasonloop.eval_matrix import MatrixModel, unique_labels
+    from reasonloop.models import ModelSpecError
+    from reasonloop.sampling import SamplingParams, ThinkingConfig
+
+    models = model or ["smollm2-135m"]
+    benchmarks = benchmark or ["arithmetic"]
+    with ExitStack() as resources:
+        try:
+            ks = [int(x) for x in k.split(",") if x.strip()]
+            params = SamplingParams(
+                temperature=temperature,
+                max_new_tokens=max_new_tokens,
+                seed=seed,
+                thinking=ThinkingConfig(mode=thinking) if thinking else None,  # type: ignore[arg-type]
+            )
+            columns = [_benchmark_column(b, grader, auth_token, resources) for b in benchmarks]
+            names = unique_labels([c.label for c in columns], benchmarks)
+            columns = [replace(c, label=name) for c, name in zip(columns, names, strict=True)]
+            generators = [_text_generator(m, auth_token, device, resources) for m in models]
+            names = unique_labels([name for _, name in generators], models)
+            rows = [MatrixModel(n, g) for (g, _), n in zip(generators, names, strict=True)]
+            run = _eval_matrix if matrix or len(models) > 1 or len(benchmarks) > 1 else _eval_pair
+            run(rows, columns, samples, ks, params, limit, out_path)
+        except grpc.RpcError as error:
+            raise fail(f"{error.code().name}: {error.details()}") from None
+        except (ModelSpecError, ValueError, OSError) as error:
+            raise fail(str(error)) from None
+
+
+def _eval_pair(
+    models: list[MatrixModel],
+    benchmarks: list[MatrixBenchmark],
+    samples: int,
+    ks: list[int],
+    params: SamplingParams,
+    limit: int | None,
+    out_path: Path | None,
+) -> None:
+    """One model on one benchmark: a metric x (mean, CI) table and one EvalReport."""
     from rich.progress import Progress
 
     from reasonloop.evaluate import evaluate
-    from reasonloop.models import ModelSpecError
-    from reasonloop.rpc import BenchmarkClient, Connection
-    from reasonloop.sampling import SamplingParams, ThinkingConfig
 
-    try:
-        ks = [int(x) for x in k.split(",") if x.strip()]
-        params = SamplingParams(
-            temperature=temperature,
-            max_new_tokens=max_new_tokens,
-            seed=seed,
-            thinking=ThinkingConfig(mode=thinking) if thinking else None,  # type: ignore[arg-type]
+    (row,), (column,) = models, benchmarks
+    total = min(limit, len(column.tasks)) if limit else len(column.tasks)
+    with Progress(console=err, transient=True) as progress:
+        bar = progress.add_task(f"{row.label} on {column.label}", total=total)
+        report = evaluate(
+            row.generate,
+            column.source,
+            model_name=row.label,
+            benchmark_name=column.label,
+            samples=samples,
+            ks=ks,
+            params=params,
+            limit=limit,
+            on_progress=lambda done: progress.advance(bar, done),
+            tasks=column.tasks,
         )
-        if benchmark.startswith(GRPC_SCHEME):
-            tasks_from = BenchmarkClient(Connection(benchmark, auth_token=auth_token))
-            benchmark_name = tasks_from.name
-        else:
-            path = None if benchmark == "arithmetic" else Path(benchmark)
-            tasks_from = _local_benchmark(path, grader)
-            benchmark_name = tasks_from.name
-        generate, model_name = _text_generator(model, auth_token, device)
-        tasks = tasks_from.tasks()  # listed once: a remote benchmark pages through them
-        total = min(limit, len(tasks)) if limit else len(tasks)
-        with Progress(console=err, transient=True) as progress:
-            bar = progress.add_task(f"{model_name} on {benchmark_name}", total=total)
-            report = evaluate(
-                generate,
-                tasks_from,
-                model_name=model_name,
-                benchmark_name=benchmark_name,
-                samples=samples,
-                ks=ks,
-                params=params,
-                limit=limit,
-                on_progress=lambda done: progress.advance(bar, done),
-                tasks=tasks,
-            )
-    except grpc.RpcError as error:
-        raise fail(f"{error.code().name}: {error.details()}") from None
-    except (ModelSpecError, ValueError, OSError) as error:
-        raise fail(str(error)) from None
-    table = Table(title=f"{model_name} on {benchmark_name} ({len(report.tasks)} tasks)")
-    for column in ("metric", "mean", "95% CI"):
-        table.add_column(column)
+    table = Table(title=f"{row.label} on {column.label} ({len(report.tasks)} tasks)")
+    for name in ("metric", "mean", "95% CI"):
+        table.add_column(name)
     for kk, ci in report.pass_at_k.items():
         table.add_row(f"pass@{kk}", f"{ci.mean:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]")
     s = report.mean_score
@@ -382,15 +421,74 @@ def eval_command(
         err.print(f"report: {out_path}")
 
 
+def _eval_matrix(
+    models: list[MatrixModel],
+    benchmarks: list[MatrixBenchmark],
+    samples: int,
+    ks: list[int],
+    params: SamplingParams,
+    limit: int | None,
+    out_path: Path | None,
+) -> None:
+    """Every model on every benchmark: one table, one JSON report, one pass@1 heatmap."""
+    from rich.progress import Progress
+
+    from reasonloop.eval_matrix import evaluate_matrix
+
+    per_model = sum(min(limit, len(b.tasks)) if limit else len(b.tasks) for b in benchmarks)
+    started = time.perf_counter()
+    with Progress(console=err, transient=True) as progress:
+        bar = progress.add_task("matrix", total=per_model * len(models))
+
+        def advance(model: str, benchmark: str, done: int) -> None:
+            progress.update(bar, advance=done, description=f"{model} on {benchmark}")
+
+        report = evaluate_matrix(
+            models,
+            benchmarks,
+            samples=samples,
+            ks=ks,
+            params=params,
+            limit=limit,
+            on_progress=advance,
+        )
+    out.print(report.table())
+    err.print(f"{samples} samples per task, {time.perf_counter() - started:.1f} s")
+    if out_path is not None:
+        json_path = out_path if out_path.suffix == ".json" else out_path / "matrix.json"
+        png_path = report.write(json_path)
+        err.print(f"report: {json_path}, heatmap: {png_path}")
+
+
+def _benchmark_column(
+    spec: str, grader: str, auth_token: str | None, resources: ExitStack
+) -> MatrixBenchmark:
+    """A benchmark with its tasks listed once (a remote one pages through all of them)."""
+    from reasonloop.eval_matrix import MatrixBenchmark
+    from reasonloop.rpc import BenchmarkClient, Connection
+
+    source: TaskSource
+    if spec.startswith(GRPC_SCHEME):
+        client = BenchmarkClient(Connection(spec, auth_token=auth_token))
+        resources.callback(client.close)
+        source, name = client, client.name
+    else:
+        local = _local_benchmark(None if spec == "arithmetic" else Path(spec), grader)
+        source, name = local, local.name
+    return MatrixBenchmark(name, source, source.tasks())
+
+
 def _text_generator(
-    model: str, auth_token: str | None, device: str | None
+    model: str, auth_token: str | None, device: str | None, resources: ExitStack
 ) -> tuple[GenerateTexts, str]:
-    """Completion texts from a remote Inference endpoint or an in-process batching engine."""
+    """Completion texts from a remote Inference endpoint or an in-process batching engine,
+    closed when `resources` is."""
     if model.startswith(GRPC_SCHEME):
         from reasonloop.rpc import Connection, InferenceClient
 
         addresses = model.removeprefix(GRPC_SCHEME).split(",")
         client = InferenceClient(Connection(addresses, auth_token=auth_token))
+        resources.callback(client.close)
         name = client.model_info().model
 
         def remote(prompts: list[Prompt], params: SamplingParams) -> list[list[str]]:
@@ -406,6 +504,7 @@ def _text_generator(
     hf_logging.disable_progress_bar()
     with err.status(f"loading {model}"):
         engine = InferenceEngine(load_model(model, device=device))
+    resources.callback(engine.close)
 
     def local(prompts: list[Prompt], params: SamplingParams) -> list[list[str]]:
         completions = engine.submit(prompts, params).completions()

@@ -59,13 +59,21 @@ class EvalReport:
         return data
 
     def write(self, path: str | Path) -> None:
-        """Atomically: a crash mid-write never leaves half a report."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        write_json(path, self.to_json())
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Atomically: a crash mid-write never leaves half a report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
         with os.fdopen(fd, "w") as f:
-            json.dump(self.to_json(), f, indent=2)
+            json.dump(data, f, indent=2)
         os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def evaluate(

@@ -20,6 +20,7 @@ __all__ = [
     "mean_pass_at_k",
     "pass_at_k",
     "plot_curves",
+    "plot_heatmap",
     "read_jsonl",
 ]
 
@@ -193,6 +194,48 @@ def plot_curves(
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     axes.legend()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=120)
+    return path
+
+
+def plot_heatmap(
+    grid: Sequence[Sequence[float]],
+    path: str | Path,
+    *,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    title: str,
+    xlabel: str = "",
+    ylabel: str = "",
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> Path:
+    """Write a PNG heatmap of `grid` (one row per `rows` label), each cell annotated with its
+    value; return its path.
+
+    The colour scale is fixed to `value_range` rather than the data's range, so heatmaps of
+    different runs read alike (0.5 is always the same colour).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if len(grid) != len(rows) or any(len(row) != len(columns) for row in grid):
+        raise ValueError(f"grid must be {len(rows)} rows of {len(columns)} values")
+    low, high = value_range
+    figure = Figure(figsize=(2.0 + 1.3 * len(columns), 1.6 + 0.5 * len(rows)), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(grid, vmin=low, vmax=high, cmap="viridis", aspect="auto")
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            bright = (value - low) / (high - low) > 0.6  # viridis is light at the top
+            color = "black" if bright else "white"
+            axes.text(j, i, f"{value:.3f}", ha="center", va="center", color=color)
+    axes.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
+    axes.set_yticks(range(len(rows)), rows)
+    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    figure.colorbar(image, ax=axes, shrink=0.8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", dpi=120)
