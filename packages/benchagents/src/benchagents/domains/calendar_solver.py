@@ -70,7 +70,10 @@ def parse_range(text: str) -> tuple[int, int]:
     """ "HH:MM-HH:MM" -> (start, end) minutes; the end must be after the start."""
     if not isinstance(text, str) or text.count("-") != 1:
         raise ValueError(f"invalid time range {text!r} (expected HH:MM-HH:MM)")
-    start, end = (parse_clock(part) for part in text.split("-"))
+    try:
+        start, end = (parse_clock(part) for part in text.split("-"))
+    except ValueError as e:
+        raise ValueError(f"invalid time range {text!r}: {e}") from None
     if end <= start:
         raise ValueError(f"time range {text!r} ends before it starts")
     return start, end
