@@ -8,9 +8,11 @@ exit with status 2.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -226,6 +228,9 @@ def serve(
     max_n: Annotated[int, typer.Option(help="Largest n accepted.")] = 64,
     max_batch_rows: Annotated[int, typer.Option(help="Rows decoded together.")] = 256,
     max_queue: Annotated[int, typer.Option(help="Requests waiting before refusals.")] = 256,
+    model_name: Annotated[
+        str | None, typer.Option(help="The name clients are told (default: --model).")
+    ] = None,
 ) -> None:
     """Serve a model over gRPC (Inference service), batching concurrent requests."""
     from transformers.utils import logging as hf_logging
@@ -243,7 +248,10 @@ def serve(
             max_queue=max_queue,
         )
         with err.status(f"loading {model}"):
-            engine = InferenceEngine(load_model(model, device=device), limits)
+            loaded = load_model(model, device=device)
+        if model_name is not None:
+            loaded = replace(loaded, spec=model_name)
+        engine = InferenceEngine(loaded, limits)
         server = serve_inference(engine, options)
         http = None
         if openai_port is not None:
@@ -296,6 +304,68 @@ def _local_benchmark(tasks: Path | None, grader: str) -> Benchmark:
     if tasks is None:
         return arithmetic_benchmark()
     return ReferenceBenchmark.from_jsonl(tasks, grader=grader)
+
+
+@app.command()
+def up(
+    config: Annotated[Path, typer.Argument(help="TOML/YAML file with a [[server]] per server.")],
+    logs: Annotated[Path, typer.Option(help="Each server's output goes to LOGS/NAME.log.")] = Path(
+        ".reasonloop-up"
+    ),
+) -> None:
+    """Start the servers a file lists, wait until each is healthy, and run them until Ctrl-C
+    or SIGTERM, which stops them all; if one ends on its own, the others are stopped too."""
+    from reasonloop.launcher import Launcher, LaunchError, load_launch_config, log_tail
+
+    try:
+        launcher = Launcher(load_launch_config(config), logs_dir=logs)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    with _signals_interrupt():
+        try:
+            with err.status(f"starting {len(launcher.config.server)} servers"):
+                launcher.start()
+            table = Table(title=f"{config.name}: up")
+            for column in ("name", "address", "pid", "log"):
+                table.add_column(column)
+            for name, address in launcher.addresses.items():
+                table.add_row(name, address, str(launcher.pids[name]), str(launcher.logs[name]))
+            out.print(table)
+            err.print("all healthy; Ctrl-C stops them all")
+            ended = launcher.wait()
+        except KeyboardInterrupt:
+            ended = None
+        except LaunchError as error:
+            raise fail(str(error)) from None  # start() has stopped everything
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping is not to be interrupted
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            with err.status("stopping"):
+                launcher.stop()
+    if ended is not None:
+        err.print(f"[red]error:[/red] {ended}", highlight=False, soft_wrap=True)
+        for line in log_tail(ended.log):
+            err.print(f"  {line}", style="dim", markup=False, highlight=False)
+        raise typer.Exit(code=1)
+    err.print("stopped")
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM interrupts like Ctrl-C (KeyboardInterrupt) inside; both handlers are restored
+    after."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 GRPC_SCHEME = "grpc://"

@@ -221,9 +221,20 @@ class InferenceClient(_BlockingClient):
         timeout_s: float | None = None,
     ) -> list[list[inference_pb2.Completion]]:
         """Per prompt, its n completions (in sample order)."""
-        request = _generate_request(inference_pb2.GenerateRequest, prompts, params)
-        response = self._stub.Generate(request, **self._call_options(timeout_s))
+        response = self.generate_response(prompts, params, timeout_s=timeout_s)
         return group_by_prompt(response.completions, len(prompts))
+
+    def generate_response(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> inference_pb2.GenerateResponse:
+        """The whole response: completions, token usage, and the name of the model (replica)
+        that answered."""
+        request = _generate_request(inference_pb2.GenerateRequest, prompts, params)
+        return self._stub.Generate(request, **self._call_options(timeout_s))
 
     def stream(
         self,
@@ -315,9 +326,18 @@ class AsyncInferenceClient(_AsyncClient):
         *,
         timeout_s: float | None = None,
     ) -> list[list[inference_pb2.Completion]]:
-        request = _generate_request(inference_pb2.GenerateRequest, prompts, params)
-        response = await self._stub.Generate(request, **self._call_options(timeout_s))
+        response = await self.generate_response(prompts, params, timeout_s=timeout_s)
         return group_by_prompt(response.completions, len(prompts))
+
+    async def generate_response(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> inference_pb2.GenerateResponse:
+        request = _generate_request(inference_pb2.GenerateRequest, prompts, params)
+        return await self._stub.Generate(request, **self._call_options(timeout_s))
 
     async def stream(
         self,
