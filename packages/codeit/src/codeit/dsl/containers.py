@@ -37,7 +37,7 @@ def in_order(container: Container) -> tuple:
     return tuple(sorted(container, key=canonical_key))
 
 
-def _is_location(item: object) -> bool:
+def is_location(item: object) -> bool:
     return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int)
 
 
@@ -46,7 +46,7 @@ def collect(items: Iterable, ordered: bool) -> Container:
     frozenset (a patch) - and so does an empty result."""
     items = tuple(items)
     check_count(len(items))
-    if not ordered or not items or _is_location(items[0]):
+    if not ordered or not items or is_location(items[0]):
         return frozenset(items)
     return items
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from codeit.dsl.containers import collect, in_order
 from codeit.dsl.core import (
     DSLError,
     check_size,
@@ -457,6 +458,13 @@ def objects(grid: Grid, univalued: bool, diagonal: bool, without_bg: bool) -> fr
     bg = _background(grid) if without_bg else None
     cells = {(i, j) for i, row in enumerate(grid) for j, v in enumerate(row) if v != bg}
     return _components(grid, cells, univalued, diagonal)
+
+
+@primitive(OBJECTS, COLOR, returns=OBJECTS)
+def colorfilter(objs: frozenset, c: int) -> frozenset:
+    """the objects whose (most common) colour is c"""
+    kept = (obj for obj in in_order(objs) if is_object(obj) and mostcolor(obj) == c)
+    return collect(kept, isinstance(objs, tuple))
 
 
 @primitive(GRID, returns=OBJECTS)

@@ -48,7 +48,8 @@ class TVar:
     bound: Atom | None = None
 
     def __str__(self) -> str:
-        return self.name if self.bound is None else f"{self.name}<:{self.bound}"
+        name = self.name.split("#")[0]  # instances print as the variable they renamed
+        return name if self.bound is None else f"{name}<:{self.bound}"
 
 
 Type = Atom | Coll | Fn | TVar
@@ -171,6 +172,8 @@ def _unify(a: Type, r: Type, s: Subst) -> None:
         _bind(r, a, s)
         return
     if isinstance(a, TVar):
+        if a.bound is not None and isinstance(r, Atom) and _atom_sub(a.bound, r):
+            return  # whatever a stands for fits r
         _bind(a, r, s)
         return
     if isinstance(a, Atom) and isinstance(r, Atom):
