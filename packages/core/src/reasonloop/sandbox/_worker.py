@@ -87,8 +87,8 @@ class Worker:
                     self.send()
                 PROGRESS.pack_into(self.progress, 0, index)
                 kind, data = run_item(self.function, payload, watchdog)
+                self.unsent.append(result_frame(index, kind, data))  # may run out of memory
                 PROGRESS.pack_into(self.progress, 0, IDLE)
-                self.unsent.append(result_frame(index, kind, data))
         self.send()
 
 

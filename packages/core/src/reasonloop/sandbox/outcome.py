@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Self, get_args
 
 Kind = Literal["ok", "error", "timeout", "memory", "crash"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -32,11 +32,11 @@ class Outcome:
             raise ValueError(f"ok={self.ok} contradicts kind {self.kind!r}")
 
     @classmethod
-    def success(cls, value: Any, **extra: Any) -> Any:
+    def success(cls, value: Any, **extra: Any) -> Self:
         return cls(ok=True, value=value, error="", kind="ok", **extra)
 
     @classmethod
-    def failure(cls, kind: Kind, error: str, **extra: Any) -> Any:
+    def failure(cls, kind: Kind, error: str, **extra: Any) -> Self:
         return cls(ok=False, value=None, error=error, kind=kind, **extra)
 
 

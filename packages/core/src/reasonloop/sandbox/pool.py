@@ -95,12 +95,11 @@ class _Worker:
         progress_fd = self.progress_file.fileno()
         cmd_read, self.cmd_write = os.pipe()
         self.result_read, result_write = os.pipe()
-        argv = [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(cmd_read)]
-        argv += [str(result_write), str(progress_fd), target, repr(time_limit_s)]
-        argv += [repr(memory_limit_mb)]
+        fds = (cmd_read, result_write, progress_fd)
+        argv = [sys.executable, "-c", _BOOT, json.dumps([str(p) for p in sys.path])]
+        argv += [*map(str, fds), target, repr(time_limit_s), repr(memory_limit_mb)]
         try:
             env = {**os.environ, **dict.fromkeys(_ONE_THREAD, "1")}
-            fds = (cmd_read, result_write, progress_fd)
             self.proc = _process.start(argv, pass_fds=fds, env=env)
         except BaseException:
             os.close(self.cmd_write)
