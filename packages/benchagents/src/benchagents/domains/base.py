@@ -10,11 +10,13 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchagents.instance import Instance
 from benchagents.plan import Plan
-from reasonloop.benchmarks import Check
+
+if TYPE_CHECKING:
+    from reasonloop.benchmarks import Check  # it imports torch; domains import it in check()
 
 
 @dataclass(frozen=True)
