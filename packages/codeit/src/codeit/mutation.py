@@ -1,0 +1,350 @@
+"""Type-aware mutation of seed programs, and the mutation-initialized replay buffer.
+
+CodeIt (arXiv 2402.04858) starts its buffer with tasks made by mutating seed programs and
+running them on training inputs: the policy first learns the DSL from programs that are
+varied but meaningful. Three mutations, each picked uniformly:
+
+- argument: one argument becomes another variable, constant or primitive that fits the slot;
+- function: one call's primitive becomes another with a compatible signature;
+- definition: one variable's whole definition becomes a fresh random call of its type built
+  from earlier variables, constants and primitives.
+
+Candidates are pre-filtered by the slot types, and every mutant is type-checked before it
+is returned (by `check_types`, or trivially when the new argument or primitive has exactly
+the type of the old one). Statements a mutation leaves unused are removed and variables are
+renumbered, so mutants are canonical text (the policy never learns dead code, and the same
+mutant reached twice is one program).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from itertools import islice
+from typing import Literal
+
+from codeit.data import ArcTask, Example
+from codeit.dsl import COLOR, CONSTANTS, INT, PRIMITIVES, Type, TypeMismatch, instantiate, unify
+from codeit.execution import ProgramRunner
+from codeit.grid import MAX_SIDE, Grid
+from codeit.program import (
+    INPUT,
+    OUTPUT,
+    Arg,
+    Assignment,
+    Const,
+    FuncRef,
+    Program,
+    ProgramError,
+    ProgramTypeError,
+    Var,
+    check_types,
+    infer_types,
+    parse,
+)
+from codeit.relabel import is_trivial
+from codeit.replay import ReplayEntry
+from codeit.scoring import Output
+
+MutationKind = Literal["argument", "function", "definition"]
+MUTATION_KINDS: tuple[MutationKind, ...] = ("argument", "function", "definition")
+DropReason = Literal["invalid", "trivial", "oversized", "duplicate"]
+
+_TRIES_PER_SITE = 6  # candidates type-checked at one site before another site is tried
+
+
+@lru_cache(maxsize=1 << 16)
+def _fits(actual: Type, required: Type) -> bool:
+    """Whether a value of type `actual` can fill a slot of type `required` on its own (the
+    joint constraints of a whole call are left to `check_types`)."""
+    try:
+        unify(instantiate(actual), instantiate(required), {})
+    except TypeMismatch:
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _types(program: Program) -> dict[str, Type]:
+    """`infer_types`, memoized: a seed is mutated many times, and equal type objects let
+    `_fits` answer from its cache (each inference names its type variables afresh).
+    Callers must not modify the result."""
+    return infer_types(program)
+
+
+def _arg_type(arg: Arg, env: Mapping[str, Type]) -> Type:
+    if isinstance(arg, Var):
+        return env[arg.name]
+    if isinstance(arg, Const):
+        return CONSTANTS[arg.name][1]
+    if isinstance(arg, FuncRef):
+        return PRIMITIVES[arg.name].type
+    return COLOR if 0 <= arg.value <= 9 else INT
+
+
+@lru_cache(maxsize=1024)
+def _global_options(param: Type) -> tuple[Arg, ...]:
+    """The constants and primitives (as function values) that fit a slot of type `param`."""
+    names: list[Arg] = [Const(n) for n, (_, t) in CONSTANTS.items() if _fits(t, param)]
+    return (*names, *(FuncRef(p.name) for p in PRIMITIVES.values() if _fits(p.type, param)))
+
+
+def _options(
+    program: Program, env: Mapping[str, Type], index: int, param: Type, rng: random.Random
+) -> list[Arg]:
+    """What may fill a slot of type `param` in statement `index`, in random order: the input
+    or earlier variables of a fitting type, and fitting constants and primitives. Each next
+    option is a variable with probability 1/2 while both kinds remain, so data flow is not
+    drowned out by the ~150 primitives that fit a generic slot."""
+    earlier = [INPUT, *(s.target for s in program.statements[:index])]
+    variables: list[Arg] = [Var(name) for name in earlier if _fits(env[name], param)]
+    globals_ = list(_global_options(param))
+    rng.shuffle(variables)
+    rng.shuffle(globals_)
+    ordered = []
+    while variables and globals_:
+        ordered.append((variables if rng.random() < 0.5 else globals_).pop())
+    return ordered + variables + globals_
+
+
+def _with_statement(program: Program, index: int, statement: Assignment) -> Program:
+    statements = list(program.statements)
+    statements[index] = statement
+    return Program(tuple(statements))
+
+
+# A mutator yields candidate programs, each with whether its types are those of the original
+# (the changed argument or primitive has exactly the type of the old one): then inference goes
+# exactly as before and the candidate type-checks without running `check_types` again.
+Mutants = Iterator[tuple[Program, bool]]
+
+
+def _argument_mutants(program: Program, env: dict[str, Type], rng: random.Random) -> Mutants:
+    sites = [(i, j) for i, s in enumerate(program.statements) for j in range(len(s.args))]
+    if not sites:
+        return
+    i, j = rng.choice(sites)
+    stmt = program.statements[i]
+    param = PRIMITIVES[stmt.function].params[j]
+    for arg in _options(program, env, i, param, rng):
+        if arg == stmt.args[j]:
+            continue
+        args = (*stmt.args[:j], arg, *stmt.args[j + 1 :])
+        same = _arg_type(arg, env) == _arg_type(stmt.args[j], env)
+        yield _with_statement(program, i, Assignment(stmt.target, stmt.function, args)), same
+
+
+@lru_cache(maxsize=1 << 14)
+def _replacements(function: str, arg_types: tuple[Type, ...], result: Type) -> tuple[str, ...]:
+    """Primitives other than `function` that take arguments of `arg_types` and return
+    something that fits where a `result` is used."""
+    return tuple(
+        p.name
+        for p in PRIMITIVES.values()
+        if p.name != function
+        and len(p.params) == len(arg_types)
+        and _fits(p.returns, result)
+        and all(_fits(t, q) for t, q in zip(arg_types, p.params, strict=True))
+    )
+
+
+def _function_mutants(program: Program, env: dict[str, Type], rng: random.Random) -> Mutants:
+    i = rng.randrange(len(program.statements))
+    stmt = program.statements[i]
+    arg_types = tuple(_arg_type(a, env) for a in stmt.args)
+    options = list(_replacements(stmt.function, arg_types, env[stmt.target]))
+    rng.shuffle(options)
+    old = PRIMITIVES[stmt.function].type
+    for name in options:
+        same = PRIMITIVES[name].type == old
+        yield _with_statement(program, i, Assignment(stmt.target, name, stmt.args)), same
+
+
+def _definition_mutants(program: Program, env: dict[str, Type], rng: random.Random) -> Mutants:
+    i = rng.randrange(len(program.statements))
+    stmt = program.statements[i]
+    options = [p for p in PRIMITIVES.values() if _fits(p.returns, env[stmt.target])]
+    rng.shuffle(options)
+    for prim in options:
+        args = []
+        for param in prim.params:
+            fitting = _options(program, env, i, param, rng)
+            if not fitting:
+                break
+            args.append(fitting[0])
+        else:
+            call = Assignment(stmt.target, prim.name, tuple(args))
+            yield _with_statement(program, i, call), False
+
+
+_MUTATORS: dict[MutationKind, Callable[[Program, dict[str, Type], random.Random], Mutants]] = {
+    "argument": _argument_mutants,
+    "function": _function_mutants,
+    "definition": _definition_mutants,
+}
+
+
+def canonical(program: Program) -> Program:
+    """Drop statements whose value never reaches O and renumber variables x1, x2, ... in
+    order, so equal programs have equal text."""
+    needed = {OUTPUT}
+    kept: list[Assignment] = []
+    for stmt in reversed(program.statements):
+        if stmt.target in needed:
+            kept.append(stmt)
+            needed.update(a.name for a in stmt.args if isinstance(a, Var))
+    kept.reverse()
+    return Program(tuple(kept)).renumbered()
+
+
+def mutate(
+    program: Program,
+    rng: random.Random,
+    *,
+    kinds: Sequence[MutationKind] = MUTATION_KINDS,
+    attempts: int = 20,
+) -> Program | None:
+    """A type-correct canonical mutant that differs from `program`, or None if `attempts`
+    random sites gave none. `program` itself must type-check (ProgramTypeError otherwise)."""
+    env = _types(program)
+    original = canonical(program)
+    for _ in range(attempts):
+        kind = rng.choice(kinds)
+        for mutant, same_types in islice(_MUTATORS[kind](program, env, rng), _TRIES_PER_SITE):
+            mutant = canonical(mutant)
+            if mutant == original:
+                continue
+            if not same_types:
+                try:
+                    check_types(mutant)
+                except ProgramTypeError:
+                    continue
+            return mutant
+    return None
+
+
+def drop_reason(
+    inputs: Sequence[Grid],
+    outputs: Sequence[Output],
+    seen: set[tuple[tuple[Grid, ...], tuple[Grid, ...]]],
+    *,
+    max_side: int = MAX_SIDE,
+) -> DropReason | None:
+    """Why a mutant's results make no task (None: they do, and their signature joins `seen`).
+
+    invalid: an input gave an error (or the run timed out / ran out of memory); trivial: the
+    outputs are the inputs, or one constant grid; oversized: an output side exceeds
+    `max_side`; duplicate: another kept program gave the same outputs on the same inputs.
+    """
+    grids = tuple(out for out in outputs if not isinstance(out, str))
+    if len(grids) < len(outputs):
+        return "invalid"
+    if is_trivial(inputs, grids):
+        return "trivial"
+    if any(len(g) > max_side or len(g[0]) > max_side for g in grids):
+        return "oversized"
+    signature = (tuple(inputs), grids)
+    if signature in seen:
+        return "duplicate"
+    seen.add(signature)
+    return None
+
+
+def mutation_buffer(
+    seeds: Mapping[str, str],
+    tasks: Sequence[ArcTask],
+    runner: ProgramRunner,
+    target_size: int,
+    rng: random.Random,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    own_inputs: float = 0.75,
+    max_side: int = MAX_SIDE,
+    batch_size: int = 256,
+    max_programs: int | None = None,
+    tally: Counter[str] | None = None,
+) -> list[ReplayEntry]:
+    """Up to `target_size` tasks made by running mutants of `seeds` (task id -> source) on
+    the demonstration inputs of `tasks`: with probability `own_inputs` the seed's own task,
+    else another task (only tasks whose inputs fit `max_side` are used).
+
+    The unmutated seeds come first, then mutants (one to three mutations deep), executed in
+    batches of `batch_size`. Results are filtered by `drop_reason`. Each kept program becomes
+    an entry (source "mutation", priority 1: it solves its examples) whose task_id is the
+    seed's task, or `<seed task>@<inputs task>` when another task lent the inputs. Stops at
+    `target_size` or after `max_programs` executed programs (default 50 per wanted task).
+    `progress(kept, target_size)` is called after each batch; `tally`, if given, counts
+    "kept" and each drop reason.
+    """
+    if not seeds:
+        raise ValueError("mutation_buffer needs at least one seed program")
+    usable = [t for t in tasks if all(_fits_side(e.input, max_side) for e in t.train)]
+    if not usable:
+        raise ValueError(f"no task has demonstration inputs within {max_side}x{max_side}")
+    by_id = {t.id: t for t in usable}
+    parsed = {}
+    for task_id, source in seeds.items():
+        try:
+            program = parse(source)
+            check_types(program)
+        except ProgramError as error:
+            raise ValueError(f"seed program of task {task_id} is invalid: {error}") from None
+        parsed[task_id] = program
+    seed_ids = sorted(parsed)
+    limit = max_programs if max_programs is not None else 50 * target_size
+    tally = tally if tally is not None else Counter()
+    kept: list[ReplayEntry] = []
+    seen: set[tuple[tuple[Grid, ...], tuple[Grid, ...]]] = set()
+    tried: set[tuple[str, str]] = set()
+    executed = 0
+
+    def candidate() -> tuple[str, Program, ArcTask] | None:
+        """A random mutant (one to three mutations deep) and the task lending its inputs."""
+        seed_id = rng.choice(seed_ids)
+        program: Program | None = parsed[seed_id]
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            program = mutate(program, rng) if program is not None else None
+        if program is None:
+            return None
+        own = seed_id in by_id and rng.random() < own_inputs
+        return seed_id, program, by_id[seed_id] if own else rng.choice(usable)
+
+    # The unmutated seeds first, on their own tasks (popped from the end: reversed).
+    pending = [(t, parsed[t], by_id[t]) for t in reversed(seed_ids) if t in by_id]
+    while len(kept) < target_size and executed < limit:
+        batch: list[tuple[str, str, ArcTask]] = []
+        want = min(batch_size, limit - executed)
+        for _ in range(20 * want):  # bounded: mutation may fail, or find nothing new
+            if len(batch) == want:
+                break
+            drawn = pending.pop() if pending else candidate()
+            if drawn is None:
+                continue
+            seed_id, program, task = drawn
+            source = program.to_source()
+            if (source, task.id) not in tried:
+                tried.add((source, task.id))
+                batch.append((seed_id, source, task))
+        if not batch:
+            break
+        inputs = [[e.input for e in task.train] for _, _, task in batch]
+        results = runner.run([source for _, source, _ in batch], inputs, cache=False)
+        executed += len(batch)
+        for (seed_id, source, task), grids, result in zip(batch, inputs, results, strict=True):
+            if len(kept) == target_size:
+                break
+            reason = drop_reason(grids, result.outputs, seen, max_side=max_side)
+            tally[reason or "kept"] += 1
+            if reason is None:
+                examples = tuple(Example(i, o) for i, o in zip(grids, result.outputs, strict=True))
+                origin = seed_id if task.id == seed_id else f"{seed_id}@{task.id}"
+                kept.append(ReplayEntry(origin, "mutation", examples, source, 1.0))
+        if progress is not None:
+            progress(len(kept), target_size)
+    return kept
+
+
+def _fits_side(grid: Grid, side: int) -> bool:
+    return len(grid) <= side and len(grid[0]) <= side
