@@ -36,7 +36,7 @@ DEFAULT_EPSILON = 0.01
 
 @dataclass(frozen=True)
 class ReplayEntry:
-    task_id: str  # the task it came from (a seed task for mutations, the target for the policy)
+    task_id: str  # origin: the sampled-for target, or the seed's task (`seed@inputs` if lent)
     source: Source
     examples: tuple[Example, ...]
     program: str
@@ -162,9 +162,8 @@ class ReplayBuffer:
         if not 0.0 <= policy_fraction <= 1.0:
             raise ValueError(f"policy_fraction must lie in [0, 1], got {policy_fraction}")
         learned: tuple[Source, ...] = ("policy", "relabel")
-        counts = self.stats()
-        has_learned = any(counts[s]["entries"] for s in learned)
-        has_mutation = bool(counts["mutation"]["entries"])
+        has_learned = bool(self._pool(learned)[0])
+        has_mutation = bool(self._pool(("mutation",))[0])
         n_learned = round(k * policy_fraction)
         if not has_mutation:
             n_learned = k
