@@ -124,7 +124,7 @@ def test_no_meetings_on_weekends() -> None:
     assert weekend_only.reference == NO_SOLUTION
 
 
-@pytest.mark.parametrize("limit", [10, "10:00"])
+@pytest.mark.parametrize("limit", [10, "10", "10:00"])
 def test_no_meetings_before(limit: object) -> None:
     inst = make(TWO | {"Bob": {"Monday": ["09:00-11:00"]}}, no_meetings_before=limit)
     assert failed(inst, "Monday 09:30-10:00") == {"no_meetings_before"}

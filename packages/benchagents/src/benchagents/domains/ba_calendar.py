@@ -13,7 +13,8 @@ top-level fields in `metadata["ba_calendar_extra"]` so export restores them, and
 reference to our solver's answer (BA-Calendar rows carry none). So
 `import(export(instances)) == instances` for solver-referenced instances, and
 `export(import(rows)) == rows` for rows already in this normal form (an inactive constraint
-written as 0 or false comes back as null; a row without an id gets "ba-calendar-<index>").
+comes back as null, or false for the yes/no ones; a row without an id gets
+"ba-calendar-<index>").
 """
 
 from __future__ import annotations

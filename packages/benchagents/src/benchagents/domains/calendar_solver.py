@@ -80,9 +80,11 @@ def parse_range(text: str) -> tuple[int, int]:
 
 
 def parse_hour(value: int | str) -> int:
-    """A BA-Calendar hour (int, e.g. 9) or a "HH:MM" string -> minutes since midnight."""
+    """A BA-Calendar hour (9 or "9") or a "HH:MM" string -> minutes since midnight."""
     if isinstance(value, bool):
         raise ValueError(f"expected an hour or HH:MM, got {value!r}")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
     if isinstance(value, int):
         if not 0 <= value <= 24:
             raise ValueError(f"hour {value} is outside 0-24")
