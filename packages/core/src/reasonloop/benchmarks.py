@@ -19,9 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reasonloop.rewards import ExactMatchReward, MathAnswerReward, Reward
-from reasonloop.sampling.decoder import Prompt
+
+if TYPE_CHECKING:  # the sampler (and torch) stay unimported for graders and clients
+    from reasonloop.sampling.decoder import Prompt
 
 
 @dataclass(frozen=True)
