@@ -185,7 +185,7 @@ class CalendarDomain(Domain):
             ],
             evaluation=EvaluationPlan(
                 answer_format=self.answer_instructions(),
-                metrics=["all_correct", "fraction_passed", "per_constraint"],
+                metrics=["all_correct", "fraction_passed", "per_constraint", "by_constrainedness"],
             ),
         )
 

@@ -126,7 +126,7 @@ class TextDomain(Domain):
             ],
             evaluation=EvaluationPlan(
                 answer_format=ANSWER_INSTRUCTIONS,
-                metrics=["all_correct", "fraction_passed", "per_constraint"],
+                metrics=["all_correct", "fraction_passed", "per_constraint", "by_constrainedness"],
             ),
         )
 
