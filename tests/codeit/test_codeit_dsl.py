@@ -100,6 +100,17 @@ def test_objects_and_partitions() -> None:
     assert len(call("partition", GRID_A)) == 4 and len(call("fgpartition", GRID_A)) == 3
 
 
+def test_components_split_any_patch() -> None:
+    patch = frozenset({(0, 0), (0, 1), (1, 2), (3, 3)})
+    assert call("components", patch, False) == frozenset(
+        {frozenset({(0, 0), (0, 1)}), frozenset({(1, 2)}), frozenset({(3, 3)})}
+    )
+    assert len(call("components", patch, True)) == 2
+    obj = call("asobject", GRID_A)  # one object of every cell: a single part
+    assert call("components", obj, False) == frozenset({obj})
+    assert not call("hline", frozenset()) and not call("vline", frozenset())
+
+
 def test_grid_transforms() -> None:
     g = ((1, 2, 3), (4, 5, 6))
     assert call("rot90", g) == ((4, 1), (5, 2), (6, 3))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pickle
+import random
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
+from codeit.dsl import COLOR, CONSTANTS, PRIMITIVES, constants_of, fits
+from codeit.dsl import GRID as GRID_TYPE
+from codeit.grid import to_grid
 from codeit.interpreter import (
     ProgramError,
     ProgramLimitError,
@@ -17,7 +22,16 @@ from codeit.interpreter import (
     run_on_inputs,
     run_program,
 )
-from codeit.program import parse
+from codeit.program import (
+    Assignment,
+    Const,
+    FuncRef,
+    IntLit,
+    Program,
+    Var,
+    infer_types,
+    parse,
+)
 
 GRID = (
     (0, 0, 0, 0, 0),
@@ -26,6 +40,9 @@ GRID = (
     (0, 0, 0, 0, 0),
 )
 LARGEST = "x1 = objects(I, TRUE, FALSE, TRUE)\nx2 = argmax(x1, size)\nO = subgrid(x2, I)\n"
+ALL_PRIMITIVES = list(PRIMITIVES.values())
+GRID_MAKERS = [p for p in ALL_PRIMITIVES if fits(p.returns, GRID_TYPE)]
+CLOSE = Assignment("O", "vmirror", (Var("I"),))
 FULL = tuple(tuple((i + j) % 10 for j in range(30)) for i in range(30))
 
 
@@ -110,3 +127,53 @@ def test_output_is_a_valid_grid() -> None:
 def test_interpreter_does_not_import_torch() -> None:
     code = "import sys, codeit.interpreter, codeit.seeds; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _random_program(rng: random.Random, length: int) -> Program:
+    """A random well-typed program: each call's arguments drawn from what fits its slots."""
+    statements: list[Assignment] = []
+    env = {"I": GRID_TYPE}
+    for k in range(1, length + 1):
+        target = "O" if k == length else f"x{k}"
+        while True:
+            prim = rng.choice(GRID_MAKERS if target == "O" else ALL_PRIMITIVES)
+            args = []
+            for param in prim.params:
+                options = [Var(v) for v, t in env.items() if fits(t, param)]
+                options += [Const(n) if n in CONSTANTS else FuncRef(n) for n in constants_of(param)]
+                options += [IntLit(rng.randint(-3, 12))] if fits(COLOR, param) else []
+                if not options:
+                    break
+                args.append(rng.choice(options))
+            if len(args) < prim.arity:
+                continue
+            candidate = Program((*statements, Assignment(target, prim.name, tuple(args))))
+            closed = candidate if target == "O" else Program((*candidate.statements, CLOSE))
+            try:
+                env = infer_types(closed)
+            except ProgramTypeError:
+                continue
+            statements = list(candidate.statements)
+            env.pop("O", None)
+            break
+    return Program(tuple(statements))
+
+
+def test_random_programs_end_in_a_grid_or_a_program_error() -> None:
+    """Whatever a well-typed program does, the interpreter answers with a valid grid or a
+    ProgramError - never another exception (the worker pool relies on that)."""
+    rng = random.Random(7)
+    grids = [
+        GRID,
+        FULL,
+        ((5,),),
+        tuple(tuple(rng.randrange(3) for _ in range(7)) for _ in range(6)),
+    ]
+    outcomes = Counter()
+    for _ in range(150):
+        program = _random_program(rng, rng.randint(1, 6))
+        for result in run_on_inputs(program, grids, max_steps=2000):
+            outcomes[type(result).__name__] += 1
+            if not isinstance(result, ProgramError):
+                assert to_grid(result) == result
+    assert outcomes["tuple"] > 0 and outcomes["ProgramRuntimeError"] > 0

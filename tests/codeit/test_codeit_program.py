@@ -186,3 +186,28 @@ def test_grammar_accepts_every_seed(grammar) -> None:
 @pytest.mark.slow
 def test_grammar_rejects(grammar, text: str) -> None:
     assert not _accepts(grammar, text)
+
+
+def _one(target: str, function: str, *args: object) -> Assignment:
+    return Assignment(target, function, tuple(args))
+
+
+@pytest.mark.parametrize(
+    ("statements", "message"),
+    [
+        ((), "1 to 40 statements"),
+        ((_one("x1", "vmirror", Var("I")),), "cannot assign 'x1' here"),
+        ((_one("O", "vmirror", Var("I")), _one("x1", "vmirror", Var("I"))), "cannot assign 'O'"),
+        ((_one("O", "nope", Var("I")),), "unknown primitive 'nope'"),
+        ((_one("O", "vmirror", Var("x3")),), "is not an assigned variable"),
+        ((_one("O", "fill", Var("I"), Const("PURPLE"), Var("I")),), "Const"),
+        ((_one("O", "upscale", Var("I"), IntLit(10**100)),), "integer in -30..30"),
+        ((_one("O", "apply", FuncRef("eval"), Var("I")),), "FuncRef"),
+        ((_one("O", "vmirror", "I"),), "'I' is not"),
+    ],
+)
+def test_programs_built_in_code_are_checked_like_parsed_ones(
+    statements: tuple, message: str
+) -> None:
+    with pytest.raises(ProgramSyntaxError, match=message):
+        check_types(Program(statements))

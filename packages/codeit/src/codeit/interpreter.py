@@ -32,6 +32,7 @@ from codeit.program import (
 
 DEFAULT_MAX_STEPS = 10_000
 DEFAULT_MAX_CELLS = 30 * 30 * 10
+PRODUCED_PER_CELL = 50
 
 
 class ProgramRuntimeError(ProgramError):
@@ -54,14 +55,27 @@ __all__ = [
 
 
 class _Budget:
-    def __init__(self, max_steps: int) -> None:
+    """Counts primitive calls, and the items of the collections they return: nested calls
+    (inside `apply`, say) never reach the per-statement size check, so their total output
+    is capped here (at PRODUCED_PER_CELL times max_cells)."""
+
+    def __init__(self, max_steps: int, max_cells: int) -> None:
         self.left = max_steps
         self.max_steps = max_steps
+        self.items_left = PRODUCED_PER_CELL * max_cells
 
     def call(self, name: str, args: tuple) -> object:
         self.left -= 1
         if self.left < 0:
             raise ProgramLimitError(f"more than {self.max_steps} primitive calls")
+        value = self._call(name, args)
+        if isinstance(value, (tuple, frozenset)):
+            self.items_left -= len(value)
+            if self.items_left < 0:
+                raise ProgramLimitError(f"{name}: the program built too many values")
+        return value
+
+    def _call(self, name: str, args: tuple) -> object:
         try:
             return PRIMITIVES[name].fn(*args)
         except ProgramError:
@@ -103,7 +117,7 @@ def _prepare(program: Program | str) -> Program:
 
 
 def _execute(program: Program, grid: Grid, max_steps: int, max_cells: int) -> Grid:
-    budget = _Budget(max_steps)
+    budget = _Budget(max_steps, max_cells)
     env: dict[str, object] = {INPUT: grid}
     for line, stmt in enumerate(program.statements, start=1):
         args = []

@@ -230,13 +230,41 @@ def _arg_type(arg: Arg, env: dict[str, Type]) -> Type:
     return instantiate(PRIMITIVES[arg.name].type)
 
 
+def _check_structure(program: Program) -> None:
+    """The grammar's rules, for programs built in code rather than parsed (mutation)."""
+    if not 1 <= len(program.statements) <= MAX_STATEMENTS:
+        raise ProgramSyntaxError(f"a program has 1 to {MAX_STATEMENTS} statements")
+    defined = {INPUT}
+    for line, stmt in enumerate(program.statements, start=1):
+        last = line == len(program.statements)
+        if (stmt.target == OUTPUT) != last or not (last or VARIABLE.fullmatch(stmt.target)):
+            raise _fail(line, f"cannot assign {stmt.target!r} here: x1, x2, ... then O last")
+        if stmt.target in defined:
+            raise _fail(line, f"variable {stmt.target} is assigned twice")
+        if stmt.function not in PRIMITIVES:
+            raise _fail(line, f"unknown primitive {stmt.function!r}")
+        for arg in stmt.args:
+            if isinstance(arg, IntLit):
+                valid = type(arg.value) is int and abs(arg.value) <= MAX_LITERAL
+            else:
+                names = {Var: defined, Const: CONSTANTS, FuncRef: PRIMITIVES}.get(type(arg), ())
+                valid = bool(names) and arg.name in names
+            if not valid:
+                raise _fail(
+                    line,
+                    f"{arg!r} is not an assigned variable, a constant, a primitive "
+                    f"or an integer in -{MAX_LITERAL}..{MAX_LITERAL}",
+                )
+        defined.add(stmt.target)
+
+
 def infer_types(program: Program) -> dict[str, Type]:
-    """The type of the input and of every assigned variable; raises ProgramTypeError."""
+    """The type of the input and of every assigned variable. Raises ProgramTypeError, or
+    ProgramSyntaxError for a `Program` built in code that breaks the grammar's rules."""
+    _check_structure(program)
     env: dict[str, Type] = {INPUT: GRID}
     for line, stmt in enumerate(program.statements, start=1):
-        prim = PRIMITIVES.get(stmt.function)
-        if prim is None:
-            raise ProgramTypeError(f"line {line}: unknown primitive {stmt.function!r}")
+        prim = PRIMITIVES[stmt.function]
         if len(stmt.args) != prim.arity:
             raise ProgramTypeError(
                 f"line {line}: {prim.name} takes {prim.arity} arguments, got {len(stmt.args)}"
@@ -244,8 +272,6 @@ def infer_types(program: Program) -> dict[str, Type]:
         signature = instantiate(prim.type)
         subst: dict = {}
         for k, (arg, param) in enumerate(zip(stmt.args, signature.params, strict=True), start=1):
-            if isinstance(arg, Var) and arg.name not in env:
-                raise ProgramTypeError(f"line {line}: variable {arg.name} is not assigned")
             actual = _arg_type(arg, env)
             try:
                 subst = unify(actual, param, subst)
@@ -256,9 +282,7 @@ def infer_types(program: Program) -> dict[str, Type]:
                 ) from None
         result = resolve(signature.ret, subst)
         env[stmt.target] = result
-    output = env.get(OUTPUT)
-    if output is None:
-        raise ProgramTypeError("the program does not assign O")
+    output = env[OUTPUT]
     if free_vars(output) or output != GRID:
         raise ProgramTypeError(f"O must be a Grid, got {output}")
     return env

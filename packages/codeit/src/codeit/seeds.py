@@ -20,6 +20,15 @@ x2 = righthalf(I)
 x3 = cellwise(x1, x2, BLACK)
 O = replace(x3, BLUE, RED)
 """,
+    "05f2a901": """\
+x1 = objects(I, TRUE, FALSE, TRUE)
+x2 = colorfilter(x1, RED)
+x3 = first(x2)
+x4 = colorfilter(x1, AZURE)
+x5 = first(x4)
+x6 = gravitate(x3, x5)
+O = move(I, x3, x6)
+""",
     "08ed6ac7": """\
 x1 = objects(I, TRUE, FALSE, TRUE)
 x2 = order(x1, height)
@@ -123,6 +132,16 @@ x1 = objects(I, TRUE, FALSE, TRUE)
 x2 = argmin(x1, size)
 O = subgrid(x2, I)
 """,
+    "253bf280": """\
+x1 = ofcolor(I, AZURE)
+x2 = lbind(lbind, connect)
+x3 = rbind(apply, x1)
+x4 = compose(x3, x2)
+x5 = mapply(x4, x1)
+x6 = fork(either, vline, hline)
+x7 = mfilter(x5, x6)
+O = underfill(I, GREEN, x7)
+""",
     "25d8a9c8": """\
 x1 = shape(I)
 x2 = canvas(BLACK, x1)
@@ -184,6 +203,18 @@ x1 = vmirror(I)
 x2 = hconcat(I, x1)
 x3 = hmirror(x2)
 O = vconcat(x2, x3)
+""",
+    "3bd67248": """\
+x1 = width(I)
+x2 = decrement(x1)
+x3 = tojvec(x2)
+x4 = shoot(x3, DOWN_LEFT)
+x5 = underfill(I, RED, x4)
+x6 = height(I)
+x7 = decrement(x6)
+x8 = toivec(x7)
+x9 = hfrontier(x8)
+O = underfill(x5, YELLOW, x9)
 """,
     "3c9b0459": """\
 O = rot180(I)
@@ -518,6 +549,11 @@ O = fill(x9, GREEN, x7)
     "9dfd6313": """\
 O = dmirror(I)
 """,
+    "9ecd008a": """\
+x1 = vmirror(I)
+x2 = ofcolor(I, BLACK)
+O = subgrid(x2, x1)
+""",
     "a416b8f3": """\
 O = hconcat(I, I)
 """,
@@ -556,6 +592,21 @@ x1 = objects(I, TRUE, FALSE, TRUE)
 x2 = first(x1)
 x3 = move(I, x2, DOWN)
 O = replace(x3, AZURE, RED)
+""",
+    "a85d4709": """\
+x1 = ofcolor(I, GRAY)
+x2 = matcher(colof, 0)
+x3 = sfilter(x1, x2)
+x4 = mapply(hfrontier, x3)
+x5 = fill(I, RED, x4)
+x6 = matcher(colof, 1)
+x7 = sfilter(x1, x6)
+x8 = mapply(hfrontier, x7)
+x9 = fill(x5, YELLOW, x8)
+x10 = matcher(colof, 2)
+x11 = sfilter(x1, x10)
+x12 = mapply(hfrontier, x11)
+O = fill(x9, GREEN, x12)
 """,
     "a9f96cdd": """\
 x1 = ofcolor(I, RED)
@@ -633,6 +684,21 @@ x4 = leastcolor(x3)
 x5 = mostcolor(x3)
 O = switch(x3, x4, x5)
 """,
+    "b9b7f026": """\
+x1 = objects(I, TRUE, FALSE, TRUE)
+x2 = compose(size, delta)
+x3 = argmax(x1, x2)
+x4 = color(x3)
+O = canvas(x4, UNITY)
+""",
+    "ba26e723": """\
+x1 = ofcolor(I, YELLOW)
+x2 = rbind(mod, 3)
+x3 = compose(x2, colof)
+x4 = matcher(x3, 0)
+x5 = sfilter(x1, x4)
+O = fill(I, MAGENTA, x5)
+""",
     "bb43febb": """\
 x1 = objects(I, TRUE, FALSE, FALSE)
 x2 = colorfilter(x1, GRAY)
@@ -668,6 +734,12 @@ x9 = sizefilter(x2, 9)
 x10 = merge(x9)
 O = fill(x8, AZURE, x10)
 """,
+    "c1d99e64": """\
+x1 = frontiers(I)
+x2 = colorfilter(x1, BLACK)
+x3 = merge(x2)
+O = fill(I, RED, x3)
+""",
     "c59eb873": """\
 O = upscale(I, 2)
 """,
@@ -682,6 +754,15 @@ O = subgrid(x2, I)
     "c9e6f938": """\
 x1 = vmirror(I)
 O = hconcat(I, x1)
+""",
+    "c9f8e694": """\
+x1 = ofcolor(I, GRAY)
+x2 = lbind(index, I)
+x3 = compose(toivec, rowof)
+x4 = compose(x2, x3)
+x5 = fork(recolor, x4, initset)
+x6 = mapply(x5, x1)
+O = paint(I, x6)
 """,
     "ce22a75a": """\
 x1 = ofcolor(I, GRAY)
@@ -706,6 +787,14 @@ x3 = compose(x2, center)
 x4 = fork(recolor, color, x3)
 x5 = mapply(x4, x1)
 O = underpaint(I, x5)
+""",
+    "d0f5fe59": """\
+x1 = objects(I, TRUE, TRUE, TRUE)
+x2 = size(x1)
+x3 = astuple(x2, x2)
+x4 = canvas(BLACK, x3)
+x5 = shoot(ORIGIN, UNITY)
+O = fill(x4, AZURE, x5)
 """,
     "d10ecb37": """\
 O = crop(I, ORIGIN, TWO_BY_TWO)
@@ -765,10 +854,50 @@ x3 = colorcount(I, x2)
 x4 = astuple(1, x3)
 O = canvas(x2, x4)
 """,
+    "dae9d2b5": """\
+x1 = lefthalf(I)
+x2 = righthalf(I)
+x3 = ofcolor(x1, BLACK)
+x4 = ofcolor(x2, BLACK)
+x5 = intersection(x3, x4)
+x6 = shape(x1)
+x7 = canvas(MAGENTA, x6)
+O = fill(x7, BLACK, x5)
+""",
+    "dbc1a6ce": """\
+x1 = ofcolor(I, BLUE)
+x2 = lbind(lbind, connect)
+x3 = rbind(apply, x1)
+x4 = compose(x3, x2)
+x5 = mapply(x4, x1)
+x6 = fork(either, vline, hline)
+x7 = mfilter(x5, x6)
+O = underfill(I, AZURE, x7)
+""",
     "dc1df850": """\
 x1 = ofcolor(I, RED)
 x2 = mapply(neighbors, x1)
 O = underfill(I, BLUE, x2)
+""",
+    "ded97339": """\
+x1 = ofcolor(I, AZURE)
+x2 = lbind(lbind, connect)
+x3 = rbind(apply, x1)
+x4 = compose(x3, x2)
+x5 = mapply(x4, x1)
+x6 = fork(either, vline, hline)
+x7 = mfilter(x5, x6)
+O = underfill(I, AZURE, x7)
+""",
+    "e50d258f": """\
+x1 = asobject(I)
+x2 = ofcolor(I, BLACK)
+x3 = toobject(x2, I)
+x4 = difference(x1, x3)
+x5 = components(x4, FALSE)
+x6 = rbind(colorcount, RED)
+x7 = argmax(x5, x6)
+O = subgrid(x7, I)
 """,
     "e8593010": """\
 x1 = objects(I, TRUE, FALSE, TRUE)
@@ -805,6 +934,15 @@ x6 = remove(x2, x1)
 x7 = remove(x3, x6)
 x8 = merge(x7)
 O = fill(x5, YELLOW, x8)
+""",
+    "ea786f4a": """\
+x1 = shoot(ORIGIN, UNITY)
+x2 = width(I)
+x3 = decrement(x2)
+x4 = tojvec(x3)
+x5 = shoot(x4, DOWN_LEFT)
+x6 = combine(x1, x5)
+O = fill(I, BLACK, x6)
 """,
     "ed36ccf7": """\
 O = rot270(I)

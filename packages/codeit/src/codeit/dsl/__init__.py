@@ -37,7 +37,9 @@ from codeit.dsl.types import (
 )
 
 
-def _fits(actual: Type, required: Type) -> bool:
+def fits(actual: Type, required: Type) -> bool:
+    """Whether a value of type `actual` can fill a slot of type `required` (each side's type
+    variables taken afresh; the joint constraints of a whole call are `check_types`' job)."""
     try:
         unify(instantiate(actual), instantiate(required), {})
     except TypeMismatch:
@@ -47,16 +49,16 @@ def _fits(actual: Type, required: Type) -> bool:
 
 def primitives_returning(t: Type) -> list[Primitive]:
     """The primitives whose result can fill a slot of type t (for some argument types)."""
-    return [p for p in PRIMITIVES.values() if _fits(p.returns, t)]
+    return [p for p in PRIMITIVES.values() if fits(p.returns, t)]
 
 
 def constants_of(t: Type) -> list[str]:
     """The names that can fill a slot of type t as they are: constants of a fitting type
     and, for function-typed slots, primitives passed as function values. Integer literals
     fit Int slots (and Color slots when 0-9) but are not listed."""
-    names = [name for name, (_, ct) in CONSTANTS.items() if _fits(ct, t)]
+    names = [name for name, (_, ct) in CONSTANTS.items() if fits(ct, t)]
     if isinstance(t, (Fn, TVar)):
-        names += [p.name for p in PRIMITIVES.values() if _fits(p.type, t)]
+        names += [p.name for p in PRIMITIVES.values() if fits(p.type, t)]
     return names
 
 
@@ -88,6 +90,7 @@ __all__ = [
     "Type",
     "TypeMismatch",
     "constants_of",
+    "fits",
     "instantiate",
     "is_subtype",
     "primitives_returning",

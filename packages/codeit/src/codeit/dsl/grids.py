@@ -18,7 +18,7 @@ from codeit.dsl.core import (
     make_grid,
     primitive,
 )
-from codeit.dsl.patches import bounds, is_object, locations, shift
+from codeit.dsl.patches import bounds, flood, is_object, locations, shift
 from codeit.dsl.types import (
     BOOL,
     COLOR,
@@ -345,7 +345,7 @@ def _paint(grid: Grid, cells: object, only_background: bool) -> Grid:
     rows = [list(row) for row in grid]
     h, w = len(rows), len(rows[0])
     bg = _background(grid) if only_background else None
-    for c, (i, j) in cells:
+    for c, (i, j) in sorted(cells):  # sorted: overlapping cells paint in a fixed order
         if 0 <= i < h and 0 <= j < w and (bg is None or rows[i][j] == bg):
             rows[i][j] = color(c)
     return tuple(tuple(row) for row in rows)
@@ -427,37 +427,16 @@ def cellwise(a: Grid, b: Grid, fallback: int) -> Grid:
     )
 
 
-def _components(grid: Grid, cells: set[Point], same_color: bool, diagonal: bool) -> frozenset:
-    """Connected components of the given locations, as objects."""
-    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)]
-    if diagonal:
-        steps += [(-1, -1), (-1, 1), (1, -1), (1, 1)]
-    found = []
-    unseen = set(cells)
-    for start in sorted(cells):
-        if start not in unseen:
-            continue
-        unseen.discard(start)
-        component, frontier = [start], [start]
-        while frontier:
-            i, j = frontier.pop()
-            for di, dj in steps:
-                n = (i + di, j + dj)
-                if n in unseen and (not same_color or grid[n[0]][n[1]] == grid[i][j]):
-                    unseen.discard(n)
-                    component.append(n)
-                    frontier.append(n)
-        found.append(frozenset((grid[i][j], (i, j)) for i, j in component))
-    return frozenset(found)
-
-
 @primitive(GRID, BOOL, BOOL, BOOL, returns=OBJECTS)
 def objects(grid: Grid, univalued: bool, diagonal: bool, without_bg: bool) -> frozenset:
     """connected objects: single-coloured or not, with or without diagonal connections,
     ignoring the background (most common) colour or not"""
     bg = _background(grid) if without_bg else None
     cells = {(i, j) for i, row in enumerate(grid) for j, v in enumerate(row) if v != bg}
-    return _components(grid, cells, univalued, diagonal)
+    same = (lambda a, b: grid[a[0]][a[1]] == grid[b[0]][b[1]]) if univalued else None
+    return frozenset(
+        frozenset((grid[i][j], (i, j)) for i, j in part) for part in flood(cells, diagonal, same)
+    )
 
 
 @primitive(OBJECTS, COLOR, returns=OBJECTS)

@@ -7,9 +7,10 @@ A Patch is either kind; primitives that only need locations accept both, and `sh
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from codeit.dsl.core import MAX_SIDE, DSLError, check_count, color, primitive
-from codeit.dsl.types import BOOL, COLOR, GRID, INDICES, INT, OBJECT, PATCH, POINT, TVar
+from codeit.dsl.types import BOOL, COLOR, GRID, INDICES, INT, OBJECT, PATCH, POINT, Coll, TVar
 
 P = TVar("P", PATCH)
 
@@ -36,6 +37,32 @@ def bounds(patch: Patch) -> tuple[int, int, int, int]:
     rows = [i for i, _ in locs]
     cols = [j for _, j in locs]
     return min(rows), min(cols), max(rows), max(cols)
+
+
+def flood(
+    locs: set[Point], diagonal: bool, joined: Callable[[Point, Point], bool] | None = None
+) -> list[list[Point]]:
+    """Connected components of a set of locations; `joined` can refuse some neighbours."""
+    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+    if diagonal:
+        steps += [(-1, -1), (-1, 1), (1, -1), (1, 1)]
+    unseen = set(locs)
+    parts = []
+    for start in sorted(locs):
+        if start not in unseen:
+            continue
+        unseen.discard(start)
+        part, frontier = [start], [start]
+        while frontier:
+            i, j = frontier.pop()
+            for di, dj in steps:
+                n = (i + di, j + dj)
+                if n in unseen and (joined is None or joined((i, j), n)):
+                    unseen.discard(n)
+                    part.append(n)
+                    frontier.append(n)
+        parts.append(part)
+    return parts
 
 
 def _rect(top: int, left: int, bottom: int, right: int) -> frozenset[Point]:
@@ -240,9 +267,22 @@ def vfrontier(p: Point) -> Patch:
     return frozenset((i, p[1]) for i in range(MAX_SIDE))
 
 
+@primitive(P, BOOL, returns=Coll(P))
+def components(patch: Patch, diagonal: bool) -> frozenset:
+    """the connected parts of a patch (through edges, or also through corners)"""
+    at: dict[Point, list] = {}
+    for item in patch:
+        at.setdefault(item[1] if is_object(patch) else item, []).append(item)
+    return frozenset(
+        frozenset(item for loc in part for item in at[loc]) for part in flood(set(at), diagonal)
+    )
+
+
 @primitive(PATCH, returns=BOOL)
 def hline(patch: Patch) -> bool:
     """whether the patch is a horizontal line"""
+    if not patch:
+        return False
     top, left, bottom, right = bounds(patch)
     return top == bottom and len(locations(patch)) == right - left + 1
 
@@ -250,6 +290,8 @@ def hline(patch: Patch) -> bool:
 @primitive(PATCH, returns=BOOL)
 def vline(patch: Patch) -> bool:
     """whether the patch is a vertical line"""
+    if not patch:
+        return False
     top, left, bottom, right = bounds(patch)
     return left == right and len(locations(patch)) == bottom - top + 1
 
@@ -260,6 +302,8 @@ def manhattan(a: Patch, b: Patch) -> int:
     la, lb = locations(a), locations(b)
     if not la or not lb:
         raise DSLError("manhattan of an empty patch")
+    if la & lb:
+        return 0
     return min(abs(i - k) + abs(j - m) for i, j in la for k, m in lb)
 
 
