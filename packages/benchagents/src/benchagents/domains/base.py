@@ -10,13 +10,11 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchagents.instance import Instance
 from benchagents.plan import Plan
-
-if TYPE_CHECKING:
-    from reasonloop.benchmarks import Check  # it imports torch; domains import it in check()
+from reasonloop.benchmarks import Check
 
 
 @dataclass(frozen=True)

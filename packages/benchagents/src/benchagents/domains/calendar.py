@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchagents.domains.base import Domain, Verdict, sample_plan_params
 from benchagents.domains.calendar_answer import MalformedAnswer, parse_answer
@@ -35,9 +35,7 @@ from benchagents.domains.calendar_solver import (
 )
 from benchagents.instance import Instance
 from benchagents.plan import CheckSpec, ConstraintSpec, EvaluationPlan, Parameter, Plan
-
-if TYPE_CHECKING:
-    from reasonloop.benchmarks import Check
+from reasonloop.benchmarks import Check
 
 NAMES = (
     "Alice", "Bob", "Carol", "David", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jamal",
@@ -283,8 +281,6 @@ class CalendarDomain(Domain):
         return instance
 
     def check(self, instance: Instance, answer: str) -> list[Check]:
-        from reasonloop.benchmarks import Check  # here: reasonloop.benchmarks imports torch
-
         problem = CalendarProblem.from_instance(instance)
         names = problem.check_names()
         try:

@@ -8,7 +8,7 @@ satisfiable. The constrainedness of an instance is its number of constraints.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,9 +17,7 @@ from benchagents.domains.text_constraints import TextConstraints, count_word, ev
 from benchagents.domains.text_witness import build_witness
 from benchagents.instance import Instance
 from benchagents.plan import CheckSpec, ConstraintSpec, EvaluationPlan, Parameter, Plan
-
-if TYPE_CHECKING:
-    from reasonloop.benchmarks import Check
+from reasonloop.benchmarks import Check
 
 # topic -> words related to it (keywords, counted and excluded words are drawn from these)
 TOPICS: dict[str, str] = {
@@ -209,8 +207,6 @@ class TextDomain(Domain):
         return instance
 
     def check(self, instance: Instance, answer: str) -> list[Check]:
-        from reasonloop.benchmarks import Check  # here: reasonloop.benchmarks imports torch
-
         c = TextConstraints.model_validate(instance.constraints)
         if answer is None or not answer.strip():
             return [Check(n, False, "malformed answer: empty") for n in c.names()]
