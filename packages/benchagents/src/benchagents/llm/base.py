@@ -95,8 +95,21 @@ class LLM(ABC):
         seed: int | None = None,
     ) -> list[str]:
         """The `n` answers to one conversation."""
-        options = GenerationOptions(max_tokens, temperature, n, seed)
-        return self.generate([messages], options)[0]
+        return self.complete_many(
+            [messages], max_tokens=max_tokens, temperature=temperature, n=n, seed=seed
+        )[0]
+
+    def complete_many(
+        self,
+        conversations: Sequence[Messages],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        n: int = 1,
+        seed: int | None = None,
+    ) -> list[list[str]]:
+        """Per conversation, its `n` answers (one batch for batching backends)."""
+        return self.generate(conversations, GenerationOptions(max_tokens, temperature, n, seed))
 
     def complete_json(
         self,
