@@ -21,7 +21,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reasonloop.rewards import ExactMatchReward, MathAnswerReward, Reward
+from reasonloop import rewards
+from reasonloop.rewards import Reward
 
 if TYPE_CHECKING:  # the sampler (and torch) stay unimported for graders and clients
     from reasonloop.sampling.decoder import Prompt
@@ -95,7 +96,8 @@ class Benchmark(ABC):
         return by_id
 
 
-GRADERS: dict[str, type] = {"math": MathAnswerReward, "exact": ExactMatchReward}
+# Reward class names in `reasonloop.rewards`, resolved on use (math-verify imports sympy).
+GRADERS: dict[str, str] = {"math": "MathAnswerReward", "exact": "ExactMatchReward"}
 
 
 class ReferenceBenchmark(Benchmark):
@@ -116,7 +118,7 @@ class ReferenceBenchmark(Benchmark):
         self.description = description
         self._tasks = list(tasks)
         self._references = dict(references)
-        self._reward = reward if reward is not None else MathAnswerReward()
+        self._reward = reward if reward is not None else rewards.MathAnswerReward()
 
     def tasks(self) -> Sequence[BenchmarkTask]:
         return self._tasks
@@ -174,7 +176,7 @@ class ReferenceBenchmark(Benchmark):
             references[task_id] = answer
         if not tasks:
             raise ValueError(f"{path} holds no tasks")
-        return cls(name or path.stem, tasks, references, GRADERS[grader]())
+        return cls(name or path.stem, tasks, references, getattr(rewards, GRADERS[grader])())
 
 
 ANSWER_FORMAT = "Give the final answer as \\boxed{N}."
