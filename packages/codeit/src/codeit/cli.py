@@ -1,0 +1,259 @@
+"""`codeit` command line: the CodeIt loop, task pictures, and ARC through the Benchmark service.
+
+Heavy imports happen inside the commands so that `--help` is instant. Expected failures (a bad
+config, an unknown task, a run directory in the way) print one `error:` line and exit 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from reasonloop.cli import err, fail, out
+
+if TYPE_CHECKING:
+    from codeit.config import CodeitConfig
+    from codeit.data import ArcTask
+    from codeit.loop import CodeitRun, IterationRecord
+    from codeit.scoring import Output
+
+app = typer.Typer(
+    name="codeit",
+    help="ARC as programming-by-examples with prioritized hindsight replay (CodeIt).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="A TOML/YAML config file, or `paper`.")
+]
+
+
+def _quiet_hf() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _run_loop(run: CodeitRun, label: str) -> list[IterationRecord]:
+    """Run the remaining meta-iterations of `run` under a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    total = run.config.train.meta_iterations
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[phase]}"),
+    )
+    with Progress(*columns, console=err) as progress:
+        done = run.state.iteration if run.state else 0
+        bar = progress.add_task(label, total=total, completed=done, phase="")
+
+        def on_phase(phase: str, done: int, total: int) -> None:
+            progress.update(bar, phase=f"{phase} {done}/{total}")
+
+        def on_iteration(record: IterationRecord) -> None:
+            progress.update(
+                bar,
+                completed=record.iteration,
+                phase=f"solved {record.solved}/{record.targets}",
+            )
+
+        state = run.run(on_iteration=on_iteration, progress=on_phase)
+    return state.history
+
+
+@app.command()
+def run(
+    config_path: ConfigOption = None,
+    run_dir: Annotated[Path, typer.Option(help="Where checkpoints, logs and plots go.")] = Path(
+        "runs/codeit"
+    ),
+    resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir.")] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option(help="Also run the same sampling budget, never learning."),
+    ] = True,
+    iterations: Annotated[int | None, typer.Option(help="Meta-iterations (overrides).")] = None,
+    model: Annotated[str | None, typer.Option(help="Policy model spec (overrides).")] = None,
+) -> None:
+    """Run CodeIt: mutation-initialized buffer, then learn / sample / relabel per meta-iteration."""
+    from codeit.config import load_config
+
+    try:
+        config = load_config(config_path).with_overrides(
+            train={"meta_iterations": iterations}, model={"spec": model}
+        )
+    except ValueError as error:
+        raise fail(str(error)) from None
+    _quiet_hf()
+    histories = _run_both(config, run_dir, resume=resume, baseline=baseline)
+    _report(config, run_dir, histories)
+
+
+def _run_both(
+    config: CodeitConfig, run_dir: Path, *, resume: bool, baseline: bool
+) -> dict[str, list[IterationRecord]]:
+    from codeit.execution import ProgramRunner
+    from codeit.loop import CodeitRun
+    from codeit.targets import split_tasks
+
+    histories: dict[str, list[IterationRecord]] = {}
+    try:
+        with err.status("loading ARC tasks"):
+            split = split_tasks(config.data, config.train.seed)
+        box = config.sandbox
+        runner = ProgramRunner(
+            box.workers,
+            time_limit_s=box.time_limit_s,
+            memory_limit_mb=box.memory_limit_mb,
+            max_steps=box.max_steps,
+        )
+        with runner:
+            kinds = [("codeit", True)] + ([("baseline", False)] if baseline else [])
+            for label, learn in kinds:
+                with err.status(f"loading {config.model.spec} ({label})"):
+                    loop = CodeitRun(
+                        config,
+                        run_dir / label,
+                        learn=learn,
+                        resume=resume,
+                        split=split,
+                        runner=runner,
+                    )
+                histories[label] = _run_loop(loop, label)
+                del loop
+    except ValueError as error:
+        raise fail(str(error)) from None
+    except KeyboardInterrupt:
+        err.print("stopped; the last finished meta-iteration is saved (resume with --resume)")
+        raise typer.Exit(130) from None
+    return histories
+
+
+def _report(
+    config: CodeitConfig, run_dir: Path, histories: dict[str, list[IterationRecord]]
+) -> None:
+    """Table of tasks solved per iteration, and report.json + report.png in the run dir."""
+    import json
+
+    from rich.table import Table
+
+    from reasonloop.metrics import plot_curves
+
+    labels = list(histories)
+    targets = histories["codeit"][0].targets if histories["codeit"] else 0
+    table = Table(title=f"tasks solved (cumulative, top-3) of {targets} targets")
+    table.add_column("iteration")
+    for label in labels:
+        table.add_column(label)
+    for i in range(config.train.meta_iterations):
+        table.add_row(
+            str(i + 1),
+            *(
+                str(histories[label][i].solved) if i < len(histories[label]) else "-"
+                for label in labels
+            ),
+        )
+    out.print(table)
+    report = {label: [vars(r) for r in history] for label, history in histories.items()}
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    plot_curves(
+        {
+            label: ([r.iteration for r in history], [r.solved for r in history])
+            for label, history in histories.items()
+        },
+        run_dir / "report.png",
+        title="CodeIt: tasks solved per meta-iteration",
+        xlabel="meta-iteration",
+        ylabel="tasks solved",
+    )
+    err.print(f"report: {run_dir / 'report.json'}, {run_dir / 'report.png'}")
+
+
+@app.command()
+def show(
+    task_id: Annotated[str, typer.Argument(help="An ARC task id, e.g. 007bbfb7.")],
+    source: Annotated[str, typer.Option(help="arc1-train, arc1-eval, arc2-*, or a dir.")] = (
+        "arc1-train"
+    ),
+    program: Annotated[
+        str | None, typer.Option(help="A program (text, or @file) whose predictions to draw.")
+    ] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="PNG path.")] = None,
+) -> None:
+    """Draw a task's grids (and a program's predicted test outputs) as a PNG."""
+    from codeit.data import load_tasks
+    from codeit.render import draw_task
+
+    try:
+        tasks = {t.id: t for t in load_tasks(source)}
+        if task_id not in tasks:
+            raise ValueError(f"no task {task_id!r} in {source}")
+        task = tasks[task_id]
+        predictions = None
+        if program is not None:
+            predictions = _predict(task, _read_program(program))
+        path = out_path or Path(f"{task_id}.png")
+        draw_task(task, path, predictions=predictions)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    out.print(str(path))
+
+
+def _read_program(text: str) -> str:
+    if text.startswith("@"):
+        try:
+            return Path(text[1:]).read_text()
+        except OSError as error:
+            raise ValueError(f"cannot read {text[1:]}: {error}") from None
+    return text.replace("\\n", "\n")
+
+
+def _predict(task: ArcTask, program: str) -> list[Output]:
+    from codeit.execution import ProgramRunner
+
+    with ProgramRunner(1) as runner:
+        result = runner.run([program], [[e.input for e in task.test]])[0]
+    return list(result.outputs)
+
+
+@app.command("serve-benchmark")
+def serve_benchmark_command(
+    source: Annotated[str, typer.Option(help="arc1-eval, arc1-train, arc2-*, or a dir.")] = (
+        "arc1-eval"
+    ),
+    limit: Annotated[int | None, typer.Option(help="Serve the first N tasks only.")] = None,
+    host: str = "127.0.0.1",
+    port: int = 50052,
+    workers: Annotated[int, typer.Option(help="Sandbox worker processes.")] = 2,
+    auth_token: Annotated[
+        str | None, typer.Option(envvar="REASONLOOP_AUTH_TOKEN", help="Bearer token required.")
+    ] = None,
+) -> None:
+    """Serve ARC tasks through the Benchmark service; Grade runs programs in the sandbox."""
+    from codeit.benchmark import ArcBenchmark
+    from codeit.data import load_tasks
+    from codeit.execution import ProgramRunner
+    from reasonloop.rpc import ServerOptions, serve_benchmark
+
+    try:
+        tasks = load_tasks(source)[:limit]
+        runner = ProgramRunner(workers)
+        server = serve_benchmark(
+            ArcBenchmark(f"arc:{source}", tasks, runner),
+            options=ServerOptions(host=host, port=port, auth_token=auth_token),
+        )
+    except (ValueError, OSError, RuntimeError) as error:
+        raise fail(str(error)) from None
+    err.print(f"ARC benchmark ({len(tasks)} tasks from {source}) on {host}:{server.port}")
+    with runner:
+        server.wait()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,88 @@
+"""The configuration of a CodeIt run: one validated file; unknown keys are errors.
+
+The embedded default (`DEFAULT_CONFIG`) is the CPU main job: SmolLM2-135M-Instruct with LoRA,
+a small set of target tasks with small grids, a few meta-iterations, sized to finish within
+15 minutes on two cores. `configs/paper.toml` is the paper's scale (all 400 evaluation tasks,
+24 programs per task at temperature 0.95, a ~19k-task mutation buffer) for GPUs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from reasonloop.configfile import ConfigSection, load_config_file, with_overrides
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+
+
+class ModelSection(ConfigSection):
+    spec: str = "smollm2-135m"  # built-in name, HF dir, .gguf or hub id
+    lora: bool = True  # False: full fine-tuning
+    lora_rank: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+
+
+class DataSection(ConfigSection):
+    train: str = "arc1-train"  # arc1-train|arc1-eval|arc2-train|arc2-eval or a directory
+    eval: str = "arc1-eval"
+    eval_tasks: int = Field(8, ge=-1)  # evaluation tasks to target; -1 = all, 0 = none
+    heldout_tasks: int = Field(12, ge=0)  # seeded training tasks held out as targets
+    max_grid_size: int = Field(10, ge=1, le=30)  # target tasks whose grids all fit this side
+    prompt_examples: int = Field(2, ge=1)  # demonstration pairs shown in a prompt
+
+
+class SearchSection(ConfigSection):
+    samples_per_task: int = Field(8, ge=1)  # paper: 24
+    temperature: float = Field(0.95, ge=0)
+    max_new_tokens: int = Field(96, ge=8)
+    batch_tasks: int = Field(4, ge=1)  # target tasks decoded together
+
+
+class BufferSection(ConfigSection):
+    mutation_init: bool = True  # ablation: False starts from an empty buffer
+    mutation_size: int = Field(400, ge=0)  # paper: ~19k
+    relabel: bool = True  # ablation: False keeps only programs that solve their task
+    prioritized: bool = True  # ablation: False samples the buffer uniformly
+    policy_fraction: float = Field(0.5, ge=0, le=1)  # share of policy experiences per batch
+
+
+class TrainSection(ConfigSection):
+    meta_iterations: int = Field(3, ge=1)
+    steps_per_iteration: int = Field(6, ge=0)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 0
+
+
+class SandboxSection(ConfigSection):
+    workers: int = Field(2, ge=1)
+    time_limit_s: float = Field(1.0, gt=0)
+    memory_limit_mb: int = Field(1024, ge=64)
+    max_steps: int = Field(10_000, ge=1)
+
+
+class CodeitConfig(ConfigSection):
+    model: ModelSection = ModelSection()
+    data: DataSection = DataSection()
+    search: SearchSection = SearchSection()
+    buffer: BufferSection = BufferSection()
+    train: TrainSection = TrainSection()
+    sandbox: SandboxSection = SandboxSection()
+
+    def with_overrides(self, **sections: dict[str, Any]) -> CodeitConfig:
+        """A copy with some fields of some sections replaced (validated like a file)."""
+        return with_overrides(self, **sections)
+
+
+DEFAULT_CONFIG = CodeitConfig()
+
+
+def load_config(path: str | Path | None) -> CodeitConfig:
+    """The embedded default, or a TOML/YAML/JSON file (or a shipped config's name)."""
+    if path is None:
+        return DEFAULT_CONFIG
+    return load_config_file(path, CodeitConfig, CONFIGS_DIR)

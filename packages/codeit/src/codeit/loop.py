@@ -1,0 +1,280 @@
+"""The CodeIt meta-iteration loop: learn from the replay buffer, sample, execute, relabel.
+
+Each meta-iteration first trains the policy on a prioritized batch mix of the buffer (the
+mutation start plus what the policy found), then samples programs for every target task,
+runs them in the sandbox, scores them on the demonstrations and, in hindsight, turns each
+program's actual outputs into a new task for the buffer. Learning comes first so that the
+first sampling round already benefits from the mutation-initialized buffer (the paper's loop
+samples first; with a pretrained policy that knows the DSL the order matters little).
+
+A run with `learn=False` is the baseline: the same targets, the same sampling budget and
+seeds, a policy that never changes. Everything a run has is in its checkpoint: the weights,
+the optimizer, the buffer, the solutions so far and the history, written atomically after
+each meta-iteration, so `--resume` continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from codeit.config import CodeitConfig
+from codeit.data import ArcTask
+from codeit.execution import ProgramRunner
+from codeit.mutation import mutation_buffer
+from codeit.policy import Lesson, Policy, task_prompt
+from codeit.relabel import experience
+from codeit.replay import ReplayBuffer
+from codeit.scoring import CumulativeScore
+from codeit.targets import TaskSplit, split_tasks
+from reasonloop.checkpoint import latest_checkpoint, load_state, restore_weights, save_checkpoint
+from reasonloop.metrics import JsonlLogger
+from reasonloop.models import load_model
+
+CONFIG_FILE = "config.json"
+LOG_FILE = "log.jsonl"
+BUFFER_FILE = "buffer.jsonl"
+SCORE_FILE = "solutions.json"
+HISTORY_FILE = "history.json"
+
+
+@dataclass
+class IterationRecord:
+    """What one meta-iteration did; one JSONL log line."""
+
+    iteration: int
+    solved: int
+    targets: int
+    solved_ids: list[str]
+    loss: float | None
+    programs: int
+    valid_programs: int  # ran without error on every demonstration input
+    new_entries: int
+    buffer: dict[str, int]
+    learn_s: float
+    sample_s: float
+    execute_s: float
+
+
+@dataclass
+class RunState:
+    """The parts of a run that change each iteration (weights and optimizer aside)."""
+
+    buffer: ReplayBuffer
+    score: CumulativeScore
+    history: list[IterationRecord] = field(default_factory=list)
+
+    @property
+    def iteration(self) -> int:
+        return len(self.history)
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class CodeitRun:
+    """One run directory: a learning run, or (`learn=False`) its never-learning baseline."""
+
+    def __init__(
+        self,
+        config: CodeitConfig,
+        run_dir: Path,
+        *,
+        learn: bool = True,
+        resume: bool = False,
+        split: TaskSplit | None = None,
+        runner: ProgramRunner | None = None,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.learn = learn
+        self._check_run_dir(resume)
+        self.split = split or split_tasks(config.data, config.train.seed)
+        box = config.sandbox
+        self.runner = runner or ProgramRunner(
+            workers=box.workers,
+            time_limit_s=box.time_limit_s,
+            memory_limit_mb=box.memory_limit_mb,
+            max_steps=box.max_steps,
+        )
+        model = config.model
+        loaded = load_model(model.spec, seed=config.train.seed)
+        self.policy = Policy(
+            loaded,
+            lora=model.lora,
+            lora_rank=model.lora_rank,
+            lora_alpha=model.lora_alpha,
+            learning_rate=config.train.learning_rate,
+            max_grad_norm=config.train.max_grad_norm,
+        )
+        self.state: RunState | None = self._restore() if resume else None
+
+    @property
+    def targets(self) -> tuple[ArcTask, ...]:
+        return self.split.targets
+
+    def _check_run_dir(self, resume: bool) -> None:
+        config_path = self.run_dir / CONFIG_FILE
+        if config_path.is_file():
+            saved = CodeitConfig.model_validate_json(config_path.read_text())
+            if not resume:
+                raise ValueError(f"{self.run_dir} already holds a run; pass --resume to go on")
+            if saved != self.config:
+                raise ValueError(f"{self.run_dir} was started with another config")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(self.config.model_dump_json(indent=2))
+
+    # ---- state ------------------------------------------------------------------------
+
+    def _restore(self) -> RunState | None:
+        checkpoint = latest_checkpoint(self.run_dir)
+        if checkpoint is None:
+            return None
+        saved = load_state(checkpoint)  # also restores the RNGs
+        restore_weights(self.policy.model, checkpoint, lora=self.config.model.lora)
+        self.policy.optimizer.load_state_dict(saved["optimizer"])
+        history = json.loads((checkpoint / HISTORY_FILE).read_text())
+        return RunState(
+            buffer=ReplayBuffer.loads((checkpoint / BUFFER_FILE).read_text()),
+            score=CumulativeScore.from_dict(json.loads((checkpoint / SCORE_FILE).read_text())),
+            history=[IterationRecord(**h) for h in history],
+        )
+
+    def _save(self, state: RunState) -> None:
+        save_checkpoint(
+            self.run_dir,
+            state.iteration,
+            self.policy.model,
+            self.policy.optimizer,
+            extra_files={
+                BUFFER_FILE: state.buffer.dumps(),
+                SCORE_FILE: json.dumps(state.score.to_dict()),
+                HISTORY_FILE: json.dumps([asdict(h) for h in state.history]),
+            },
+        )
+
+    def _initial_state(self, progress: Progress | None) -> RunState:
+        buffer = ReplayBuffer()
+        if self.learn and self.config.buffer.mutation_init:
+            rng = random.Random(self.config.train.seed)
+            buffer.add_all(
+                mutation_buffer(
+                    self.split.seeds,
+                    list(self.split.training),
+                    self.runner,
+                    target_size=self.config.buffer.mutation_size,
+                    rng=rng,
+                    max_side=self.config.data.max_grid_size,
+                    progress=(lambda d, t: progress("mutation", d, t)) if progress else None,
+                )
+            )
+        return RunState(buffer=buffer, score=CumulativeScore(t.id for t in self.targets))
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def run(
+        self,
+        on_iteration: Callable[[IterationRecord], None] | None = None,
+        progress: Progress | None = None,
+    ) -> RunState:
+        """Run the remaining meta-iterations; returns the final state."""
+        if self.state is None:
+            self.state = self._initial_state(progress)
+        state = self.state
+        with JsonlLogger(self.run_dir / LOG_FILE) as log:
+            while state.iteration < self.config.train.meta_iterations:
+                record = self.iteration(state, progress)
+                state.history.append(record)
+                self._save(state)
+                log.log(asdict(record))
+                if on_iteration is not None:
+                    on_iteration(record)
+        return state
+
+    def iteration(self, state: RunState, progress: Progress | None = None) -> IterationRecord:
+        """One meta-iteration: learn, sample, execute, score, relabel into the buffer."""
+        config = self.config
+        index = state.iteration
+        rng = random.Random(f"{config.train.seed}:{index}")
+        started = time.perf_counter()
+        loss = self._learn(state.buffer, rng, progress) if self.learn else None
+        learn_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        programs = self._sample(index, progress)
+        sample_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        candidates = [
+            (program, task)
+            for task, group in zip(self.targets, programs, strict=True)
+            for program in dict.fromkeys(group)
+        ]
+        evaluations = self.runner.evaluate_many(candidates)
+        execute_s = time.perf_counter() - started
+
+        valid = new = 0
+        for (program, task), done in zip(candidates, evaluations, strict=True):
+            state.score.add(task.id, program, done.demo_score, done.test_correct)
+            valid += all(not isinstance(o, str) for o in done.demo_outputs)
+            entry = experience(
+                task, program, done.demo_outputs, relabeling=self.config.buffer.relabel
+            )
+            new += entry is not None and state.buffer.add(entry)
+        stats = state.buffer.stats()
+        return IterationRecord(
+            iteration=index + 1,
+            solved=len(state.score.solved_ids),
+            targets=len(self.targets),
+            solved_ids=state.score.solved_ids,
+            loss=loss,
+            programs=sum(len(g) for g in programs),
+            valid_programs=valid,
+            new_entries=new,
+            buffer={s: int(v["entries"]) for s, v in stats.items()},
+            learn_s=round(learn_s, 2),
+            sample_s=round(sample_s, 2),
+            execute_s=round(execute_s, 2),
+        )
+
+    def _learn(self, buffer: ReplayBuffer, rng: random.Random, progress: Progress | None) -> float:
+        train = self.config.train
+        if not len(buffer) or not train.steps_per_iteration:
+            return float("nan")
+        losses = []
+        for step in range(train.steps_per_iteration):
+            batch = buffer.mix(
+                train.batch_size,
+                rng,
+                policy_fraction=self.config.buffer.policy_fraction,
+                prioritized=self.config.buffer.prioritized,
+            )
+            lessons = [
+                Lesson(task_prompt(e.examples, self.config.data.prompt_examples), e.program)
+                for e in batch
+            ]
+            losses.append(self.policy.learn(lessons))
+            if progress:
+                progress("learn", step + 1, train.steps_per_iteration)
+        return sum(losses) / len(losses)
+
+    def _sample(self, index: int, progress: Progress | None) -> list[list[str]]:
+        search = self.config.search
+        programs: list[list[str]] = []
+        for start in range(0, len(self.targets), search.batch_tasks):
+            chunk = self.targets[start : start + search.batch_tasks]
+            prompts = [task_prompt(t.train, self.config.data.prompt_examples) for t in chunk]
+            programs += self.policy.sample(
+                prompts,
+                n=search.samples_per_task,
+                temperature=search.temperature,
+                max_new_tokens=search.max_new_tokens,
+                seed=self.config.train.seed * 1_000_003 + index * 1009 + start,
+            )
+            if progress:
+                progress("sample", len(programs), len(self.targets))
+        return programs

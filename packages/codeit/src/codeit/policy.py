@@ -1,0 +1,122 @@
+"""The policy: a causal LM (via reasonloop-core) that reads demonstrations and writes a program.
+
+Sampling is grammar-constrained by the DSL's EBNF, so every sample parses; learning is plain
+supervised fine-tuning on (demonstrations, program) pairs drawn from the replay buffer, the
+paper's learning stage. LoRA by default, so a CPU can afford it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+from codeit.data import Example
+from codeit.grid import grid_to_text
+from codeit.program import grammar_ebnf
+from reasonloop.models import LoadedModel, attach_lora
+from reasonloop.sampling import Grammar, Sampler, SamplingParams
+
+INSTRUCTION = "Write a program in the grid DSL that turns each input grid into its output grid.\n"
+
+
+def task_prompt(examples: Sequence[Example], max_examples: int) -> str:
+    """The text the policy conditions on: some demonstration pairs, then `program:`."""
+    parts = [INSTRUCTION]
+    for example in examples[:max_examples]:
+        parts.append(f"input:\n{grid_to_text(example.input)}\n")
+        parts.append(f"output:\n{grid_to_text(example.output)}\n")
+    parts.append("program:\n")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One supervised pair: the prompt of some examples and a program that maps them."""
+
+    prompt: str
+    program: str
+
+
+class Policy:
+    """Samples programs for prompts and learns from lessons; owns its optimizer."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        lora: bool,
+        lora_rank: int,
+        lora_alpha: int,
+        learning_rate: float,
+        max_grad_norm: float,
+    ) -> None:
+        self.loaded = loaded
+        self.lora = lora
+        model = loaded.model
+        if lora:
+            model = attach_lora(model, rank=lora_rank, alpha=lora_alpha)
+        self.model = model
+        self.tokenizer = loaded.tokenizer
+        self.max_grad_norm = max_grad_norm
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=learning_rate)
+        self.sampler = Sampler(model, loaded.tokenizer)
+
+    @cached_property
+    def _grammar(self) -> Grammar:
+        return Grammar(kind="ebnf", text=grammar_ebnf())
+
+    def sample(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int,
+        temperature: float,
+        max_new_tokens: int,
+        seed: int,
+    ) -> list[list[str]]:
+        """`n` program texts per prompt (every one parses: decoding follows the grammar)."""
+        self.model.eval()
+        params = SamplingParams(
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            n=n,
+            seed=seed,
+            grammar=self._grammar,
+        )
+        groups = self.sampler.generate(list(prompts), params)
+        return [[c.text for c in group] for group in groups]
+
+    def learn(self, lessons: Sequence[Lesson]) -> float:
+        """One optimizer step of next-token loss on the programs (prompts are not scored)."""
+        self.model.train()
+        ids, labels, attention = self._batch(lessons)
+        loss = self.model(input_ids=ids, attention_mask=attention, labels=labels).loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        torch.nn.utils.clip_grad_norm_(trainable, self.max_grad_norm)
+        self.optimizer.step()
+        self.model.eval()
+        return float(loss.detach())
+
+    def _batch(self, lessons: Sequence[Lesson]) -> tuple[torch.Tensor, ...]:
+        eos = self.tokenizer.eos_token_id
+        rows = []
+        for lesson in lessons:
+            prompt = self.tokenizer.encode(lesson.prompt)
+            program = [*self.tokenizer.encode(lesson.program, add_special_tokens=False), eos]
+            rows.append((prompt + program, [-100] * len(prompt) + program))
+        width = max(len(r[0]) for r in rows)
+        device = self.model.device
+        ids = torch.full((len(rows), width), self.sampler.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (tokens, targets) in enumerate(rows):
+            ids[i, : len(tokens)] = torch.tensor(tokens)
+            labels[i, : len(targets)] = torch.tensor(targets)
+            attention[i, : len(tokens)] = 1
+        return ids.to(device), labels.to(device), attention.to(device)
