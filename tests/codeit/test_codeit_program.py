@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codeit.dsl import COLORED, GRID, INT, OBJECT, OBJECTS, Fn
+from codeit.dsl import COLORED, GRID, INT, INTS, OBJECT, OBJECTS, Fn
 from codeit.program import (
     MAX_CHARS,
     MAX_STATEMENTS,
@@ -141,6 +141,16 @@ def test_typed_higher_order_programs() -> None:
     )
     with pytest.raises(ProgramTypeError, match="argument 2 of paint"):
         check_types(parse("x1 = rbind(shift, UP)\nO = paint(I, x1)\n"))
+
+
+@pytest.mark.parametrize("order", ["x1, x2", "x2, x1"])
+def test_generic_slots_widen_colors_to_ints(order: str) -> None:
+    # Colors then Ints (or the reverse) in the two slots of one type variable: both are Ints
+    source = f"x1 = palette(I)\nx2 = interval(0, 3, 1)\nx3 = combine({order})\n"
+    types = infer_types(parse(source + "O = vmirror(I)\n"))
+    assert types["x3"] == INTS
+    with pytest.raises(ProgramTypeError, match="argument 2 of fill"):
+        check_types(parse(source + "x4 = first(x3)\nO = fill(I, x4, x1)\n"))
 
 
 def test_program_is_immutable_and_comparable() -> None:

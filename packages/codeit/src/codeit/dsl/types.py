@@ -158,8 +158,21 @@ def _bind(v: TVar, t: Type, s: Subst) -> None:
     s[v] = t
 
 
+def _shallow(t: Type, s: Subst) -> Type:
+    while isinstance(t, TVar) and t in s:
+        t = s[t]
+    return t
+
+
 def _unify(a: Type, r: Type, s: Subst) -> None:
-    a, r = resolve(a, s), resolve(r, s)
+    if isinstance(r, TVar) and r in s and isinstance(bound := resolve(r, s), Atom):
+        # a variable bound to a narrower atom is widened when that makes `a` fit (a slot
+        # that took a Color and now also takes an Int): all its uses then take Ints
+        a = resolve(a, s)
+        if isinstance(a, Atom) and not _atom_sub(a, bound) and _atom_sub(bound, a):
+            s[r] = a
+            return
+    a, r = _shallow(a, s), _shallow(r, s)  # not deeper: variables inside stay widenable
     if a == r:
         return
     if isinstance(r, TVar) and isinstance(a, TVar):
@@ -183,7 +196,7 @@ def _unify(a: Type, r: Type, s: Subst) -> None:
         _unify(a.elem, r.elem, s)
         return
     elif isinstance(a, Coll) and isinstance(r, Atom):
-        elem = a.elem
+        elem = _shallow(a.elem, s)
         if isinstance(elem, TVar):  # a collection of unknowns is a patch if its items are
             for candidate in (CELL, POINT):
                 if r in _COLL_SUPERS[candidate] and _satisfies_bound(candidate, elem.bound, s):
@@ -200,20 +213,8 @@ def _unify(a: Type, r: Type, s: Subst) -> None:
 
 
 def unify(actual: Type, required: Type, s: Subst) -> Subst:
-    """Extend substitution `s` so that `actual` fits where `required` is expected.
-
-    A variable already bound to a narrower type is widened when that is what makes the
-    argument fit (e.g. a Color-typed slot that then also receives an Int).
-    """
-    trial = dict(s)
-    try:
-        _unify(actual, required, trial)
-        return trial
-    except TypeMismatch:
-        if isinstance(required, TVar) and required in s:
-            bound = resolve(required, s)
-            if not free_vars(bound) and is_subtype(bound, resolve(actual, s)):
-                widened = dict(s)
-                widened[required] = resolve(actual, s)
-                return widened
-        raise
+    """A copy of substitution `s`, extended so that `actual` fits where `required` is
+    expected; raises TypeMismatch when nothing does."""
+    extended = dict(s)
+    _unify(actual, required, extended)
+    return extended
