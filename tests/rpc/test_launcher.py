@@ -164,6 +164,21 @@ def test_start_errors_before_anything_runs(tmp_path: Path) -> None:
             Launcher(write_config(tmp_path / "b.toml", [busy]), logs_dir=tmp_path).start()
 
 
+def test_up_cli_start_failure_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from reasonloop.cli import app
+
+    config = write_config(tmp_path / "up.toml", [
+        health_server("fine", free_port()),
+        {"name": "broken", "port": free_port(), "command": [sys.executable, "-c", "exit(3)"]},
+    ])  # fmt: skip
+    result = CliRunner().invoke(app, ["up", str(config), "--logs", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: server broken exited with code 3")
+    assert result.output.count("\n") == 1, result.output
+
+
 def run_up(config: Path, logs: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
     """`reasonloop up` in its own process, once it says all servers are healthy."""
     process = subprocess.Popen(
@@ -223,9 +238,11 @@ def test_real_inference_and_benchmark_servers(tmp_path: Path) -> None:
     from reasonloop.rpc import BenchmarkClient, InferenceClient
     from reasonloop.sampling import SamplingParams
 
+    params = SamplingParams(max_new_tokens=4, ignore_eos=True)
+
     policy, math = free_port(), free_port()
     config = write_config(tmp_path / "up.toml", [
-        {"name": "policy", "port": policy,
+        {"name": "policy", "port": policy, "env": {"OMP_NUM_THREADS": "1"},
          "command": [*REASONLOOP, "serve", "--model", "tiny-llama", "--port", str(policy)]},
         {"name": "math", "port": math, "auth_token": "s3cret",
          "command": [*REASONLOOP, "serve-benchmark", "--port", str(math)]},
@@ -233,7 +250,7 @@ def test_real_inference_and_benchmark_servers(tmp_path: Path) -> None:
     launcher = Launcher(config, logs_dir=tmp_path / "logs")
     with launcher as running:
         with InferenceClient(running.connection("policy")) as client:
-            response = client.generate_response(["2 + 2 ="], SamplingParams(max_new_tokens=4))
+            response = client.generate_response(["2 + 2 ="], params)
         assert response.model == "tiny-llama" and response.usage.completion_tokens == 4
         with BenchmarkClient(running.connection("math")) as benchmark:
             assert benchmark.list_tasks(page_size=5).total_size == 32

@@ -313,8 +313,10 @@ def up(
         ".reasonloop-up"
     ),
 ) -> None:
-    """Start the servers a file lists, wait until each is healthy, and run them until Ctrl-C
-    or SIGTERM, which stops them all; if one ends on its own, the others are stopped too."""
+    """Start the servers a file lists, health-checked; Ctrl-C or SIGTERM stops them all.
+
+    If one server ends on its own, the others are stopped too and the exit status is 1.
+    """
     from reasonloop.launcher import Launcher, LaunchError, load_launch_config, log_tail
 
     try:
