@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-import textwrap
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,45 +31,10 @@ from benchagents.domains.described import (
 )
 from benchagents.llm import LocalBackend
 
-GENERATOR = textwrap.dedent(
-    """
-    import random
-
-    def generate(params, seed):
-        rng = random.Random(seed)
-        a, b = rng.randint(0, params["high"]), rng.randint(0, params["high"])
-        constraints = {"sum": True, "even": params["even"]}
-        prompt = f"What is {a} + {b}? Answer with the number only."
-        return {"prompt": prompt, "constraints": constraints, "reference": str(a + b)}
-    """
-)
-CHECKER = textwrap.dedent(
-    """
-    import re
-
-    def check(instance, answer):
-        a, b = (int(n) for n in re.findall(r"\\d+", instance["prompt"])[:2])
-        numbers = re.findall(r"-?\\d+", answer)
-        got = int(numbers[-1]) if numbers else None
-        want = a + b
-        checks = [["sum", got == want, f"expected {want}, got {got}"]]
-        if instance["constraints"]["even"]:
-            checks.append(["parity", got is not None and got % 2 == want % 2, "parity"])
-        return checks
-    """
-)
+DRAFT = Path(__file__).with_name("drafts") / "addition"  # hand-written, as if by an LLM
+GENERATOR = (DRAFT / "generator.py").read_text()
+CHECKER = (DRAFT / "checker.py").read_text()
 HANG = "def generate(params, seed):\n    while True:\n        pass\n"
-DRAFT_PLAN = """\
-domain: addition
-description: Add two small numbers.
-parameters:
-- {name: high, description: largest operand, kind: int, low: 5, high: 50}
-- {name: even, description: also check parity, kind: bool}
-constraints:
-- {name: sum, description: the answer is the sum}
-instance_schema: {type: object}
-evaluation: {answer_format: the number only, metrics: [all_correct, fraction_passed]}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +48,8 @@ def llm() -> LocalBackend:
 
 
 def write_draft_dir(path: Path, generator: str = GENERATOR) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "plan.yaml").write_text(DRAFT_PLAN)
+    shutil.copytree(DRAFT, path)
     (path / "generator.py").write_text(generator)
-    (path / "checker.py").write_text(CHECKER)
     return path
 
 

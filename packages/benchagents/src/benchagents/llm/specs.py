@@ -27,17 +27,17 @@ def make_backend(spec: str = DEFAULT_BACKEND, endpoints: Endpoints | None = None
     endpoints = endpoints or Endpoints()
     kind, _, rest = spec.partition(":")
     if kind == "local":
-        from benchagents.llm.local import LocalBackend
-
         if not rest:
             raise ValueError(f"backend {spec!r} names no model; use {SPEC_FORMS}")
+        from benchagents.llm.local import LocalBackend
+
         return LocalBackend(rest, device=endpoints.device)
     if kind == "grpc":
-        from benchagents.llm.served import GrpcBackend
-
         host, _, port = rest.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"backend {spec!r}: a gRPC backend is grpc:HOST:PORT")
+        from benchagents.llm.served import GrpcBackend
+
         token = endpoints.auth_token or os.environ.get("REASONLOOP_AUTH_TOKEN") or None
         return GrpcBackend(rest, token)
     if kind == "openai":
