@@ -9,11 +9,10 @@ a small set of target tasks with small grids, a few meta-iterations, sized to fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
-from reasonloop.configfile import ConfigSection, load_config_file, with_overrides
+from reasonloop.configfile import ConfigSection, MethodConfig, load_config_file
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -28,8 +27,8 @@ class ModelSection(ConfigSection):
 class DataSection(ConfigSection):
     train: str = "arc1-train"  # arc1-train|arc1-eval|arc2-train|arc2-eval or a directory
     eval: str = "arc1-eval"
-    eval_tasks: int = Field(8, ge=-1)  # evaluation tasks to target; -1 = all, 0 = none
-    heldout_tasks: int = Field(12, ge=0)  # seeded training tasks held out as targets
+    eval_tasks: int = Field(4, ge=-1)  # evaluation tasks to target; -1 = all, 0 = none
+    heldout_tasks: int = Field(10, ge=0)  # seeded training tasks held out as targets
     max_grid_size: int = Field(10, ge=1, le=30)  # target tasks whose grids all fit this side
     prompt_examples: int = Field(2, ge=1)  # demonstration pairs shown in a prompt
 
@@ -37,7 +36,7 @@ class DataSection(ConfigSection):
 class SearchSection(ConfigSection):
     samples_per_task: int = Field(8, ge=1)  # paper: 24
     temperature: float = Field(0.95, ge=0)
-    max_new_tokens: int = Field(96, ge=8)
+    max_new_tokens: int = Field(48, ge=8)
     batch_tasks: int = Field(4, ge=1)  # target tasks decoded together
 
 
@@ -51,7 +50,7 @@ class BufferSection(ConfigSection):
 
 class TrainSection(ConfigSection):
     meta_iterations: int = Field(3, ge=1)
-    steps_per_iteration: int = Field(6, ge=0)
+    steps_per_iteration: int = Field(8, ge=0)
     batch_size: int = Field(8, ge=1)
     learning_rate: float = Field(5e-4, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
@@ -65,17 +64,13 @@ class SandboxSection(ConfigSection):
     max_steps: int = Field(10_000, ge=1)
 
 
-class CodeitConfig(ConfigSection):
+class CodeitConfig(MethodConfig):
     model: ModelSection = ModelSection()
     data: DataSection = DataSection()
     search: SearchSection = SearchSection()
     buffer: BufferSection = BufferSection()
     train: TrainSection = TrainSection()
     sandbox: SandboxSection = SandboxSection()
-
-    def with_overrides(self, **sections: dict[str, Any]) -> CodeitConfig:
-        """A copy with some fields of some sections replaced (validated like a file)."""
-        return with_overrides(self, **sections)
 
 
 DEFAULT_CONFIG = CodeitConfig()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -22,6 +22,15 @@ class ConfigSection(BaseModel):
 
 
 Config = TypeVar("Config", bound=BaseModel)
+
+
+class MethodConfig(ConfigSection):
+    """Base of a method's whole-run config (sections of `ConfigSection`s)."""
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Self:
+        """A copy with some fields of some sections replaced (validated like a file);
+        None values keep the current setting, so CLI flags left unset change nothing."""
+        return with_overrides(self, **sections)
 
 
 def load_config_file(

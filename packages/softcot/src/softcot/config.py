@@ -9,11 +9,11 @@ unchanged under `accelerate launch` on GPUs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from reasonloop.configfile import ConfigSection, load_config_file, with_overrides
+from reasonloop.configfile import ConfigSection, MethodConfig, load_config_file
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -74,16 +74,12 @@ class EvalSection(ConfigSection):
     batch_size: int = Field(16, ge=1)
 
 
-class RunConfig(ConfigSection):
+class RunConfig(MethodConfig):
     model: ModelSection = ModelSection()
     data: DataSection = DataSection()
     thinking: ThinkingSection = ThinkingSection()
     train: TrainSection = TrainSection()
     eval: EvalSection = EvalSection()
-
-    def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
-        """A copy with some fields of some sections replaced (validated like a file)."""
-        return with_overrides(self, **sections)
 
 
 DEFAULT_CONFIG = RunConfig()
