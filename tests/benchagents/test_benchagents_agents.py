@@ -124,9 +124,11 @@ def test_generation_is_a_reproducible_sweep(calendar) -> None:
 
 def test_llm_rewrites_are_recorded_and_counted(calendar, llm) -> None:
     plan = calendar.default_plan()
-    result = Generator(calendar, llm, max_tokens=24).generate(plan, 2, seed=0)
-    assert result.counts["rewritten"] + result.counts["rewrite_failed"] == 2
-    plain = Generator(calendar, None).generate(plan, 2, seed=0).instances
+    result = Generator(calendar, llm, max_tokens=24, variants=2).generate(plan, 3, seed=0)
+    c = result.counts
+    assert c["rephrasings"] + c["rephrasings_failed"] == 2  # one shared intro, 2 variants
+    assert c["rewritten"] == len(result.rewrites) == (3 if c["rephrasings"] else 0)
+    plain = Generator(calendar, None).generate(plan, 3, seed=0).instances
     for rewrite in result.rewrites:
         position = int(rewrite.id.rsplit("-", 1)[1])
         assert rewrite.original in plain[position].prompt
@@ -140,6 +142,7 @@ def test_llm_rewrites_are_recorded_and_counted(calendar, llm) -> None:
         ("Find a common slot for a 30 minute meeting.", "numbers differ"),
         ("Find a common time slot for a meeting with Bob below.", "new name 'Bob'"),
         ("Find a slot.\nNow.", "several lines"),
+        ("Find a common time slot. Check the meeting place too.", "adds a sentence"),
         ("", "empty"),
         ("Slot?", "length"),
     ],

@@ -70,8 +70,23 @@ def test_local_structured_output_validates_first_time(local: LocalBackend) -> No
 
 def test_local_samples_n_answers_reproducibly(local: LocalBackend) -> None:
     first = local.complete(CHAT, max_tokens=6, temperature=1.0, n=3, seed=7)
-    assert len(first) == 3
+    assert len(first) == 3 and len(set(first)) > 1
     assert local.complete(CHAT, max_tokens=6, temperature=1.0, n=3, seed=7) == first
+    samples = local.sample_json(CHAT, Answer, 3, max_tokens=40, temperature=1.0, seed=7)
+    assert len(samples) == 3 and all(isinstance(s, Answer) for s in samples)
+
+
+def test_batches_keep_the_order_and_report_progress(local: LocalBackend) -> None:
+    conversations = [[{"role": "user", "content": "x" * k}] for k in (30, 5, 60, 1, 12)]
+    done: list[int] = []
+    local.batch_size = 2
+    try:
+        batched = local.complete_many(conversations, max_tokens=4, advance=done.append)
+    finally:
+        local.batch_size = LocalBackend.batch_size
+    assert done == [2, 2, 1]
+    one_by_one = [local.complete(c, max_tokens=4) for c in conversations]
+    assert batched == one_by_one  # greedy: batching by length changes nothing but speed
 
 
 def test_semantic_rejection_is_retried_with_the_error_fed_back(local: LocalBackend) -> None:

@@ -164,6 +164,9 @@ def create(
     llm_checks: Annotated[
         str, typer.Option(help="LLM verification checks: off, advisory or enforce.")
     ] = "advisory",
+    llm_check_limit: Annotated[
+        int, typer.Option(help="Instances the LLM checks look at (0: all).")
+    ] = 10,
     rewrite: Annotated[
         bool, typer.Option(help="Let the LLM rephrase the domain's rewritable text.")
     ] = True,
@@ -194,6 +197,7 @@ def create(
             eval_max_tokens=eval_max_tokens,
             rewrite=rewrite,
             llm_checks=llm_checks,  # type: ignore[arg-type]
+            llm_check_limit=llm_check_limit,
             description=description,
             draft=str(draft) if draft else None,
             review=review,

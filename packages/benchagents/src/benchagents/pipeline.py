@@ -104,6 +104,7 @@ class RunConfig(BaseModel):
     eval_temperature: float = Field(0.7, ge=0)
     rewrite: bool = True  # let the LLM rephrase the domain's llm_fields
     llm_checks: LLMCheckMode = "advisory"
+    llm_check_limit: int = Field(10, ge=0)  # instances the LLM checks look at (0: all)
     description: str | None = None
     draft: str | None = None  # described domains: a hand-written draft directory
     review: bool = False
@@ -317,10 +318,11 @@ class Pipeline:
         _write_jsonl(self.path(RAW), [i.model_dump(mode="json") for i in result.instances])
         _write_jsonl(self.path(REWRITES), [r.to_json() for r in result.rewrites])
         self.log("generated", counts=dict(result.counts), errors=result.errors[:5])
+        c = result.counts
         self.ui.out.print(
-            f"generated {len(result.instances)} instances: {self.path(RAW)} "
-            f"({result.counts['rewritten']} rephrased by the LLM, "
-            f"{result.counts['rewrite_failed']} rephrasings failed)"
+            f"generated {len(result.instances)} instances: {self.path(RAW)} ({c['rewritten']} "
+            f"rephrased by the LLM with {c['rephrasings']} rephrasings; "
+            f"{c['rephrasings_failed']} rephrasings failed)"
         )
 
     def _verification(self, feedback: str | None = None) -> None:
@@ -331,7 +333,12 @@ class Pipeline:
         self._note("verification", revision)
         plan.save(self.path(PLAN))
         rewrites = [Rewrite(**row) for _, row in _read_jsonl(self.path(REWRITES))]
-        verifier = Verifier(self.domain, self.llm(), llm_checks=config.llm_checks)
+        verifier = Verifier(
+            self.domain,
+            self.llm(),
+            llm_checks=config.llm_checks,
+            llm_check_limit=config.llm_check_limit or None,
+        )
         with self.ui.progress() as progress:
             result = verifier.verify(instances, plan, rewrites, progress)
         _write_jsonl(self.path(VERDICTS), [v.to_json() for v in result.verdicts])

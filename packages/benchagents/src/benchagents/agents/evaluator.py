@@ -48,20 +48,15 @@ class Evaluator:
         """Instance id -> its N answers."""
         s = self.settings
         temperature = s.temperature if s.samples > 1 else 0.0
-        advance = progress(f"evaluating {target.name}", len(instances))
-        answers: dict[str, list[str]] = {}
-        for start in range(0, len(instances), target.batch_size):
-            chunk = instances[start : start + target.batch_size]
-            texts = target.complete_many(
-                [messages_of(i) for i in chunk],
-                max_tokens=s.max_tokens,
-                temperature=temperature,
-                n=s.samples,
-                seed=s.seed,
-            )
-            answers.update({i.id: t for i, t in zip(chunk, texts, strict=True)})
-            advance(len(chunk))
-        return answers
+        texts = target.complete_many(
+            [messages_of(i) for i in instances],
+            max_tokens=s.max_tokens,
+            temperature=temperature,
+            n=s.samples,
+            seed=s.seed,
+            advance=progress(f"evaluating {target.name}", len(instances)),
+        )
+        return {i.id: t for i, t in zip(instances, texts, strict=True)}
 
     def evaluate(
         self,

@@ -22,7 +22,7 @@ from benchagents.agents.progress import ProgressFactory, no_progress
 from benchagents.domains import Domain
 from benchagents.domains.described import GeneratedCodeError
 from benchagents.instance import Instance
-from benchagents.llm import LLM, StructuredOutputError
+from benchagents.llm import LLM
 from benchagents.plan import Plan
 
 
@@ -65,9 +65,11 @@ class Generator:
         *,
         max_tokens: int = 64,
         temperature: float = 0.7,
+        variants: int = 8,
     ) -> None:
         self.domain = domain
         self.llm = llm  # None: no rewrites
+        self.variants = variants  # rephrasings asked per distinct passage
         self.max_tokens = max_tokens
         self.temperature = temperature
 
@@ -101,43 +103,38 @@ class Generator:
         return result
 
     def _rewrite(self, result: GenerationResult, seed: int, progress: ProgressFactory) -> None:
+        """Each distinct passage is rephrased `variants` times in one batch (instances often
+        share a passage, e.g. an opening sentence); its instances take the valid rephrasings
+        in turn."""
         assert self.llm is not None
-        jobs = [
-            (position, name, text)
-            for position, instance in enumerate(result.instances)
-            for name, text in self.domain.llm_fields(instance).items()
-            if text
-        ]
-        advance = progress("rewriting (llm)", len(jobs))
-        size = self.llm.batch_size
-        for start in range(0, len(jobs), size):
-            chunk = jobs[start : start + size]
-            conversations = [
-                [
-                    {
-                        "role": "user",
-                        "content": "Rephrase this sentence from a task description in other "
-                        "words. Keep its meaning; add no names, numbers or facts.\n"
-                        f"Sentence: {text}",
-                    }
-                ]
-                for _, _, text in chunk
-            ]
-            answers = self.llm.complete_json_many(
-                conversations,
+        passages: dict[tuple[str, str], list[int]] = {}
+        for position, instance in enumerate(result.instances):
+            for name, text in self.domain.llm_fields(instance).items():
+                if text:
+                    passages.setdefault((name, text), []).append(position)
+        advance = progress("rewriting (llm)", len(passages))
+        for number, ((name, original), positions) in enumerate(passages.items()):
+            message = {
+                "role": "user",
+                "content": "Rephrase this sentence from a task description in other words. "
+                f"Keep its meaning; add no names, numbers or facts.\nSentence: {original}",
+            }
+            samples = self.llm.sample_json(
+                [message],
                 Rephrasing,
+                min(len(positions), self.variants),
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
-                seed=seed + start,
+                seed=seed + number,
                 max_retries=1,
             )
-            for (position, name, original), answer in zip(chunk, answers, strict=True):
-                if isinstance(answer, StructuredOutputError):
-                    result.counts["rewrite_failed"] += 1
-                    continue
-                text = " ".join(answer.text.split())
+            texts = [" ".join(s.text.split()) for s in samples if isinstance(s, Rephrasing)]
+            result.counts["rephrasings"] += len(texts)
+            result.counts["rephrasings_failed"] += len(samples) - len(texts)
+            for turn, position in enumerate(positions if texts else []):
+                text = texts[turn % len(texts)]
                 instance = result.instances[position]
                 result.instances[position] = self.domain.apply_llm_fields(instance, {name: text})
                 result.rewrites.append(Rewrite(instance.id, name, original, text))
                 result.counts["rewritten"] += 1
-            advance(len(chunk))
+            advance(1)

@@ -30,6 +30,7 @@ from benchagents.plan import CheckSpec, Plan
 
 _NUMBER = re.compile(r"\d+(?::\d+)?")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 REWRITE_CHECK = "rewrite_facts"
 
 LLMCheckMode = Literal["off", "advisory", "enforce"]
@@ -38,14 +39,16 @@ LLM_CHECK_MODES: tuple[str, ...] = ("off", "advisory", "enforce")
 
 def fact_problem(original: str, text: str) -> str | None:
     """Why `text` is not a faithful rephrasing of `original`, or None: it must be one line of
-    sensible length, with the same numbers and no capitalized word (a name, a day) that the
-    original lacks."""
+    sensible length, with the same numbers, no more sentences, and no capitalized word (a name,
+    a day) that the original lacks."""
     if not text.strip() or "\n" in text.strip():
         return "empty or several lines"
     if not 0.5 <= len(text) / max(1, len(original)) <= 3:
         return f"length {len(text)} vs {len(original)}"
     if set(_NUMBER.findall(text)) != set(_NUMBER.findall(original)):
         return "numbers differ"
+    if len(_SENTENCE_END.findall(text.strip())) > len(_SENTENCE_END.findall(original.strip())):
+        return "adds a sentence"
     known = {w.lower() for w in _WORD.findall(original)}
     sentences = re.split(r"(?<=[.!?:])\s+", text.strip())
     for sentence in sentences:
@@ -123,6 +126,7 @@ class Verifier:
         llm: LLM,
         *,
         llm_checks: LLMCheckMode = "advisory",
+        llm_check_limit: int | None = None,
         max_tokens: int = 48,
     ) -> None:
         if llm_checks not in LLM_CHECK_MODES:
@@ -130,6 +134,7 @@ class Verifier:
         self.domain = domain
         self.llm = llm
         self.llm_checks = llm_checks
+        self.llm_check_limit = llm_check_limit  # None: every instance; else a spot check
         self.max_tokens = max_tokens
 
     def verify(
@@ -176,31 +181,31 @@ class Verifier:
         survivors: list[tuple[InstanceVerdict, Instance]],
         progress: ProgressFactory,
     ) -> None:
-        advance = progress(f"verifying (llm: {check.name})", len(survivors))
-        size = self.llm.batch_size
-        for start in range(0, len(survivors), size):
-            chunk = survivors[start : start + size]
-            conversations = [
-                [
-                    {
-                        "role": "user",
-                        "content": f"A benchmark task:\n---\n{instance.prompt}\n---\n"
-                        f"Question: {check.description} Answer yes or no, with a short reason.",
-                    }
-                ]
-                for _, instance in chunk
+        asked = survivors if self.llm_check_limit is None else survivors[: self.llm_check_limit]
+        conversations = [
+            [
+                {
+                    "role": "user",
+                    "content": f"A benchmark task:\n---\n{instance.prompt}\n---\n"
+                    f"Question: {check.description} Answer yes or no, with a short reason.",
+                }
             ]
-            answers = self.llm.complete_json_many(
-                conversations, YesNo, max_tokens=self.max_tokens, max_retries=1
-            )
-            for (verdict, _), answer in zip(chunk, answers, strict=True):
-                if isinstance(answer, StructuredOutputError):
-                    verdict.llm.append(LLMVerdict(check.name, "unknown", str(answer)))
-                    continue
-                verdict.llm.append(LLMVerdict(check.name, answer.answer, answer.reason))
-                if answer.answer == "no" and self.llm_checks == "enforce" and verdict.kept:
-                    verdict.kept, verdict.reason = False, f"llm:{check.name}"
-            advance(len(chunk))
+            for _, instance in asked
+        ]
+        answers = self.llm.complete_json_many(
+            conversations,
+            YesNo,
+            max_tokens=self.max_tokens,
+            max_retries=1,
+            advance=progress(f"verifying (llm: {check.name})", len(asked)),
+        )
+        for (verdict, _), answer in zip(asked, answers, strict=True):
+            if isinstance(answer, StructuredOutputError):
+                verdict.llm.append(LLMVerdict(check.name, "unknown", str(answer)))
+                continue
+            verdict.llm.append(LLMVerdict(check.name, answer.answer, answer.reason))
+            if answer.answer == "no" and self.llm_checks == "enforce" and verdict.kept:
+                verdict.kept, verdict.reason = False, f"llm:{check.name}"
 
 
 def _check_rewrites(instance: Instance, rewrites: list[Rewrite]) -> tuple[Instance, list[Verdict]]:

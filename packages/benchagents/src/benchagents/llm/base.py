@@ -14,14 +14,16 @@ import json
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 Messages = list[dict[str, str]]
+Advance = Callable[[int], None]  # told how many more conversations are done
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class BackendError(RuntimeError):
@@ -65,7 +67,7 @@ class LLM(ABC):
     """A chat model behind some backend. `name` is its spec, as reports show it."""
 
     name: str
-    batch_size: int = 8  # conversations per `generate` call that keep a progress bar lively
+    batch_size: int = 8  # conversations per `generate` call (progress is reported per batch)
 
     def __init__(self) -> None:
         self.stats: Counter[str] = Counter()  # calls, retries, structured failures
@@ -107,9 +109,11 @@ class LLM(ABC):
         temperature: float = 0.0,
         n: int = 1,
         seed: int | None = None,
+        advance: Advance | None = None,
     ) -> list[list[str]]:
-        """Per conversation, its `n` answers (one batch for batching backends)."""
-        return self.generate(conversations, GenerationOptions(max_tokens, temperature, n, seed))
+        """Per conversation, its `n` answers; `advance(k)` after every k conversations."""
+        options = GenerationOptions(max_tokens, temperature, n, seed)
+        return self._in_batches(conversations, lambda chunk: self.generate(chunk, options), advance)
 
     def complete_json(
         self,
@@ -122,9 +126,10 @@ class LLM(ABC):
         seed: int | None = None,
     ) -> M:
         """One answer validated as `schema`; raises StructuredOutputError when none fits."""
-        (result,) = self.complete_json_many(
-            [messages],
+        (result,) = self.sample_json(
+            messages,
             schema,
+            1,
             max_retries=max_retries,
             max_tokens=max_tokens,
             temperature=temperature,
@@ -133,6 +138,22 @@ class LLM(ABC):
         if isinstance(result, StructuredOutputError):
             raise result
         return result
+
+    def sample_json(
+        self,
+        messages: Messages,
+        schema: type[M],
+        n: int,
+        *,
+        max_retries: int = 2,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> list[M | StructuredOutputError]:
+        """`n` answers to one conversation, each validated (and retried) on its own; n > 1
+        with a temperature gives n different answers, in one batch. Failures are returned."""
+        settings = (max_retries, max_tokens, temperature, seed)
+        return self._json_samples([messages], schema, n, *settings)[0]
 
     def complete_json_many(
         self,
@@ -143,49 +164,101 @@ class LLM(ABC):
         max_tokens: int = 256,
         temperature: float = 0.0,
         seed: int | None = None,
+        advance: Advance | None = None,
     ) -> list[M | StructuredOutputError]:
-        """`complete_json` over a batch: the failures of each round are retried together, so
-        a batched backend still decodes them in one go. A failure is returned, not raised."""
+        """`complete_json` over many conversations, in batches; a failure is returned, not
+        raised, so one bad answer does not cost the others."""
+        settings = (max_retries, max_tokens, temperature, seed)
+        return self._in_batches(
+            conversations,
+            lambda chunk: [r[0] for r in self._json_samples(chunk, schema, 1, *settings)],
+            advance,
+        )
+
+    def _in_batches(
+        self,
+        conversations: Sequence[Messages],
+        run: Callable[[list[Messages]], list[T]],
+        advance: Advance | None,
+    ) -> list[T]:
+        """`run` over batches of `batch_size` conversations of similar length (less padding
+        for batching backends); results in the conversations' order."""
+        order = sorted(range(len(conversations)), key=lambda i: _length(conversations[i]))
+        results: list[T | None] = [None] * len(conversations)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            for i, result in zip(chunk, run([conversations[i] for i in chunk]), strict=True):
+                results[i] = result
+            if advance is not None:
+                advance(len(chunk))
+        return results  # type: ignore[return-value]
+
+    def _json_samples(
+        self,
+        conversations: Sequence[Messages],
+        schema: type[M],
+        n: int,
+        max_retries: int,
+        max_tokens: int,
+        temperature: float,
+        seed: int | None,
+    ) -> list[list[M | StructuredOutputError]]:
+        """Per conversation, n validated answers. The first round samples n per conversation;
+        each failed sample is then retried as its own conversation (its answer and the error
+        appended), all failures of a round together."""
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         json_schema = schema.model_json_schema()
-        options = GenerationOptions(max_tokens, temperature, 1, seed, json_schema)
         hint = "Answer with one JSON object that fits this JSON schema:\n" + json.dumps(
             json_schema, separators=(",", ":")
         )
-        dialogs = [_with_hint(list(messages), hint) for messages in conversations]
-        errors: list[list[str]] = [[] for _ in conversations]
-        results: list[M | StructuredOutputError | None] = [None] * len(conversations)
-        pending = list(range(len(conversations)))
+        hinted = [_with_hint(list(messages), hint) for messages in conversations]
+        first = self.generate(
+            hinted, GenerationOptions(max_tokens, temperature, n, seed, json_schema)
+        )
+        slots = [(c, s) for c in range(len(conversations)) for s in range(n)]
+        texts = {(c, s): first[c][s] for c, s in slots}
+        dialogs = {slot: hinted[slot[0]] for slot in slots}
+        errors: dict[tuple[int, int], list[str]] = {slot: [] for slot in slots}
+        results: list[list[Any]] = [[None] * n for _ in conversations]
+        pending = slots
+        retry = GenerationOptions(max_tokens, temperature, 1, seed, json_schema)
         for attempt in range(max_retries + 1):
             if attempt:
                 self.count("retries", len(pending))
-            texts = self.generate([dialogs[i] for i in pending], options)
+                answers = self.generate([dialogs[slot] for slot in pending], retry)
+                texts = {slot: text for slot, (text,) in zip(pending, answers, strict=True)}
             still = []
-            for i, (text,) in zip(pending, texts, strict=True):
+            for slot in pending:
+                c, s = slot
                 try:
-                    results[i] = schema.model_validate_json(text)
+                    results[c][s] = schema.model_validate_json(texts[slot])
                 except ValidationError as error:
                     problem = _describe(error)
-                    errors[i].append(problem)
-                    dialogs[i] += [
-                        {"role": "assistant", "content": text},
+                    errors[slot].append(problem)
+                    dialogs[slot] = [
+                        *dialogs[slot],
+                        {"role": "assistant", "content": texts[slot]},
                         {
                             "role": "user",
                             "content": f"That answer is invalid: {problem}. "
                             "Answer again with one corrected JSON object.",
                         },
                     ]
-                    still.append(i)
+                    still.append(slot)
             pending = still
             if not pending:
                 break
         self.count("structured_failures", len(pending))
-        for i in pending:
-            results[i] = StructuredOutputError(
-                schema.__name__, max_retries + 1, errors[i], dialogs[i]
+        for c, s in pending:
+            results[c][s] = StructuredOutputError(
+                schema.__name__, max_retries + 1, errors[(c, s)], dialogs[(c, s)]
             )
-        return results  # type: ignore[return-value]
+        return results
+
+
+def _length(messages: Messages) -> int:
+    return sum(len(m.get("content", "")) for m in messages)
 
 
 def _with_hint(messages: Messages, hint: str) -> Messages:
