@@ -62,7 +62,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool) -> bool:
         MofNCompleteColumn(),
         TextColumn("{task.fields[stats]}"),
     )
-    with Progress(*columns, console=err) as progress:
+    main = trainer.accelerator.is_main_process  # one bar and one report per launch
+    with Progress(*columns, console=err, disable=not main) as progress:
         bar = progress.add_task(
             f"{config.thinking.mode} RLOO",
             total=config.train.steps,
@@ -79,9 +80,11 @@ def _train(config: RunConfig, run_dir: Path, resume: bool) -> bool:
 
         trainer.train(on_step)
     if trainer.interrupted:
-        err.print(f"stopped at step {trainer.step}, saved; continue with --resume")
+        if main:
+            err.print(f"stopped at step {trainer.step}, saved; continue with --resume")
         return False
-    err.print(f"trained {trainer.step} steps; run: {run_dir}")
+    if main:
+        err.print(f"trained {trainer.step} steps; run: {run_dir}")
     return True
 
 

@@ -6,10 +6,13 @@ the reward, compute leave-one-out advantages, recompute every completion's per-s
 log-probabilities with gradients (teacher forcing, soft inputs fed back exactly as sampled),
 and take one optimizer step on the policy-gradient loss.
 
-`accelerate` places the model and connects processes: under `accelerate launch` each process
-samples its share of the step's prompts and gradients are averaged across processes before
-the step. Checkpoints are atomic and `resume=True` continues exactly; Ctrl-C finishes the
-current step, saves and returns.
+`accelerate` places the model and connects processes. Under `accelerate launch` (or torchrun)
+every process holds the whole policy and takes every `prompts_per_step / processes`-th prompt
+of the step, sampled with the same per-prompt seed a single process would use; the loss is
+normalized by the step's global completion count and gradients are summed across processes,
+so N processes take the same optimizer step as one, up to floating-point summation order.
+Only the main process writes the run directory. Checkpoints are atomic and `resume=True`
+continues exactly; Ctrl-C finishes the current step (on every process), saves and returns.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ import torch
 from reasonloop.checkpoint import latest_checkpoint, load_state, restore_weights, save_checkpoint
 from reasonloop.metrics import JsonlLogger, read_jsonl
 from reasonloop.models import LoadedModel, attach_lora, load_model
-from reasonloop.rewards import BenchmarkReward, MathAnswerReward, Reward
+from reasonloop.rewards import BenchmarkReward, FormatReward, MathAnswerReward, Reward
 from reasonloop.rewards.extraction import extract_final_answer
 from reasonloop.sampling import (
     Completion,
@@ -100,11 +103,16 @@ def sampling_seed(seed: int, step: int, problem_id: str) -> int:
 
 
 def make_reward(spec: str) -> Reward:
+    """`math`, `format:REGEX` (1 when a completion matches: format-only warm-up), or
+    grpc://HOST:PORT[,HOST:PORT] (a Benchmark server's Grade). A spec, not a Python object,
+    because `accelerate launch` starts each process from the config alone."""
     if spec == "math":
         return MathAnswerReward()
+    if spec.startswith("format:"):
+        return FormatReward(spec.removeprefix("format:"))
     if spec.startswith("grpc://"):
         return BenchmarkReward(spec.removeprefix("grpc://").split(","))
-    raise ValueError(f"train.reward must be `math` or grpc://HOST:PORT, not {spec!r}")
+    raise ValueError(f"train.reward must be `math`, format:REGEX or grpc://HOST:PORT, not {spec!r}")
 
 
 class Trainer:
@@ -124,6 +132,12 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        processes = self.accelerator.num_processes
+        if config.train.prompts_per_step % processes:
+            raise ValueError(
+                f"train.prompts_per_step ({config.train.prompts_per_step}) must be a multiple "
+                f"of the number of processes ({processes})"
+            )
         self.problems = problems_for(config, "train")  # bad data fails before the run exists
         self.reward = reward if reward is not None else make_reward(config.train.reward)
         self._check_run_dir(resume)
@@ -143,7 +157,8 @@ class Trainer:
             state = load_state(checkpoint)
             self.optimizer.load_state_dict(state["optimizer"])
             self.step = state["step"]
-        self._interrupted = False
+        self._stop_requested = False  # this process was asked to stop (Ctrl-C, `stop()`)
+        self._interrupted = False  # every process agreed to stop after this step
 
     # ---- setup ------------------------------------------------------------------------
 
@@ -160,6 +175,7 @@ class Trainer:
             before["train"]["steps"] = current["train"]["steps"]
             if before != current:
                 raise ValueError(f"{self.run_dir} was started with another config")
+        self.accelerator.wait_for_everyone()  # all checked before the main process writes
         if self.accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             saved.write_text(json.dumps(current, indent=2))
@@ -190,12 +206,14 @@ class Trainer:
             while self.step < steps and not self._interrupted:
                 record = self.train_step()
                 records.append(record)
-                logger.log(vars(record))
+                if logger is not None:
+                    logger.log(vars(record))
                 if board is not None:
                     for name, value in vars(record).items():
                         board.add_scalar(f"train/{name}", value, record.step)
                 if on_step is not None:
                     on_step(record)
+                self._interrupted = self._any_process(self._stop_requested)
                 if self.step % every == 0 or self.step == steps or self._interrupted:
                     self.save()
         if board is not None:
@@ -219,7 +237,7 @@ class Trainer:
 
     def stop(self) -> None:
         """Stop after the current step, with a checkpoint (what Ctrl-C does)."""
-        self._interrupted = True
+        self._stop_requested = True
 
     def train_step(self) -> StepRecord:
         started = time.perf_counter()
@@ -228,27 +246,37 @@ class Trainer:
         sampled = time.perf_counter()
         texts = [[c.text for c in group] for group in completions]
         rewards = self.score(problems, texts)
-        advantages = leave_one_out_advantages(rewards)
+        advantages = leave_one_out_advantages(rewards)  # groups never span processes
         flat = [c for g in completions for c in g]
         loss, grad_norm = self.optimize(flat, advantages)
         self.step += 1
+        count, reward, correct, formatted, thinking, answer = self._sum_over_processes(
+            [
+                len(flat),
+                float(rewards.sum()),
+                float((rewards >= 1).sum()),
+                sum(extract_final_answer(c.text) is not None for c in flat),
+                sum(len(c.thinking.tokens) for c in flat if c.thinking),
+                sum(len(c.token_ids) for c in flat),
+            ]
+        )
         finished = time.perf_counter()
         return StepRecord(
             step=self.step,
-            reward=float(rewards.mean()),
-            correct=float((rewards >= 1).float().mean()),
-            format=sum(extract_final_answer(c.text) is not None for c in flat) / len(flat),
+            reward=reward / count,
+            correct=correct / count,
+            format=formatted / count,
             loss=loss,
             grad_norm=grad_norm,
-            thinking_steps=sum(len(c.thinking.tokens) for c in flat if c.thinking) / len(flat),
-            answer_tokens=sum(len(c.token_ids) for c in flat) / len(flat),
+            thinking_steps=thinking / count,
+            answer_tokens=answer / count,
             sample_s=sampled - started,
             train_s=finished - sampled,
             step_s=finished - started,
         )
 
     def _my_problems(self) -> list[MathProblem]:
-        """This process's share of the step's prompts."""
+        """This process's share of the step's prompts (all of them in a single process)."""
         config = self.config.train
         indices = batch_indices(len(self.problems), self.step, config.prompts_per_step, config.seed)
         share = indices[self.accelerator.process_index :: self.accelerator.num_processes]
@@ -297,13 +325,16 @@ class Trainer:
     ) -> tuple[float, float]:
         """One optimizer step on the RLOO loss; returns (loss, gradient norm before clipping).
 
+        `completions` are this process's; the loss, gradient and returned values are those of
+        the step's completions on all processes together (the mean over all of them).
         When every group's rewards are equal (all advantages 0) and there is no KL term, the
         gradient is exactly zero: the step is skipped, because Adam would still move the
         policy along its stale momentum, which on sparse rewards only drifts it away.
         """
         config = self.config.train
         model = self.loaded.model
-        if config.kl_coef == 0 and not bool(advantages.any()):
+        count, signal = self._sum_over_processes([len(completions), float(advantages.any())])
+        if config.kl_coef == 0 and not signal:
             return 0.0, 0.0
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -318,14 +349,15 @@ class Trainer:
                 flat_advantages[start : start + len(part)],
                 reference_log_probs=reference,
                 kl_coef=config.kl_coef,
-            ) * (len(part) / len(completions))
+            ) * (len(part) / count)
             loss.backward()
             total += float(loss.detach())
         params = [p for p in model.parameters() if p.requires_grad]
         if self.accelerator.num_processes > 1:
             for p in params:
                 if p.grad is not None:
-                    p.grad = self.accelerator.reduce(p.grad, reduction="mean")
+                    p.grad = self.accelerator.reduce(p.grad, reduction="sum")
+            (total,) = self._sum_over_processes([total])
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
         if math.isfinite(grad_norm):
             self.optimizer.step()
@@ -339,6 +371,19 @@ class Trainer:
         with context:
             return completion_log_probs(model, completions)
 
+    # ---- processes --------------------------------------------------------------------
+
+    def _sum_over_processes(self, values: Sequence[float]) -> list[float]:
+        """Element-wise sums of every process's `values` (the values in a single process)."""
+        if self.accelerator.num_processes == 1:
+            return [float(v) for v in values]
+        local = torch.tensor(values, dtype=torch.float64, device=self.accelerator.device)
+        return self.accelerator.reduce(local, reduction="sum").tolist()
+
+    def _any_process(self, flag: bool) -> bool:
+        """True on every process when it is true on one: they must all stop at the same step."""
+        return self._sum_over_processes([float(flag)])[0] > 0
+
     # ---- persistence ------------------------------------------------------------------
 
     def save(self) -> None:
@@ -346,8 +391,11 @@ class Trainer:
             save_checkpoint(self.run_dir, self.step, self.loaded.model, self.optimizer)
         self.accelerator.wait_for_everyone()
 
-    def _logger(self) -> JsonlLogger:
-        """The run's JSONL log, without entries past the step being resumed from."""
+    def _logger(self) -> AbstractContextManager[JsonlLogger | None]:
+        """The run's JSONL log, without entries past the step being resumed from (None on
+        all processes but the main one)."""
+        if not self.accelerator.is_main_process:
+            return nullcontext()
         path = self.run_dir / LOG_FILE
         if path.is_file():
             kept = [r for r in read_jsonl(path) if r.get("step", 0) <= self.step]
