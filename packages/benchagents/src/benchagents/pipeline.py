@@ -214,12 +214,10 @@ class Pipeline:
         instances: list[Instance],
         source: str,
         ui: UI,
-        config: RunConfig | None = None,
     ) -> Pipeline:
         """A run whose dataset comes from elsewhere (e.g. BA-Calendar): the domain's default
         plan, a dataset version, and the state at evaluation, so `resume` evaluates it."""
-        config = config or RunConfig(domain=domain)
-        pipeline = cls.create(run_dir, config, ui)
+        pipeline = cls.create(run_dir, RunConfig(domain=domain), ui)
         plan = pipeline.domain.default_plan()
         plan.save(pipeline.path(PLAN))
         stats = {"imported": len(instances), "source": source}
@@ -300,7 +298,11 @@ class Pipeline:
         if config.draft:
             domain = DescribedDomain.from_dir(config.draft)
         else:
-            with self.ui.err.status("the LLM writes the domain's plan and code"):
+            self.ui.err.print(
+                "the LLM writes the domain's plan and code (small local models rarely manage: "
+                "give --draft DIR or a stronger --backend)"
+            )
+            with self.ui.err.status("drafting the domain"):
                 domain = write_draft(self.llm(), config.description or "")
         domain.save(self.path(DOMAIN_DIR))
         self._domain = domain
