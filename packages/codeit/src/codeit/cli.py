@@ -32,10 +32,14 @@ ConfigOption = Annotated[
 
 
 def _quiet_hf() -> None:
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    # raised inside peft's get_peft_model by transformers 5; nothing a user can act on
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
 
 
 def _run_loop(run: CodeitRun, label: str) -> list[IterationRecord]:
@@ -106,14 +110,7 @@ def _run_both(
     try:
         with err.status("loading ARC tasks"):
             split = split_tasks(config.data, config.train.seed)
-        box = config.sandbox
-        runner = ProgramRunner(
-            box.workers,
-            time_limit_s=box.time_limit_s,
-            memory_limit_mb=box.memory_limit_mb,
-            max_steps=box.max_steps,
-        )
-        with runner:
+        with ProgramRunner.from_config(config.sandbox) as runner:
             kinds = [("codeit", True)] + ([("baseline", False)] if baseline else [])
             for label, learn in kinds:
                 with err.status(f"loading {config.model.spec} ({label})"):

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field
 
 from reasonloop.configfile import ConfigSection, MethodConfig, load_config_file
+from reasonloop.sandbox import Backend
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -29,7 +30,7 @@ class DataSection(ConfigSection):
     eval: str = "arc1-eval"
     eval_tasks: int = Field(4, ge=-1)  # evaluation tasks to target; -1 = all, 0 = none
     heldout_tasks: int = Field(10, ge=0)  # seeded training tasks held out as targets
-    max_grid_size: int = Field(10, ge=1, le=30)  # target tasks whose grids all fit this side
+    max_grid_size: int = Field(6, ge=1, le=30)  # target tasks whose grids all fit this side
     prompt_examples: int = Field(2, ge=1)  # demonstration pairs shown in a prompt
 
 
@@ -62,6 +63,8 @@ class SandboxSection(ConfigSection):
     time_limit_s: float = Field(1.0, gt=0)
     memory_limit_mb: int = Field(1024, ge=64)
     max_steps: int = Field(10_000, ge=1)
+    backend: Backend = "local"  # ray: the workers are actors on a Ray cluster, same results
+    ray_address: str | None = None  # "auto", "ray://HOST:10001"; None: RAY_ADDRESS or local
 
 
 class CodeitConfig(MethodConfig):
