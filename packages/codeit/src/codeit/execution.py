@@ -4,7 +4,9 @@ One pool item is one program on all of its inputs (`run_job`), so a batch of man
 many inputs costs one pickle round trip per program, and a program that hangs or exhausts
 memory loses only its own item: the pool kills the worker, reports the item's kind, and the
 batch goes on. Results are cached by (program text, inputs) within a runner, because the
-policy samples the same programs again and again across meta-iterations.
+policy samples the same programs again and again across meta-iterations. The workers can also
+be actors on a Ray cluster (`backend="ray"`, config `sandbox.backend`): each program still runs
+in the sandbox's own worker under the same limits, so the results are the same.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Self
 
+from codeit.config import SandboxSection
 from codeit.data import ArcTask
 from codeit.grid import Grid
 from codeit.interpreter import DEFAULT_MAX_STEPS, run_on_inputs
 from codeit.scoring import Output, demo_score, solves_tests
-from reasonloop.sandbox import Kind, WorkerPool
+from reasonloop.sandbox import Backend, Kind, make_pool
 
 JOB_TARGET = "codeit.execution:run_job"
 DEFAULT_CACHE_SIZE = 20_000  # results hold output grids: ~10 KB each at 30x30
@@ -72,7 +76,9 @@ class ProgramRunner:
     """Runs programs on grids in `workers` sandboxed processes, with an LRU cache of results.
 
     Timeouts and memory kills are cached too: running a program that hung again would only
-    hang again, at the cost of a whole time limit each time.
+    hang again, at the cost of a whole time limit each time. `backend="ray"` puts the workers
+    on the Ray cluster at `ray_address` (needs `reasonloop-core[ray]`; None: the cluster
+    RAY_ADDRESS names, else a local Ray).
     """
 
     def __init__(
@@ -83,17 +89,36 @@ class ProgramRunner:
         memory_limit_mb: float = 1024.0,
         max_steps: int = DEFAULT_MAX_STEPS,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        backend: Backend = "local",
+        ray_address: str | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, not {max_steps}")
         self.max_steps = max_steps
         self.cache_size = cache_size
-        self.pool = WorkerPool(
-            JOB_TARGET, workers, time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb
+        self.pool = make_pool(
+            JOB_TARGET,
+            workers,
+            time_limit_s=time_limit_s,
+            memory_limit_mb=memory_limit_mb,
+            backend=backend,
+            address=ray_address,
         )
         self._cache: OrderedDict[tuple[str, tuple[Grid, ...]], ProgramResult] = OrderedDict()
         self.executed = 0  # programs sent to the pool (cache misses)
         self.cache_hits = 0
+
+    @classmethod
+    def from_config(cls, sandbox: SandboxSection) -> Self:
+        """The runner a run's `[sandbox]` section describes."""
+        return cls(
+            sandbox.workers,
+            time_limit_s=sandbox.time_limit_s,
+            memory_limit_mb=sandbox.memory_limit_mb,
+            max_steps=sandbox.max_steps,
+            backend=sandbox.backend,
+            ray_address=sandbox.ray_address,
+        )
 
     def run(
         self, programs: Sequence[str], inputs: Sequence[Sequence[Grid]], *, cache: bool = True

@@ -94,13 +94,7 @@ class CodeitRun:
         self.learn = learn
         self._check_run_dir(resume)
         self.split = split or split_tasks(config.data, config.train.seed)
-        box = config.sandbox
-        self.runner = runner or ProgramRunner(
-            workers=box.workers,
-            time_limit_s=box.time_limit_s,
-            memory_limit_mb=box.memory_limit_mb,
-            max_steps=box.max_steps,
-        )
+        self.runner = runner or ProgramRunner.from_config(config.sandbox)
         model = config.model
         loaded = load_model(model.spec, seed=config.train.seed)
         self.policy = Policy(

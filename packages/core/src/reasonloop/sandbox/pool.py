@@ -177,6 +177,27 @@ def _stop_all(workers: list[_Worker], owner_pid: int) -> None:
     workers.clear()
 
 
+def check_pool_arguments(
+    target: str,
+    workers: int | None,
+    time_limit_s: float,
+    memory_limit_mb: float,
+    start_timeout_s: float,
+) -> None:
+    """ValueError for arguments no pool can run with (every pool backend checks the same)."""
+    if not _TARGET.fullmatch(target):
+        raise ValueError(f"target {target!r} is not of the form 'module:function'")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be >= 0 (0: one per CPU), not {workers}")
+    for name, value in [
+        ("time_limit_s", time_limit_s),
+        ("memory_limit_mb", memory_limit_mb),
+        ("start_timeout_s", start_timeout_s),
+    ]:
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, not {value}")
+
+
 class WorkerPool:
     """Run `target` ("module:function", imported in the workers only) over items in `workers`
     processes (0 or None: one per CPU). Not for concurrent use from several threads: `map`
@@ -191,17 +212,7 @@ class WorkerPool:
         memory_limit_mb: float = 512.0,
         start_timeout_s: float = 120.0,
     ) -> None:
-        if not _TARGET.fullmatch(target):
-            raise ValueError(f"target {target!r} is not of the form 'module:function'")
-        if workers is not None and workers < 0:
-            raise ValueError(f"workers must be >= 0 (0: one per CPU), not {workers}")
-        for name, value in [
-            ("time_limit_s", time_limit_s),
-            ("memory_limit_mb", memory_limit_mb),
-            ("start_timeout_s", start_timeout_s),
-        ]:
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, not {value}")
+        check_pool_arguments(target, workers, time_limit_s, memory_limit_mb, start_timeout_s)
         self.target = target
         self.time_limit_s = float(time_limit_s)
         self.memory_limit_mb = float(memory_limit_mb)
