@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from reasonloop.configfile import ConfigSection, MethodConfig, load_config_file
 
@@ -27,7 +28,9 @@ class ModelSection(ConfigSection):
 
 
 class DataSection(ConfigSection):
-    train: str = "builtin:arith"  # builtin:arith|builtin:ood, a .jsonl file, or hf:NAME[:CONFIG]
+    # builtin:arith|builtin:ood, a .jsonl file, hf:NAME[:CONFIG], or grpc://HOST:PORT (a
+    # Benchmark server's tasks, graded by that server: train.reward is its address)
+    train: str = "builtin:arith"
     test: str = "builtin:arith"
     ood: str = "builtin:ood"
     levels: list[int] = Field(
@@ -37,6 +40,17 @@ class DataSection(ConfigSection):
     test_count: int = Field(40, ge=1)
     question_field: str = "question"
     answer_field: str = "answer"
+
+    @field_validator("test", "ood")
+    @classmethod
+    def _graded_here(cls, source: str) -> str:
+        """softcot's evaluation grades with math-verify, which a remote task's id is not for."""
+        if source.startswith("grpc://"):
+            raise PydanticCustomError(
+                "remote_eval",
+                "evaluate a Benchmark server's tasks with `reasonloop eval --benchmark grpc://...`",
+            )
+        return source
 
 
 class ThinkingSection(ConfigSection):
@@ -78,8 +92,26 @@ class RunConfig(MethodConfig):
     model: ModelSection = ModelSection()
     data: DataSection = DataSection()
     thinking: ThinkingSection = ThinkingSection()
-    train: TrainSection = TrainSection()
+    train: TrainSection = Field(TrainSection(), validate_default=True)  # checked below
     eval: EvalSection = EvalSection()
+
+    @field_validator("train")
+    @classmethod
+    def _remote_tasks_graded_remotely(
+        cls, train: TrainSection, info: ValidationInfo
+    ) -> TrainSection:
+        """A Benchmark server's tasks carry no answers: only its Grade can score them."""
+        data = info.data.get("data")
+        if (
+            data is not None
+            and data.train.startswith("grpc://")
+            and not train.reward.startswith("grpc://")
+        ):
+            raise PydanticCustomError(
+                "remote_reward",
+                "data.train is a Benchmark server: train.reward must be its grpc:// address",
+            )
+        return train
 
 
 DEFAULT_CONFIG = RunConfig()

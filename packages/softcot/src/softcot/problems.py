@@ -15,7 +15,10 @@ splits, whatever the seed, count or levels asked for.
 - `builtin:arith`, `builtin:ood`, optionally with parameters: `builtin:arith?levels=0,1&count=200`
   (defaults: levels 0,1,2 and `DEFAULT_BUILTIN_COUNT` problems);
 - a `.jsonl` file with one problem a line (GSM8K- and MATH-style answers are understood);
-- `hf:NAME[:CONFIG]`, a hub dataset (needs the `hub` extra and a connection).
+- `hf:NAME[:CONFIG]`, a hub dataset (needs the `hub` extra and a connection);
+- `grpc://HOST:PORT`, the tasks of a Benchmark server (any method's), asked with the task's
+  own prompt; the reference answer is the task id, so only that server's `Grade` can score
+  them (`train.reward` set to the same address).
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ from itertools import islice
 from pathlib import Path
 from string import Formatter
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from softcot.prompts import MathProblem
+
+if TYPE_CHECKING:
+    from reasonloop.sampling.decoder import Prompt
 
 LEVELS: Mapping[int, str] = MappingProxyType(
     {
@@ -48,6 +54,8 @@ LEVELS: Mapping[int, str] = MappingProxyType(
 FAMILIES = ("arith", "ood")
 DEFAULT_BUILTIN_COUNT = 1000
 TEST_ONE_IN = 4  # one problem in 4, chosen by content hash, belongs to the test split
+REMOTE_SCHEME = "grpc://"
+REMOTE_TIMEOUT_S = 60.0  # listing a Benchmark server's tasks
 
 # Numbers a level draws when a template does not fix the range itself.
 _LEVEL_RANGES = {0: (2, 10), 1: (2, 20), 2: (2, 20), 3: (2, 50), 4: (2, 100)}
@@ -648,6 +656,46 @@ def _builtin(
     return procedural_problems(split, count, levels, seed, family)  # type: ignore[arg-type]
 
 
+def _prompt_text(prompt: Prompt) -> str:
+    """A prompt's text as a question (the last message of a chat); token ids have none."""
+    if isinstance(prompt, str):
+        return prompt
+    last = prompt[-1] if prompt else None
+    return last["content"] if isinstance(last, Mapping) else ""
+
+
+def remote_problems(address: str, limit: int | None = None) -> list[MathProblem]:
+    """The tasks of the Benchmark server at `address` (grpc://HOST:PORT) as problems.
+
+    Each keeps its task's prompt and metadata; its answer is the task id, which is what the
+    server's `Grade` takes as the reference (`reasonloop.rewards.BenchmarkReward`).
+    """
+    import grpc
+
+    from reasonloop.rpc import BenchmarkClient, Connection
+
+    try:
+        with BenchmarkClient(Connection(address, timeout_s=REMOTE_TIMEOUT_S)) as client:
+            name, tasks = client.name, client.tasks()[:limit]
+    except grpc.RpcError as exc:
+        raise ValueError(
+            f"could not list the tasks of {address}: {exc.code().name}: {exc.details()}"
+        ) from None
+    if not tasks and limit != 0:
+        raise ValueError(f"the benchmark at {address} has no tasks")
+    return [
+        MathProblem(
+            t.id,
+            _prompt_text(t.prompt),
+            t.id,
+            family=name,
+            metadata=dict(t.metadata),
+            prompt=t.prompt,
+        )
+        for t in tasks
+    ]
+
+
 def load_problems(
     source: str,
     *,
@@ -658,7 +706,7 @@ def load_problems(
     seed: int = 0,
 ) -> list[MathProblem]:
     """The problems of a source: `builtin:arith[?levels=0,1&count=200]`, `builtin:ood[...]`,
-    a `.jsonl` file, or `hf:NAME[:CONFIG]`.
+    a `.jsonl` file, `hf:NAME[:CONFIG]` or `grpc://HOST:PORT` (see `remote_problems`).
 
     `split` picks the built-in or hub split (a file is one split already); `seed` only matters
     for the built-in families; `limit` keeps the first problems. Records use `question_field`
@@ -668,6 +716,8 @@ def load_problems(
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+    if source.startswith(REMOTE_SCHEME):
+        return remote_problems(source, limit)
     scheme, _, rest = source.partition(":")
     if scheme == "builtin":
         family, _, query = rest.partition("?")
@@ -690,7 +740,7 @@ def load_problems(
     else:
         raise ValueError(
             f"unknown problem source {source!r}: expected builtin:arith, builtin:ood, "
-            "a .jsonl file or hf:NAME[:CONFIG]"
+            "a .jsonl file, hf:NAME[:CONFIG] or grpc://HOST:PORT"
         )
     problems = [
         _problem(record, family, question_field, answer_field) for record in islice(records, limit)

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the sampler (and torch) stay unimported for problem loading
+    from reasonloop.sampling.decoder import Prompt
 
 # Solved examples with different answers; each problem gets one, picked by its id. With a
 # single example, RL on sparse rewards learned to answer that example's number (\\boxed{6})
@@ -41,10 +45,16 @@ class MathProblem:
     level: int = 0  # difficulty, for the built-in family (0 when unknown)
     family: str = ""  # which generator or file it came from
     metadata: dict[str, str] = field(default_factory=dict)
+    # Asked exactly so, when the source poses it (a Benchmark server's task); None: built by
+    # `chat_prompt` from the question.
+    prompt: Prompt | None = None
 
 
-def chat_prompt(problem: MathProblem) -> list[dict[str, str]]:
-    """The chat messages a problem is asked with: one solved example, then the question."""
+def chat_prompt(problem: MathProblem) -> Prompt:
+    """What a problem is asked with: its own prompt if it has one, else chat messages with one
+    solved example, then the question."""
+    if problem.prompt is not None:
+        return problem.prompt
     pick = int.from_bytes(hashlib.sha256(problem.id.encode()).digest()[:4], "little")
     question, working, answer = EXAMPLES[pick % len(EXAMPLES)]
     example = f"Example: {question}\n{working} The answer is \\boxed{{{answer}}}.\n\n"
