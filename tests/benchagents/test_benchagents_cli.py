@@ -5,6 +5,7 @@ hand-written draft, and serve-benchmark graded over gRPC."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -157,6 +158,7 @@ def test_described_domain_end_to_end_and_served(tmp_path: Path) -> None:
         [sys.executable, "-m", "benchagents.cli", "serve-benchmark", str(run), "--port", "0"],
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # the test machine runs several at once
     )
     try:
         port = None

@@ -23,6 +23,8 @@ TINY = ["--backend", "local:tiny-llama", "--seed", "3"]
 FAST = [*TINY, "--count", "5", "--samples", "1", "--eval-limit", "3", "--eval-max-tokens", "4"]
 NO_LLM_WORK = ["--no-rewrite", "--llm-checks", "off"]
 PROMPT = "[a]pprove"
+# one torch thread per child process: the test machine runs several at once
+CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
 def invoke(*args: str, input: str | None = None):
@@ -112,13 +114,12 @@ class Session:
     """A CLI process whose stdin a test types into, reading what it prints."""
 
     def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchagents.cli", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=CHILD_ENV,
         )
         self.text = ""
         self._lock = threading.Lock()
@@ -210,6 +211,7 @@ def test_ctrl_c_saves_the_state(tmp_path: Path) -> None:
         [sys.executable, "-m", "benchagents.cli", *args, "--count", "100000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=CHILD_ENV,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -233,11 +235,12 @@ def test_smollm2_creates_a_calendar_benchmark(tmp_path: Path) -> None:
     """The main job's path with the real default model (a small count)."""
     run = tmp_path / "run"
     result = invoke(
-        "create", "calendar", "--auto", "--run-dir", str(run), "--count", "6",
-        "--eval-limit", "3", "--samples", "2",
+        "create", "calendar", "--auto", "--run-dir", str(run), "--count", "4",
+        "--llm-check-limit", "2", "--eval-limit", "2", "--samples", "2",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     stats = json.loads((run / "verification" / "stats.json").read_text())
-    assert stats["generated"] == 6 and stats["verified"] >= 1
+    assert stats["generated"] == 4 and stats["verified"] >= 1
+    assert sum(stats["llm_checks"].values()) == 2
     report = json.loads((run / "evaluation" / "local-smollm2-135m" / "report.json").read_text())
     assert 0.0 <= report["fraction_passed"]["mean"] <= 1.0 and report["samples"] == 2
