@@ -93,8 +93,21 @@ class Policy:
     def learn(self, lessons: Sequence[Lesson]) -> float:
         """One optimizer step of next-token loss on the programs (prompts are not scored)."""
         self.model.train()
-        ids, labels, attention = self._batch(lessons)
-        loss = self.model(input_ids=ids, attention_mask=attention, labels=labels).loss
+        ids, attention, targets = self._batch(lessons)
+        # Left padding puts every program at the right edge, so the vocabulary projection is
+        # needed for the last `width` positions only -- the prompts' logits are never built.
+        width = targets.shape[1]
+        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)  # as the sampler numbers them
+        out = self.model(
+            input_ids=ids,
+            attention_mask=attention,
+            position_ids=positions,
+            logits_to_keep=width + 1,
+        )
+        predicted = out.logits[:, :-1].float()
+        loss = torch.nn.functional.cross_entropy(
+            predicted.reshape(-1, predicted.shape[-1]), targets.reshape(-1), ignore_index=-100
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -104,19 +117,22 @@ class Policy:
         return float(loss.detach())
 
     def _batch(self, lessons: Sequence[Lesson]) -> tuple[torch.Tensor, ...]:
+        """Left-padded prompt+program ids, their mask, and the program tokens to predict
+        (right-aligned, -100 where a shorter program leaves room)."""
         eos = self.tokenizer.eos_token_id
         rows = []
         for lesson in lessons:
             prompt = self.tokenizer.encode(lesson.prompt)
             program = [*self.tokenizer.encode(lesson.program, add_special_tokens=False), eos]
-            rows.append((prompt + program, [-100] * len(prompt) + program))
-        width = max(len(r[0]) for r in rows)
+            rows.append((prompt + program, program))
+        length = max(len(tokens) for tokens, _ in rows)
+        width = max(len(program) for _, program in rows)
+        ids = torch.full((len(rows), length), self.sampler.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), length), dtype=torch.long)
+        targets = torch.full((len(rows), width), -100, dtype=torch.long)
+        for i, (tokens, program) in enumerate(rows):
+            ids[i, length - len(tokens) :] = torch.tensor(tokens)
+            attention[i, length - len(tokens) :] = 1
+            targets[i, width - len(program) :] = torch.tensor(program)
         device = self.model.device
-        ids = torch.full((len(rows), width), self.sampler.pad_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, (tokens, targets) in enumerate(rows):
-            ids[i, : len(tokens)] = torch.tensor(tokens)
-            labels[i, : len(targets)] = torch.tensor(targets)
-            attention[i, : len(tokens)] = 1
-        return ids.to(device), labels.to(device), attention.to(device)
+        return ids.to(device), attention.to(device), targets.to(device)
