@@ -15,7 +15,7 @@ from codeit.targets import split_tasks
 def tiny_config(**train: object) -> CodeitConfig:
     return CodeitConfig.model_validate(
         {
-            "model": {"spec": "tiny-llama", "lora_rank": 4, "lora_alpha": 8},
+            "model": {"spec": "tiny-llama", "lora_rank": 4, "lora_alpha": 8, "lora_top_layers": 1},
             "data": {"heldout_tasks": 2, "eval_tasks": 1, "max_grid_size": 8},
             "search": {"samples_per_task": 2, "max_new_tokens": 24, "batch_tasks": 3},
             "buffer": {"mutation_size": 16},

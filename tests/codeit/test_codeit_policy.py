@@ -6,7 +6,7 @@ import pytest
 
 from codeit.data import load_tasks
 from codeit.policy import Lesson, Policy, task_prompt
-from codeit.program import ProgramSyntaxError, parse
+from codeit.program import parse
 from codeit.seeds import SEED_PROGRAMS
 from codeit.targets import fits
 from reasonloop.models import load_model
@@ -44,7 +44,4 @@ def test_samples_follow_the_grammar(policy: Policy, lessons: list[Lesson]) -> No
         lines = program.strip().splitlines()
         assert all(" = " in line and line.endswith(")") for line in lines[:-1])
         if lines and lines[-1].startswith("O = ") and lines[-1].endswith(")"):
-            try:  # a complete sample parses, unless it names a variable never defined
-                parse(program)
-            except ProgramSyntaxError as error:
-                assert "defined" in str(error)
+            parse(program)  # a complete sample parses: the grammar only lets defined names in

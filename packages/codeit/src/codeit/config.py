@@ -23,13 +23,14 @@ class ModelSection(ConfigSection):
     lora: bool = True  # False: full fine-tuning
     lora_rank: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
+    lora_top_layers: int | None = Field(8, ge=1)  # adapt only the last k layers; None = all
 
 
 class DataSection(ConfigSection):
     train: str = "arc1-train"  # arc1-train|arc1-eval|arc2-train|arc2-eval or a directory
     eval: str = "arc1-eval"
     eval_tasks: int = Field(4, ge=-1)  # evaluation tasks to target; -1 = all, 0 = none
-    heldout_tasks: int = Field(10, ge=0)  # seeded training tasks held out as targets
+    heldout_tasks: int = Field(8, ge=0)  # seeded training tasks held out as targets
     max_grid_size: int = Field(6, ge=1, le=30)  # target tasks whose grids all fit this side
     prompt_examples: int = Field(2, ge=1)  # demonstration pairs shown in a prompt
 
@@ -37,7 +38,7 @@ class DataSection(ConfigSection):
 class SearchSection(ConfigSection):
     samples_per_task: int = Field(8, ge=1)  # paper: 24
     temperature: float = Field(0.95, ge=0)
-    max_new_tokens: int = Field(48, ge=8)
+    max_new_tokens: int = Field(40, ge=8)
     batch_tasks: int = Field(4, ge=1)  # target tasks decoded together
 
 
@@ -51,8 +52,8 @@ class BufferSection(ConfigSection):
 
 class TrainSection(ConfigSection):
     meta_iterations: int = Field(3, ge=1)
-    steps_per_iteration: int = Field(8, ge=0)
-    batch_size: int = Field(8, ge=1)
+    steps_per_iteration: int = Field(6, ge=0)
+    batch_size: int = Field(6, ge=1)
     learning_rate: float = Field(5e-4, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 0

@@ -102,6 +102,7 @@ class CodeitRun:
             lora=model.lora,
             lora_rank=model.lora_rank,
             lora_alpha=model.lora_alpha,
+            lora_top_layers=model.lora_top_layers,
             learning_rate=config.train.learning_rate,
             max_grad_norm=config.train.max_grad_norm,
         )

@@ -50,6 +50,7 @@ class Policy:
         lora: bool,
         lora_rank: int,
         lora_alpha: int,
+        lora_top_layers: int | None = None,
         learning_rate: float,
         max_grad_norm: float,
     ) -> None:
@@ -57,7 +58,7 @@ class Policy:
         self.lora = lora
         model = loaded.model
         if lora:
-            model = attach_lora(model, rank=lora_rank, alpha=lora_alpha)
+            model = attach_lora(model, rank=lora_rank, alpha=lora_alpha, top_layers=lora_top_layers)
         self.model = model
         self.tokenizer = loaded.tokenizer
         self.max_grad_norm = max_grad_norm

@@ -313,27 +313,35 @@ def _fits_literal(param: Type) -> bool:
     return True
 
 
-def grammar_ebnf() -> str:
-    """An xgrammar/GBNF grammar (root rule `root`) of program text: `x<n> = primitive(args)`
-    lines ending in an `O = ...` line, each primitive with its arity and, per argument, the
-    constants and function values its type admits. Which variables exist and their types are
-    context the grammar cannot track; `parse` and `check_types` still judge the result."""
+GRAMMAR_MAX_LINES = 14  # statements a sampled program may have, `O = ...` included
+
+
+def grammar_ebnf(max_lines: int = GRAMMAR_MAX_LINES) -> str:
+    """An xgrammar/GBNF grammar (root rule `root`) of canonical program text: lines
+    `x1 = ...`, `x2 = ...`, ... ending in an `O = ...` line, each calling a primitive with its
+    arity and, per argument, the constants and function values its type admits and only the
+    variables defined above it -- so every sample parses. Variable *types* are context the
+    grammar does not track; `check_types` and the interpreter still judge those."""
     slots: dict[tuple[str, ...], str] = {}
-    calls = []
+    signatures = []
     for prim in PRIMITIVES.values():
-        rules = []
-        for param in prim.params:
-            alternatives = _slot_alternatives(param)
-            rules.append(slots.setdefault(alternatives, f"arg{len(slots)}"))
-        args = ' ", " '.join(rules)
-        calls.append(f'"{prim.name}(" {args} ")"' if rules else f'"{prim.name}()"')
-    lines = [
-        'root ::= line* "O = " call "\\n"?',
-        'line ::= var " = " call "\\n"',
-        'var ::= "x" [1-9] [0-9]? [0-9]?',
-        f'ref ::= var | "{INPUT}"',
-        'int ::= "-"? ("30" | [1-2] [0-9] | [0-9])',
-        "call ::= " + "\n    | ".join(calls),
-    ]
-    lines += [f"{name} ::= {' | '.join(alts)}" for alts, name in slots.items()]
+        names = [slots.setdefault(_slot_alternatives(p), f"arg{len(slots)}") for p in prim.params]
+        signatures.append((prim.name, names))
+    lines = ['int ::= "-"? ("30" | [1-2] [0-9] | [0-9])']
+    for defined in range(max_lines):  # the rules of a line with x1..x{defined} in scope
+        refs = " | ".join([f'"{INPUT}"', *(f'"x{n}"' for n in range(defined, 0, -1))])
+        lines.append(f"ref{defined} ::= {refs}")
+        calls = []
+        for name, args in signatures:
+            inner = ' ", " '.join(f"{arg}_{defined}" for arg in args)
+            calls.append(f'"{name}(" {inner} ")"' if args else f'"{name}()"')
+        lines.append(f"call{defined} ::= " + "\n    | ".join(calls))
+        for alternatives, arg in slots.items():
+            body = " | ".join(f"ref{defined}" if a == "ref" else a for a in alternatives)
+            lines.append(f"{arg}_{defined} ::= {body}")
+        last = f'"O = " call{defined} "\\n"?'
+        if defined + 1 < max_lines:
+            step = f'"x{defined + 1} = " call{defined} "\\n" rest{defined + 1}'
+            last = f"{last} | {step}"
+        lines.append(f"{'root' if defined == 0 else f'rest{defined}'} ::= {last}")
     return "\n".join(lines) + "\n"

@@ -26,15 +26,30 @@ def attach_lora(
     alpha: int = 32,
     dropout: float = 0.0,
     target_modules: str | list[str] = "all-linear",
+    top_layers: int | None = None,
 ) -> PeftModel:
-    """Wrap `model` with trainable LoRA adapters; the base weights are frozen."""
+    """Wrap `model` with trainable LoRA adapters; the base weights are frozen.
+
+    `top_layers=k` adapts only the last k transformer layers: backpropagation then stops
+    there, so a training step costs little more than a forward pass (what makes CPU runs
+    affordable); None adapts every layer.
+    """
     from peft import LoraConfig, get_peft_model
 
+    layers = None
+    if top_layers is not None:
+        total = model.config.num_hidden_layers
+        if not 0 < top_layers <= total:
+            raise ValueError(f"top_layers must be in 1..{total}, not {top_layers}")
+        layers = list(range(total - top_layers, total))
+        if target_modules == "all-linear":  # peft wants the names spelled out with layers
+            target_modules = _linear_names(model)
     config = LoraConfig(
         r=rank,
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=target_modules,
+        layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
@@ -62,3 +77,17 @@ def merge_and_export(
             os.rename(out_dir, old)
         os.rename(staging, out_dir)
     return out_dir
+
+
+def _linear_names(model: PreTrainedModel) -> list[str]:
+    """The distinct names of the model's linear layers, the output head excepted."""
+    import torch
+
+    head = model.get_output_embeddings()
+    return sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and module is not head
+        }
+    )
