@@ -38,7 +38,7 @@ class DataSection(ConfigSection):
 class SearchSection(ConfigSection):
     samples_per_task: int = Field(8, ge=1)  # paper: 24
     temperature: float = Field(0.95, ge=0)
-    max_new_tokens: int = Field(40, ge=8)
+    max_new_tokens: int = Field(64, ge=8)
     batch_tasks: int = Field(4, ge=1)  # target tasks decoded together
 
 
@@ -52,9 +52,9 @@ class BufferSection(ConfigSection):
 
 class TrainSection(ConfigSection):
     meta_iterations: int = Field(3, ge=1)
-    steps_per_iteration: int = Field(6, ge=0)
+    steps_per_iteration: int = Field(8, ge=0)
     batch_size: int = Field(6, ge=1)
-    learning_rate: float = Field(5e-4, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 0
 
