@@ -135,9 +135,7 @@ def test_eval_cli_writes_the_matrix_for_a_run(tmp_path: Path, tiny_config) -> No
     report = json.loads((tmp_path / "ev" / "matrix.json").read_text())
     cells = {(c["policy"], c["mode"]) for c in report["cells"]}
     assert cells == {
-        (policy, mode)
-        for policy in ("base", "soft")
-        for mode in tiny_config().eval.modes
+        (policy, mode) for policy in ("base", "soft") for mode in tiny_config().eval.modes
     }
     assert (tmp_path / "ev" / "matrix.png").read_bytes().startswith(b"\x89PNG")
 

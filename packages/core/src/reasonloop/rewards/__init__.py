@@ -19,6 +19,7 @@ def __getattr__(name: str) -> object:
         return MathAnswerReward
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "BenchmarkReward",
     "ExactMatchReward",
