@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,3 +25,13 @@ def smollm2() -> LoadedModel:
     from reasonloop.models import load_model
 
     return load_model("smollm2-135m", device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def default_ctrl_c() -> Iterator[None]:
+    """Every test starts with Python's own Ctrl-C handler: a library or an in-process server
+    that installed its own (and never put it back) must not change how the next test's
+    Ctrl-C behaves."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -16,9 +16,12 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    from reasonloop.sampling.params import SamplingParams
 
 Messages = list[dict[str, str]]
 Advance = Callable[[int], None]  # told how many more conversations are done
@@ -61,6 +64,22 @@ class GenerationOptions:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.n < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
+
+    def sampling_params(self) -> SamplingParams:
+        """The core's sampling parameters for these options (what the local and the gRPC
+        backend both send); the schema becomes a JSON-schema grammar."""
+        from reasonloop.sampling.params import Grammar, SamplingParams
+
+        grammar = None
+        if self.json_schema is not None:
+            grammar = Grammar("json_schema", json.dumps(self.json_schema))
+        return SamplingParams(
+            max_new_tokens=self.max_tokens,
+            temperature=self.temperature,
+            n=self.n,
+            seed=self.seed,
+            grammar=grammar,
+        )
 
 
 class LLM(ABC):

@@ -7,7 +7,6 @@ first use, so building a backend (e.g. a target evaluated later) costs nothing u
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -46,20 +45,10 @@ class LocalBackend(LLM):
     def generate(
         self, conversations: Sequence[Messages], options: GenerationOptions
     ) -> list[list[str]]:
-        from reasonloop.sampling import Grammar, SamplingParams
 
         if not conversations:
             return []
-        grammar = None
-        if options.json_schema is not None:
-            grammar = Grammar("json_schema", json.dumps(options.json_schema))
-        params = SamplingParams(
-            max_new_tokens=options.max_tokens,
-            temperature=options.temperature,
-            n=options.n,
-            seed=options.seed,
-            grammar=grammar,
-        )
+        params = options.sampling_params()
         self.count("calls")
         groups = self.sampler.generate(list(conversations), params)
         return [[c.text for c in group] for group in groups]

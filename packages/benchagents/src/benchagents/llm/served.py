@@ -7,14 +7,12 @@ grammar, so the server constrains the answer exactly as the local backend does.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import grpc
 
 from benchagents.llm.base import LLM, BackendError, GenerationOptions, Messages
 from reasonloop.rpc import Connection, InferenceClient
-from reasonloop.sampling import Grammar, SamplingParams
 
 
 class GrpcBackend(LLM):
@@ -33,16 +31,7 @@ class GrpcBackend(LLM):
     ) -> list[list[str]]:
         if not conversations:
             return []
-        grammar = None
-        if options.json_schema is not None:
-            grammar = Grammar("json_schema", json.dumps(options.json_schema))
-        params = SamplingParams(
-            max_new_tokens=options.max_tokens,
-            temperature=options.temperature,
-            n=options.n,
-            seed=options.seed,
-            grammar=grammar,
-        )
+        params = options.sampling_params()
         self.count("calls")
         try:
             groups = self._client.generate(list(conversations), params)
