@@ -26,7 +26,14 @@ from itertools import islice
 from typing import Literal
 
 from codeit.data import ArcTask, Example
-from codeit.dsl import COLOR, CONSTANTS, INT, PRIMITIVES, Type, TypeMismatch, instantiate, unify
+from codeit.dsl import (
+    COLOR,
+    CONSTANTS,
+    INT,
+    PRIMITIVES,
+    Type,
+    fits,
+)
 from codeit.execution import ProgramRunner
 from codeit.grid import MAX_SIDE, Grid
 from codeit.program import (
@@ -55,15 +62,8 @@ DropReason = Literal["invalid", "trivial", "oversized", "duplicate"]
 _TRIES_PER_SITE = 6  # candidates type-checked at one site before another site is tried
 
 
-@lru_cache(maxsize=1 << 16)
-def _fits(actual: Type, required: Type) -> bool:
-    """Whether a value of type `actual` can fill a slot of type `required` on its own (the
-    joint constraints of a whole call are left to `check_types`)."""
-    try:
-        unify(instantiate(actual), instantiate(required), {})
-    except TypeMismatch:
-        return False
-    return True
+# `codeit.dsl.fits`, memoized: mutation asks the same (type, slot) questions over and over.
+_fits = lru_cache(maxsize=1 << 16)(fits)
 
 
 @lru_cache(maxsize=4096)
