@@ -77,6 +77,7 @@ def run_config(args: argparse.Namespace, mode: str) -> RunConfig:
                 "spec": args.model,
                 "lora_rank": args.lora_rank,
                 "lora_alpha": 2 * args.lora_rank,
+                "lora_top_layers": None,  # every layer, as TRL's LoRA below
             },
             "data": {"levels": [0, 1], "train_count": 256, "test_count": 4},
             "thinking": {"mode": mode, "max_tokens": args.thinking_tokens},

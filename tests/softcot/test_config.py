@@ -22,6 +22,11 @@ def test_paper_configs_validate(name: str) -> None:
     assert config.thinking.noise_scale == 0.33
     assert max(config.eval.ks) == 32 and config.eval.samples == 32
     assert config.thinking.max_tokens >= 256
+    # Trained weights are float32: full fine-tuning at lr 1e-6 loses its updates in bf16.
+    assert config.model.lora or (config.model.dtype, config.model.mixed_precision) == (
+        "float32",
+        "bf16",
+    )
 
 
 def test_yaml_and_overrides(tmp_path: Path) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import statistics
+
 import json
 import math
 from dataclasses import replace
@@ -153,7 +155,7 @@ def test_matrix_over_two_policies(tiny: LoadedModel, tmp_path: Path) -> None:
     console = Console(width=200, record=True)
     console.print(report.table())
     rendered = console.export_text()
-    assert "pass@1 (pass@2)" in rendered
+    assert "pass@1 ±95% CI (pass@2)" in rendered
     assert "hard-greedy" in rendered and "fuzzy-sample" in rendered
     assert "base" in rendered and "other" in rendered
 
@@ -170,9 +172,31 @@ def test_report_with_known_values_renders() -> None:
     console = Console(width=200, record=True)
     console.print(report.table())
     rendered = console.export_text()
-    assert "0.250" in rendered and "0.125 (0.500)" in rendered
+    assert "0.250 ±0.10" in rendered and "0.125 ±0.10 (0.500)" in rendered
     assert "-2.500" in rendered
     assert report.to_json()["ood"]["base"] == {"pass_at_1": None, "heldout_log_likelihood": -2.5}
+
+
+def test_gain_over_base_is_paired() -> None:
+    """Same problems, same seeds: the CI of the per-problem differences, not of each cell."""
+    base = [[0.0], [1.0], [0.0], [1.0], [0.0], [0.0], [1.0], [0.0]]
+    trained = [[1.0], [1.0], [0.0], [1.0], [1.0], [0.0], [1.0], [1.0]]  # +3 problems, -0
+    cells = [
+        cell_from_scores(name, "hard-greedy", scores, (1,), [True] * 8, [1] * 8)
+        for name, scores in (("base", base), ("hard", trained))
+    ]
+    report = MatrixReport(cells)
+    gain = report.gain("hard", "hard-greedy")
+    assert gain.mean == pytest.approx(3 / 8)
+    differences = [1, 0, 0, 0, 1, 0, 0, 1]
+    sd = statistics.stdev(differences)
+    assert gain.high - gain.mean == pytest.approx(2.365 * sd / 8**0.5, rel=0.01)  # t(7)
+    assert report.to_json()["pass@1_gain_over_base"]["hard"]["hard-greedy"]["mean"] == 0.375
+    console = Console(width=200, record=True)
+    console.print(report.table())
+    rendered = console.export_text()
+    assert "hard - base" in rendered and "+0.375 ±0.43" in rendered
+    assert MatrixReport(cells[1:]).gains() == {}  # no base model, no gains
 
 
 def test_evaluate_matrix_rejects_bad_ks(tiny: LoadedModel) -> None:

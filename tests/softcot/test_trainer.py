@@ -54,6 +54,42 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path: Path, tiny_config) 
     assert loss() < before
 
 
+def changed_fraction(trainer: Trainer, small_lr_steps: int = 3) -> float:
+    """The fraction of trainable weights that `small_lr_steps` optimizer steps changed."""
+    problems = trainer._my_problems()
+    completions = [c for g in trainer.sample(problems) for c in g]
+    before = adapter_weights(trainer)
+    for _ in range(small_lr_steps):
+        trainer.optimize(completions, torch.tensor([1.0, -0.5, -0.5] * 2))
+    after = adapter_weights(trainer)
+    changed = sum(int((after[k] != w).sum()) for k, w in before.items())
+    return changed / sum(w.numel() for w in before.values())
+
+
+def test_full_fine_tuning_keeps_small_updates_in_float32_master_weights(
+    tmp_path: Path, tiny_config
+) -> None:
+    def trainer(dtype: str, mixed_precision: str) -> Trainer:
+        config = tiny_config(learning_rate=1e-6).model_copy(deep=True)
+        model = config.model.model_copy(
+            update={"lora": False, "dtype": dtype, "mixed_precision": mixed_precision}
+        )
+        config = config.model_copy(update={"model": model})
+        return Trainer(config, tmp_path / f"{dtype}-{mixed_precision}", reward=LETTER_REWARD)
+
+    with pytest.warns(UserWarning, match="round away"):
+        pure_bf16 = trainer("bfloat16", "no")
+    master_fp32 = trainer("float32", "bf16")
+    assert master_fp32.loaded.model.dtype == torch.float32
+    assert changed_fraction(pure_bf16) < 0.2  # most lr-1e-6 updates are lost in bf16
+    assert changed_fraction(master_fp32) > 0.9  # kept in float32, computed in bf16
+
+    lora = tiny_config().model_copy(deep=True)
+    lora = lora.model_copy(update={"model": lora.model.model_copy(update={"dtype": "bfloat16"})})
+    adapters = adapter_weights(Trainer(lora, tmp_path / "lora", reward=LETTER_REWARD))
+    assert {w.dtype for w in adapters.values()} == {torch.float32}  # PEFT upcasts adapters
+
+
 def test_training_logs_checkpoints_and_resumes_exactly(tmp_path: Path, tiny_config) -> None:
     straight = Trainer(tiny_config(), tmp_path / "straight", reward=LETTER_REWARD)
     records = straight.train()

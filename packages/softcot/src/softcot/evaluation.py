@@ -26,7 +26,7 @@ import torch
 from rich.table import Table
 from transformers import PreTrainedModel
 
-from reasonloop.metrics import MeanCI, mean_pass_at_k
+from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
 from reasonloop.models import LoadedModel
 from reasonloop.rewards import MathAnswerReward
 from reasonloop.rewards.extraction import extract_final_answer
@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 Policy = LoadedModel | tuple[PreTrainedModel, Any]
+BASE = "base"  # the base model's policy name, what trained policies are compared with
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class CellResult:
     pass_at_k: dict[int, MeanCI | None]
     format_rate: float  # fraction of samples stating an extractable final answer
     mean_thinking_steps: float
+    correct_per_problem: list[int] = field(default_factory=list)  # in the problems' order
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -187,6 +189,7 @@ def cell_from_scores(
         pass_at_k={k: mean_pass_at_k(correct, samples, k) if k <= samples else None for k in ks},
         format_rate=sum(map(bool, format_flags)) / total,
         mean_thinking_steps=statistics.fmean(steps),
+        correct_per_problem=correct,
     )
 
 
@@ -216,11 +219,40 @@ class MatrixReport:
                 return c
         raise KeyError(f"no cell for policy {policy!r} in mode {mode!r}")
 
+    def gain(self, policy: str, mode: str, baseline: str = BASE) -> MeanCI:
+        """pass@1 of `policy` minus `baseline`'s in `mode`, with a paired 95% CI.
+
+        Both were decoded on the same problems with the same per-problem seeds, so the
+        per-problem differences are paired: their CI is much narrower than the two cells'
+        intervals side by side, which would ignore that the same problems are hard for both.
+        """
+        ours, theirs = self.cell(policy, mode), self.cell(baseline, mode)
+        if len(ours.correct_per_problem) != len(theirs.correct_per_problem):
+            raise ValueError(f"{policy} and {baseline} were not evaluated on the same problems")
+        return mean_ci(
+            a / ours.samples - b / theirs.samples
+            for a, b in zip(ours.correct_per_problem, theirs.correct_per_problem, strict=True)
+        )
+
+    def gains(self, baseline: str = BASE) -> dict[str, dict[str, MeanCI]]:
+        """{policy: {mode: gain}} for every policy but `baseline` (empty without it)."""
+        if baseline not in self.policies:
+            return {}
+        return {
+            policy: {mode: self.gain(policy, mode, baseline) for mode in self.modes}
+            for policy in self.policies
+            if policy != baseline
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "config": self.config,
             "cells": [c.to_json() for c in self.cells],
             "ood": {policy: result.to_json() for policy, result in self.ood.items()},
+            "pass@1_gain_over_base": {
+                policy: {mode: asdict(gain) for mode, gain in by_mode.items()}
+                for policy, by_mode in self.gains().items()
+            },
         }
 
     def write(self, out_dir: str | Path) -> None:
@@ -231,9 +263,10 @@ class MatrixReport:
         _write_atomic(out_dir / "matrix.png", self._png())
 
     def table(self) -> Table:
-        """Rows are policies, columns modes; each cell reads "pass@1 (pass@kmax)"."""
+        """Rows are policies, columns modes; each cell reads "pass@1 ±95% CI (pass@kmax)",
+        and each trained policy gets a row of its paired pass@1 gain over the base model."""
         k_max = max(self.ks, default=1)
-        table = Table(title=f"pass@1 (pass@{k_max})")
+        table = Table(title=f"pass@1 ±95% CI (pass@{k_max})")
         table.add_column("policy", style="bold")
         for mode in self.modes:
             table.add_column(mode, justify="right")
@@ -244,7 +277,7 @@ class MatrixReport:
             row = []
             for mode in self.modes:
                 pass_at = self.cell(policy, mode).pass_at_k
-                text = _number(pass_at.get(1))
+                text = _with_ci(pass_at.get(1))
                 if k_max > 1 and pass_at.get(k_max) is not None:
                     text += f" ({_number(pass_at[k_max])})"
                 row.append(text)
@@ -253,6 +286,14 @@ class MatrixReport:
                 row.append(_number(ood.pass_at_1) if ood else "-")
                 row.append(_number(ood.heldout_log_likelihood) if ood else "-")
             table.add_row(policy, *row)
+        for policy, by_mode in self.gains().items():
+            extra = ["", ""] if self.ood else []
+            table.add_row(
+                f"{policy} - base",
+                *(_signed_with_ci(by_mode[mode]) for mode in self.modes),
+                *extra,
+                style="italic",
+            )
         return table
 
     def _png(self) -> bytes:
@@ -315,6 +356,17 @@ def _number(value: MeanCI | float | None) -> str:
     if value is None:
         return "-"
     return f"{value.mean if isinstance(value, MeanCI) else value:.3f}"
+
+
+def _with_ci(value: MeanCI | None) -> str:
+    """`mean ±half-width` (the t intervals of `mean_ci` are symmetric)."""
+    if value is None:
+        return "-"
+    return f"{value.mean:.3f} ±{value.high - value.mean:.2f}"
+
+
+def _signed_with_ci(value: MeanCI) -> str:
+    return f"{value.mean:+.3f} ±{value.high - value.mean:.2f}"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

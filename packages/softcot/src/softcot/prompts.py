@@ -1,11 +1,14 @@
 """One math problem and the way it is put to the model, shared by training and evaluation.
 
-The prompt shows one solved example, so that even a 135M instruct model answers in a checkable
-form: a short calculation, then `The answer is \\boxed{N}.` (an instruction alone gets ~0%
-from SmolLM2-135M; the example gets ~25% on the easy levels). The chain of thought is the
-calculation: it ends where the model is about to write `ANSWER_MARKER`, the marker is fed, and
-the answer is decoded discretely up to the first `}` (`ANSWER_STOP`), so exactly one complete
-answer is scored and a model is never rewarded for repeating it.
+The prompt is a few-shot chat: three solved examples as earlier user/assistant turns, then the
+question, so that even a 135M instruct model answers in a checkable form: a short calculation,
+then `The answer is \\boxed{N}.` Measured with SmolLM2-135M, greedy, on 64 level-0 problems:
+an instruction alone gets ~0%, one example inlined in the question 5%, three example turns 23%.
+
+The chain of thought is the calculation: it ends where the model is about to write
+`ANSWER_MARKER`, the marker is fed, and the answer is decoded discretely up to the first `}`
+(`ANSWER_STOP`), so exactly one complete answer is scored and a model is never rewarded for
+repeating it.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the sampler (and torch) stay unimported for problem loading
     from reasonloop.sampling.decoder import Prompt
 
-# Solved examples with different answers; each problem gets one, picked by its id. With a
-# single example, RL on sparse rewards learned to answer that example's number (\\boxed{6})
-# to every question: copying it was right just often enough.
+# Solved examples with different answers; each problem gets `SHOTS` of them in a rotation
+# picked by its id. With a single fixed example, RL on sparse rewards learned to answer that
+# example's number (\\boxed{6}) to every question: copying it was right just often enough.
 EXAMPLES = (
     ("Ann has 2 cats and gets 4 more. How many cats does Ann have?", "2 + 4 = 6.", "6"),
     ("Leo has 9 stamps and gives away 5. How many stamps does Leo have left?", "9 - 5 = 4.", "4"),
@@ -31,6 +34,7 @@ EXAMPLES = (
     ),
     ("There are 12 birds on a tree and 3 fly away. How many birds are left?", "12 - 3 = 9.", "9"),
 )
+SHOTS = 3
 ANSWER_MARKER = " The answer is"  # ends the chain of thought (ThinkingConfig.end_marker)
 ANSWER_STOP = ("}",)  # ends the answer, kept in its text (SamplingParams.include_stop)
 
@@ -51,11 +55,16 @@ class MathProblem:
 
 
 def chat_prompt(problem: MathProblem) -> Prompt:
-    """What a problem is asked with: its own prompt if it has one, else chat messages with one
-    solved example, then the question."""
+    """What a problem is asked with: its own prompt if it has one, else `SHOTS` solved
+    examples as earlier chat turns, then the question."""
     if problem.prompt is not None:
         return problem.prompt
-    pick = int.from_bytes(hashlib.sha256(problem.id.encode()).digest()[:4], "little")
-    question, working, answer = EXAMPLES[pick % len(EXAMPLES)]
-    example = f"Example: {question}\n{working} The answer is \\boxed{{{answer}}}.\n\n"
-    return [{"role": "user", "content": example + problem.question}]
+    first = int.from_bytes(hashlib.sha256(problem.id.encode()).digest()[:4], "little")
+    messages = []
+    for shot in range(SHOTS):
+        question, working, answer = EXAMPLES[(first + shot) % len(EXAMPLES)]
+        messages += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": f"{working} The answer is \\boxed{{{answer}}}."},
+        ]
+    return [*messages, {"role": "user", "content": problem.question}]

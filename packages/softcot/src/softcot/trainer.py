@@ -24,6 +24,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -189,9 +190,18 @@ class Trainer:
             dtype=dtype[model_config.dtype],
             seed=self.config.train.seed,
         )
+        if not model_config.lora and loaded.model.dtype != torch.float32:
+            warnings.warn(
+                f"full fine-tuning with {loaded.model.dtype} weights: small updates round away; "
+                'use model.dtype = "float32" with model.mixed_precision = "bf16"',
+                stacklevel=2,
+            )
         if model_config.lora:
             loaded.model = attach_lora(
-                loaded.model, rank=model_config.lora_rank, alpha=model_config.lora_alpha
+                loaded.model,
+                rank=model_config.lora_rank,
+                alpha=model_config.lora_alpha,
+                top_layers=model_config.lora_top_layers,
             )
         return loaded
 
@@ -300,11 +310,21 @@ class Trainer:
             ),
         )
 
+    def _autocast(self) -> torch.autocast:
+        """bf16 compute when `model.mixed_precision` asks for it (torch's own autocast: the
+        accelerate state is process-wide and cannot differ between trainers)."""
+        return torch.autocast(
+            self.accelerator.device.type,
+            dtype=torch.bfloat16,
+            enabled=self.config.model.mixed_precision == "bf16",
+        )
+
     def sample(self, problems: Sequence[MathProblem]) -> list[list[Completion]]:
         self.loaded.model.eval()
-        return self.sampler.generate(
-            [chat_prompt(p) for p in problems], [self.sampling_params(p) for p in problems]
-        )
+        with self._autocast():
+            return self.sampler.generate(
+                [chat_prompt(p) for p in problems], [self.sampling_params(p) for p in problems]
+            )
 
     def score(self, problems: Sequence[MathProblem], texts: list[list[str]]) -> torch.Tensor:
         group = self.config.train.group_size
@@ -342,8 +362,9 @@ class Trainer:
         total = 0.0
         for start in range(0, len(completions), config.micro_batch):
             part = completions[start : start + config.micro_batch]
-            log_probs = completion_log_probs(model, part)
-            reference = self._reference_log_probs(part) if config.kl_coef > 0 else None
+            with self._autocast():
+                log_probs = completion_log_probs(model, part)
+                reference = self._reference_log_probs(part) if config.kl_coef > 0 else None
             loss = policy_gradient_loss(
                 log_probs,
                 flat_advantages[start : start + len(part)],
@@ -436,7 +457,10 @@ def load_policy(run_or_model: str | Path, *, device: str | None = None) -> tuple
     loaded = load_model(config.model.spec, device=device, seed=config.train.seed)
     if config.model.lora:
         model = attach_lora(
-            loaded.model, rank=config.model.lora_rank, alpha=config.model.lora_alpha
+            loaded.model,
+            rank=config.model.lora_rank,
+            alpha=config.model.lora_alpha,
+            top_layers=config.model.lora_top_layers,
         )
         restore_weights(model, checkpoint, lora=True)
         loaded.model = model.merge_and_unload()

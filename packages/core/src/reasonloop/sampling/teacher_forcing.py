@@ -5,6 +5,10 @@ is fed exactly as the sampler fed it (tokens, or the stored soft inputs), and ea
 step gets its log-probability under the current parameters -- the token log-prob for
 discrete steps, log N(x_t; softmax(z_t / tau) @ E, sigma^2 I) for soft/fuzzy steps. The
 steps are in the order of `Completion.step_log_probs`, so the two can be compared.
+
+As in the sampler, each distinct prompt runs once and its KV cache is copied to its samples,
+so an RL group of G samples pays for its prompt once, not G times (the prompt is most of the
+sequence, and gradients flow back through the shared cache).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 from transformers import PreTrainedModel
 
 from reasonloop.sampling.decoder import Completion
+from reasonloop.sampling.kv_cache import new_cache
 from reasonloop.sampling.thinking import embedding_matrix, gaussian_log_density, mixture_mean
 
 
@@ -24,48 +29,30 @@ def completion_log_probs(
     """Per-step log-probabilities of each completion (with grad, if grad is enabled)."""
     if not completions:
         return []
-    device = model.device
+    # z[i, t]: the logits that chose step t of completion i (the last prompt position's for t=0)
+    z = _continuation_logits(model, completions)
+    device = z.device
     embeddings = embedding_matrix(model)
-    embed = model.get_input_embeddings()
-    sequences = [_fed_ids(c) for c in completions]
-    width = max(len(ids) for ids in sequences)
-    # Right padding keeps every scored position where the sampler had it; the padding id
-    # itself is never attended to.
-    ids = torch.zeros((len(completions), width), dtype=torch.long, device=device)
-    attention = torch.zeros((len(completions), width), dtype=torch.long, device=device)
-    for i, seq in enumerate(sequences):
-        ids[i, : len(seq)] = torch.tensor(seq, device=device)
-        attention[i, : len(seq)] = 1
-    inputs = embed(ids)
-    for i, c in enumerate(completions):
-        if c.thinking is not None and c.thinking.inputs is not None:
-            start = len(c.prompt_ids)
-            soft = c.thinking.inputs.to(device=device, dtype=inputs.dtype)
-            inputs[i, start : start + len(soft)] = soft
-    logits = model(inputs_embeds=inputs, attention_mask=attention).logits
-
     results = []
     for i, c in enumerate(completions):
         steps: list[torch.Tensor] = []
-        start = len(c.prompt_ids)
+        start = 0
         trace = c.thinking
         if trace is not None and trace.tokens:
-            cot = torch.arange(start, start + len(trace.tokens), device=device)
-            z = logits[i, cot - 1]
+            cot = z[i, : len(trace.tokens)]
             if trace.mode == "hard":
                 tau = trace.tau if trace.tau > 0 else 1.0
                 tokens = torch.tensor(trace.tokens, device=device)
-                lp = torch.log_softmax(z.float() / tau, dim=-1)
+                lp = torch.log_softmax(cot.float() / tau, dim=-1)
                 steps.append(lp.gather(1, tokens[:, None])[:, 0].double())
             else:
-                mean = mixture_mean(z, trace.tau, embeddings)
+                mean = mixture_mean(cot, trace.tau, embeddings)
                 assert trace.inputs is not None
-                x = trace.inputs.to(device)
-                steps.append(gaussian_log_density(x, mean, trace.sigma))
-            start += len(trace.tokens) + len(trace.marker_ids)
+                steps.append(gaussian_log_density(trace.inputs.to(device), mean, trace.sigma))
+            start = len(trace.tokens) + len(trace.marker_ids)
         if c.token_ids:
-            answer = torch.arange(start, start + len(c.token_ids), device=device)
-            lp = torch.log_softmax(logits[i, answer - 1].float() / c.answer_temperature, dim=-1)
+            answer = z[i, start : start + len(c.token_ids)]
+            lp = torch.log_softmax(answer.float() / c.answer_temperature, dim=-1)
             tokens = torch.tensor(c.token_ids, device=device)
             steps.append(lp.gather(1, tokens[:, None])[:, 0].double())
         results.append(
@@ -74,9 +61,64 @@ def completion_log_probs(
     return results
 
 
-def _fed_ids(c: Completion) -> list[int]:
-    """The token ids of the whole sequence; soft steps get a placeholder (replaced)."""
+def _continuation_logits(model: PreTrainedModel, completions: Sequence[Completion]) -> torch.Tensor:
+    """[completions, longest continuation, vocab]: the logits before each continuation step.
+
+    The distinct prompts are run once, left-padded (as the sampler prefills them); their cache
+    is copied to every completion, whose continuation (CoT inputs, marker, answer) is then fed
+    right-padded after it. The padding is never attended to.
+    """
+    device = model.device
+    prompts: dict[tuple[int, ...], int] = {}
+    rows = [prompts.setdefault(tuple(c.prompt_ids), len(prompts)) for c in completions]
+    width = max(len(ids) for ids in prompts)
+    prompt_ids = torch.zeros((len(prompts), width), dtype=torch.long, device=device)
+    prompt_mask = torch.zeros((len(prompts), width), dtype=torch.long, device=device)
+    for ids, index in prompts.items():
+        prompt_ids[index, width - len(ids) :] = torch.tensor(ids, device=device)
+        prompt_mask[index, width - len(ids) :] = 1
+    prefill = model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(dim=1) - 1).clamp(min=0),
+        cache=new_cache(model.config),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    expand = torch.tensor(rows, device=device)
+    first = prefill.logits[expand, -1:, :]
+    continuations = [_continuation_ids(c) for c in completions]
+    length = max(len(ids) for ids in continuations)
+    if length <= 1:  # nothing after the first step: the prompt's logits are all there is
+        return first
+    cache = prefill.cache
+    if len(prompts) != len(completions):
+        cache.batch_select_indices(expand)
+    ids = torch.zeros((len(completions), length - 1), dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for i, seq in enumerate(continuations):
+        fed = seq[: length - 1]  # the last step's token is scored, never fed
+        ids[i, : len(fed)] = torch.tensor(fed, device=device, dtype=torch.long)
+        mask[i, : len(fed)] = 1
+    inputs = model.get_input_embeddings()(ids)
+    for i, c in enumerate(completions):
+        if c.thinking is not None and c.thinking.inputs is not None:
+            soft = c.thinking.inputs.to(device=device, dtype=inputs.dtype)[: length - 1]
+            inputs[i, : len(soft)] = soft
+    positions = torch.tensor([len(c.prompt_ids) for c in completions], device=device)
+    rest = model(
+        inputs_embeds=inputs,
+        attention_mask=torch.cat([prompt_mask[expand], mask], dim=1),
+        position_ids=positions[:, None] + torch.arange(length - 1, device=device),
+        cache=cache,
+        use_cache=True,
+    )
+    return torch.cat([first, rest.logits], dim=1)
+
+
+def _continuation_ids(c: Completion) -> list[int]:
+    """The ids fed after the prompt; soft steps get a placeholder (replaced by their inputs)."""
     cot: list[int] = []
     if c.thinking is not None:
         cot = list(c.thinking.tokens) + list(c.thinking.marker_ids)
-    return list(c.prompt_ids) + cot + list(c.token_ids)
+    return cot + list(c.token_ids)
