@@ -66,6 +66,18 @@ def test_hub_id_offline_fails_with_a_readable_message(monkeypatch):
         load_model("some-org/some-model-that-is-not-cached")
 
 
+def test_lora_on_the_top_layers_only() -> None:
+    def adapted_layers(top_layers: int | None) -> set[int]:
+        model = attach_lora(load_model("tiny-llama").model, rank=4, top_layers=top_layers)
+        names = [n for n, p in model.named_parameters() if p.requires_grad]
+        return {int(n.split(".layers.")[1].split(".")[0]) for n in names}
+
+    assert adapted_layers(1) == {1}  # tiny-llama has layers 0 and 1
+    assert adapted_layers(8) == adapted_layers(None) == {0, 1}  # deeper than the model: all
+    with pytest.raises(ValueError, match="at least 1"):
+        adapted_layers(0)
+
+
 def test_lora_merge_and_export_is_a_plain_checkpoint(tiny, tmp_path):
     base = load_model("tiny-llama", seed=1).model
     peft_model = attach_lora(base, rank=4, alpha=8)

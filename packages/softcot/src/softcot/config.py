@@ -87,9 +87,7 @@ class TrainSection(ConfigSection):
 class EvalSection(ConfigSection):
     samples: int = Field(4, ge=1)
     ks: list[int] = Field(default_factory=lambda: [1, 4])
-    modes: list[str] = Field(
-        default_factory=lambda: ["hard-greedy", "fuzzy-greedy", "hard-sample"]
-    )
+    modes: list[str] = Field(default_factory=lambda: ["hard-greedy", "fuzzy-greedy", "hard-sample"])
     max_new_tokens: int = Field(10, ge=1)
     thinking_tokens: int = Field(24, ge=0)
     batch_size: int = Field(16, ge=1)

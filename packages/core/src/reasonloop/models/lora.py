@@ -32,15 +32,16 @@ def attach_lora(
 
     `top_layers=k` adapts only the last k transformer layers: backpropagation then stops
     there, so a training step costs little more than a forward pass (what makes CPU runs
-    affordable); None adapts every layer.
+    affordable); None, or a k of at least the model's depth, adapts every layer (so one
+    config serves models of any depth).
     """
     from peft import LoraConfig, get_peft_model
 
     layers = None
-    if top_layers is not None:
+    if top_layers is not None and top_layers < 1:
+        raise ValueError(f"top_layers must be at least 1, not {top_layers}")
+    if top_layers is not None and top_layers < model.config.num_hidden_layers:
         total = model.config.num_hidden_layers
-        if not 0 < top_layers <= total:
-            raise ValueError(f"top_layers must be in 1..{total}, not {top_layers}")
         layers = list(range(total - top_layers, total))
         if target_modules == "all-linear":  # peft wants the names spelled out with layers
             target_modules = _linear_names(model)
