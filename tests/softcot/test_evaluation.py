@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import statistics
-
 import json
 import math
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
