@@ -20,10 +20,8 @@ that did not finish runs again from its inputs, which are files, with the same s
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -56,6 +54,7 @@ from benchagents.instance import Instance
 from benchagents.llm import DEFAULT_BACKEND, LLM, Endpoints, make_backend
 from benchagents.plan import Plan
 from benchagents.scoring import ScoreReport
+from reasonloop.atomic import write_atomic
 
 Stage = Literal["planning", "generation", "verification", "evaluation", "done"]
 STAGES: tuple[Stage, ...] = ("planning", "generation", "verification", "evaluation", "done")
@@ -346,7 +345,7 @@ class Pipeline:
         _write_jsonl(self.path(VERDICTS), [v.to_json() for v in result.verdicts])
         _write_jsonl(self.path(VERIFIED), [i.model_dump(mode="json") for i in result.kept])
         stats = result.stats()
-        _write_text(self.path(VERIFICATION_STATS), json.dumps(stats, indent=2) + "\n")
+        write_atomic(self.path(VERIFICATION_STATS), json.dumps(stats, indent=2) + "\n")
         self.log("verified", **stats)
         self.ui.out.print(_verification_line(stats))
 
@@ -525,7 +524,7 @@ class Pipeline:
             self.ui.out.print(f"plan: rejected {item}", style="yellow", markup=False)
 
     def _save_state(self) -> None:
-        _write_text(self.path(STATE), self.state.model_dump_json(indent=2) + "\n")
+        write_atomic(self.path(STATE), self.state.model_dump_json(indent=2) + "\n")
 
     def log(self, event: str, **data: Any) -> None:
         record = {"time": _now(), "event": event, **data}
@@ -574,17 +573,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Atomically: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(tmp, path)
-
-
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    _write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:

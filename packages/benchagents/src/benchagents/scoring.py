@@ -10,9 +10,7 @@ Means come with 95% confidence intervals across instances, the independent unit.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchagents.domains import Domain
 from benchagents.instance import Instance
+from reasonloop.atomic import write_atomic
 from reasonloop.benchmarks import GradeResult
 from reasonloop.metrics import MeanCI, mean_ci
 
@@ -118,11 +117,7 @@ class ScoreReport:
     def write(self, directory: str | Path) -> tuple[Path, Path]:
         """Write report.json (atomically) and report.png into `directory`; return both paths."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{REPORT_JSON}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(self.to_json(), file, indent=2)
-        os.replace(tmp, directory / REPORT_JSON)
+        write_atomic(directory / REPORT_JSON, json.dumps(self.to_json(), indent=2))
         return directory / REPORT_JSON, self.plot(directory / REPORT_PNG)
 
     def plot(self, path: str | Path) -> Path:

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,6 +26,7 @@ from typing import Any, Literal, get_args
 
 from codeit.data import Example
 from codeit.grid import to_grid
+from reasonloop.atomic import write_atomic
 
 Source = Literal["mutation", "policy", "relabel"]
 SOURCES: tuple[Source, ...] = get_args(Source)
@@ -207,17 +206,7 @@ class ReplayBuffer:
 
     def to_jsonl(self, path: str | Path) -> None:
         """Write the buffer atomically: a crash mid-write leaves the previous file intact."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.dumps())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, self.dumps())
 
     @classmethod
     def from_jsonl(cls, path: str | Path, *, epsilon: float = DEFAULT_EPSILON) -> ReplayBuffer:

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from reasonloop.atomic import write_atomic
+
 LATEST = "latest"
 STATE_FILE = "trainer_state.pt"
 WEIGHTS_DIR = "weights"
@@ -61,7 +63,7 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _write_atomically(run_dir / LATEST, final.name)
+    write_atomic(run_dir / LATEST, final.name)
     return final
 
 
@@ -81,13 +83,6 @@ def load_state(checkpoint: Path) -> dict[str, Any]:
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     random.setstate(state["python_rng"])
     return state
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def restore_weights(model: Any, checkpoint: Path, *, lora: bool) -> None:

@@ -8,8 +8,6 @@ engine) decodes them together.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from reasonloop.atomic import write_atomic
 from reasonloop.benchmarks import BenchmarkTask, GradeResult
 from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
 from reasonloop.sampling import SamplingParams
@@ -64,16 +63,7 @@ class EvalReport:
 
 def write_json(path: str | Path, data: Any) -> None:
     """Atomically: a crash mid-write never leaves half a report."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(data, indent=2))
 
 
 def evaluate(

@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import statistics
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -26,6 +24,7 @@ import torch
 from rich.table import Table
 from transformers import PreTrainedModel
 
+from reasonloop.atomic import write_atomic
 from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
 from reasonloop.models import LoadedModel
 from reasonloop.rewards import MathAnswerReward
@@ -259,8 +258,8 @@ class MatrixReport:
         """Write `matrix.json` and `matrix.png`, each atomically (never half a file)."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out_dir / "matrix.json", json.dumps(self.to_json(), indent=2).encode())
-        _write_atomic(out_dir / "matrix.png", self._png())
+        write_atomic(out_dir / "matrix.json", json.dumps(self.to_json(), indent=2))
+        write_atomic(out_dir / "matrix.png", self._png())
 
     def table(self) -> Table:
         """Rows are policies, columns modes; each cell reads "pass@1 ±95% CI (pass@kmax)",
@@ -367,17 +366,6 @@ def _with_ci(value: MeanCI | None) -> str:
 
 def _signed_with_ci(value: MeanCI) -> str:
     return f"{value.mean:+.3f} ±{value.high - value.mean:.2f}"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _problem_seed(seed: int, problem: MathProblem) -> int:
