@@ -6,7 +6,10 @@
    steps each, `--steps` steps per mode are measured. A step is: sample a group of G
    completions per prompt with the core sampler, score them, one forward+backward over all of
    them, one optimizer step. `sample` is the sampler alone, `train` the rest (scoring,
-   teacher-forced forward+backward, optimizer step). The goal is soft/hard <= 1.2x.
+   teacher-forced forward+backward, optimizer step). A step whose groups all got equal
+   rewards has no gradient and skips the backward pass, and which steps do depends on each
+   mode's samples, so modes are compared on `trained step s`: mean sampling time plus the
+   mean train time of the steps that did train. The goal is soft/hard <= 1.2x.
 
 2. Ours (hard mode) vs `trl.RLOOTrainer` on the same model (loaded by TRL from the same local
    directory; tiny models are written to a temp dir first), the same LoRA (rank, alpha,
@@ -95,6 +98,13 @@ def run_config(args: argparse.Namespace, mode: str) -> RunConfig:
 
 def mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else float("nan")
+
+
+def trained_step_s(records: list[StepRecord]) -> float:
+    """Mean sampling time plus mean time of the steps that ran a backward pass (nan: none)."""
+    return mean([r.sample_s for r in records]) + mean(
+        [r.train_s for r in records if r.grad_norm > 0]
+    )
 
 
 def bench_modes(
@@ -276,6 +286,9 @@ def main() -> None:
         console.print(f"modes {', '.join(modes)} ({budget})")
         measured = bench_modes(args, modes, tmp)
         hard_step = mean([r.step_s for r in measured["hard"]])
+        # A step whose groups all got equal rewards skips the backward pass, and which steps
+        # do depends on the mode's samples: modes are compared on steps that trained.
+        hard_trained = trained_step_s(measured["hard"])
         table = Table(title=f"RLOO step time by thinking mode ({budget})")
         for column in (
             "mode",
@@ -283,24 +296,28 @@ def main() -> None:
             "best s",
             "sample s",
             "train s",
+            "steps trained",
+            "trained step s",
             "thinking steps",
             "answer tokens",
             "reward",
-            "step vs hard",
+            "trained step vs hard",
         ):
             table.add_column(column, justify="right")
         for mode, records in measured.items():
-            step = mean([r.step_s for r in records])
+            trained = trained_step_s(records)
             table.add_row(
                 mode,
-                f"{step:.2f}",
+                f"{mean([r.step_s for r in records]):.2f}",
                 f"{min(r.step_s for r in records):.2f}",
                 f"{mean([r.sample_s for r in records]):.2f}",
                 f"{mean([r.train_s for r in records]):.2f}",
+                f"{sum(r.grad_norm > 0 for r in records)}/{len(records)}",
+                f"{trained:.2f}",
                 f"{mean([r.thinking_steps for r in records]):.1f}",
                 f"{mean([r.answer_tokens for r in records]):.1f}",
                 f"{mean([r.reward for r in records]):.3f}",
-                f"{step / hard_step:.2f}x",
+                f"{trained / hard_trained:.2f}x",
             )
         console.print(table)
         if args.skip_trl:
