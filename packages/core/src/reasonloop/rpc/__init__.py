@@ -1,8 +1,14 @@
 """The wire contract in Python: servers and clients of the Inference and Benchmark services.
 
 Generated message classes live in `reasonloop.v1`; the OpenAI-compatible HTTP front end is
-in `reasonloop.rpc.openai_http` (imported only when used).
+in `reasonloop.rpc.openai_http` (imported only when used). The Inference side (engine,
+server) loads torch on first use, so clients and benchmark servers start without it.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from reasonloop.rpc.benchmark_server import serve_benchmark
 from reasonloop.rpc.clients import (
@@ -12,10 +18,20 @@ from reasonloop.rpc.clients import (
     Connection,
     InferenceClient,
 )
-from reasonloop.rpc.engine import EngineLimits, InferenceEngine, QueueFullError
 from reasonloop.rpc.hosting import RunningServer, ServerOptions
-from reasonloop.rpc.inference_server import serve_inference
-from reasonloop.rpc.server import serve
+
+if TYPE_CHECKING:
+    from reasonloop.rpc.engine import EngineLimits, InferenceEngine, QueueFullError
+    from reasonloop.rpc.inference_server import serve_inference
+    from reasonloop.rpc.server import serve
+
+_LAZY = {
+    "EngineLimits": "engine",
+    "InferenceEngine": "engine",
+    "QueueFullError": "engine",
+    "serve_inference": "inference_server",
+    "serve": "server",
+}
 
 __all__ = [
     "AsyncBenchmarkClient",
@@ -32,3 +48,11 @@ __all__ = [
     "serve_benchmark",
     "serve_inference",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value

@@ -6,11 +6,13 @@ servers turn it into INVALID_ARGUMENT with that message.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reasonloop.sampling import Completion, Grammar, SamplingParams, ThinkingConfig
-from reasonloop.sampling.decoder import Prompt
+from reasonloop.sampling.params import Grammar, SamplingParams, ThinkingConfig
 from reasonloop.v1 import inference_pb2 as pb
+
+if TYPE_CHECKING:  # the decoder (and torch) stay unimported for clients and benchmark servers
+    from reasonloop.sampling.decoder import Completion, Prompt
 
 THINKING_MODE_NAMES = {
     pb.THINKING_MODE_HARD: "hard",
