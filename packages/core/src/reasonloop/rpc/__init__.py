@@ -7,9 +7,9 @@ server) loads torch on first use, so clients and benchmark servers start without
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from reasonloop.lazy import lazy_attributes
 from reasonloop.rpc.benchmark_server import serve_benchmark
 from reasonloop.rpc.clients import (
     AsyncBenchmarkClient,
@@ -25,13 +25,16 @@ if TYPE_CHECKING:
     from reasonloop.rpc.inference_server import serve_inference
     from reasonloop.rpc.server import serve
 
-_LAZY = {
-    "EngineLimits": "engine",
-    "InferenceEngine": "engine",
-    "QueueFullError": "engine",
-    "serve_inference": "inference_server",
-    "serve": "server",
-}
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "EngineLimits": "engine",
+        "InferenceEngine": "engine",
+        "QueueFullError": "engine",
+        "serve_inference": "inference_server",
+        "serve": "server",
+    },
+)
 
 __all__ = [
     "AsyncBenchmarkClient",
@@ -48,11 +51,3 @@ __all__ = [
     "serve_benchmark",
     "serve_inference",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
