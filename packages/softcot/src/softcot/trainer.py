@@ -450,7 +450,9 @@ def load_policy(run_or_model: str | Path, *, device: str | None = None) -> tuple
     run_dir = Path(run_or_model)
     if not (run_dir / CONFIG_FILE).is_file():
         return "base", load_model(str(run_or_model), device=device)
-    config = RunConfig.model_validate_json((run_dir / CONFIG_FILE).read_text())
+    saved = json.loads((run_dir / CONFIG_FILE).read_text())
+    saved["model"].setdefault("lora_top_layers", None)  # older runs adapted every layer
+    config = RunConfig.model_validate(saved)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise ValueError(f"{run_dir} has no checkpoint yet")
