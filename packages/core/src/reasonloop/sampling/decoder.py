@@ -210,7 +210,8 @@ class Sampler:
         device = self.model.device
         settings = RowSettings.of([r.params for r in rows], device)
 
-        logits, cache, attention = self._prefill(prompt_ids, rows)
+        expand = torch.tensor([r.prompt_index for r in rows], device=self.model.device)
+        logits, cache, attention = prefill_prompts(self.model, prompt_ids, expand, self.pad_id)
         active = list(range(len(rows)))
         embed = self.model.get_input_embeddings()
 
@@ -305,32 +306,6 @@ class Sampler:
                 self.tokenizer, self.model.config.vocab_size, sorted(self.eos_ids)
             )
         return self._grammars
-
-    def _prefill(
-        self, prompt_ids: list[list[int]], rows: list[_Row]
-    ) -> tuple[torch.Tensor, Any, torch.Tensor]:
-        """Run each distinct prompt once (left-padded), then copy its cache to its n rows."""
-        device = self.model.device
-        width = max(len(ids) for ids in prompt_ids)
-        input_ids = torch.full((len(prompt_ids), width), self.pad_id, device=device)
-        attention = torch.zeros((len(prompt_ids), width), dtype=torch.long, device=device)
-        for i, ids in enumerate(prompt_ids):
-            input_ids[i, width - len(ids) :] = torch.tensor(ids, device=device)
-            attention[i, width - len(ids) :] = 1
-        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=attention,
-            position_ids=positions,
-            cache=new_cache(self.model.config),
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        expand = torch.tensor([r.prompt_index for r in rows], device=device)
-        cache = out.cache
-        if len(rows) != len(prompt_ids):
-            cache.batch_select_indices(expand)
-        return out.logits[expand, -1, :], cache, attention[expand]
 
     def _advance_thinking(
         self,
@@ -499,3 +474,33 @@ class _Step:
         remap = {old: new for new, old in enumerate(keep)}
         self.tokens = [self.tokens[i] for i in keep]
         self.soft_inputs = {remap[i]: x for i, x in self.soft_inputs.items() if i in remap}
+
+
+def prefill_prompts(
+    model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], expand: torch.Tensor, pad_id: int
+) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """Run each distinct prompt once (left-padded), then copy its cache to its rows.
+
+    `expand[r]` is row r's prompt. Returns the rows' next-token logits [rows, vocab], the
+    cache and the rows' attention mask. Shared by decoding and teacher forcing, so an RL group
+    of G samples pays for its prompt once in both.
+    """
+    device = model.device
+    width = max(len(ids) for ids in prompt_ids)
+    input_ids = torch.full((len(prompt_ids), width), pad_id, device=device)
+    attention = torch.zeros((len(prompt_ids), width), dtype=torch.long, device=device)
+    for i, ids in enumerate(prompt_ids):
+        input_ids[i, width - len(ids) :] = torch.tensor(ids, device=device)
+        attention[i, width - len(ids) :] = 1
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention,
+        position_ids=(attention.cumsum(dim=1) - 1).clamp(min=0),
+        cache=new_cache(model.config),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache = out.cache
+    if len(expand) != len(prompt_ids):
+        cache.batch_select_indices(expand)
+    return out.logits[expand, -1, :], cache, attention[expand]

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 import torch
 from transformers import PreTrainedModel
 
-from reasonloop.sampling.decoder import Completion
-from reasonloop.sampling.kv_cache import new_cache
+from reasonloop.sampling.decoder import Completion, prefill_prompts
 from reasonloop.sampling.thinking import embedding_matrix, gaussian_log_density, mixture_mean
 
 
@@ -64,36 +63,20 @@ def completion_log_probs(
 def _continuation_logits(model: PreTrainedModel, completions: Sequence[Completion]) -> torch.Tensor:
     """[completions, longest continuation, vocab]: the logits before each continuation step.
 
-    The distinct prompts are run once, left-padded (as the sampler prefills them); their cache
+    The distinct prompts are prefilled once by the sampler's own `prefill_prompts`; their cache
     is copied to every completion, whose continuation (CoT inputs, marker, answer) is then fed
-    right-padded after it. The padding is never attended to.
+    right-padded after it. Padding is never attended to, so its id does not matter.
     """
     device = model.device
     prompts: dict[tuple[int, ...], int] = {}
     rows = [prompts.setdefault(tuple(c.prompt_ids), len(prompts)) for c in completions]
-    width = max(len(ids) for ids in prompts)
-    prompt_ids = torch.zeros((len(prompts), width), dtype=torch.long, device=device)
-    prompt_mask = torch.zeros((len(prompts), width), dtype=torch.long, device=device)
-    for ids, index in prompts.items():
-        prompt_ids[index, width - len(ids) :] = torch.tensor(ids, device=device)
-        prompt_mask[index, width - len(ids) :] = 1
-    prefill = model(
-        input_ids=prompt_ids,
-        attention_mask=prompt_mask,
-        position_ids=(prompt_mask.cumsum(dim=1) - 1).clamp(min=0),
-        cache=new_cache(model.config),
-        use_cache=True,
-        logits_to_keep=1,
-    )
     expand = torch.tensor(rows, device=device)
-    first = prefill.logits[expand, -1:, :]
+    first, cache, prompt_mask = prefill_prompts(model, list(prompts), expand, pad_id=0)
+    first = first[:, None, :]
     continuations = [_continuation_ids(c) for c in completions]
     length = max(len(ids) for ids in continuations)
     if length <= 1:  # nothing after the first step: the prompt's logits are all there is
         return first
-    cache = prefill.cache
-    if len(prompts) != len(completions):
-        cache.batch_select_indices(expand)
     ids = torch.zeros((len(completions), length - 1), dtype=torch.long, device=device)
     mask = torch.zeros_like(ids)
     for i, seq in enumerate(continuations):
@@ -108,7 +91,7 @@ def _continuation_logits(model: PreTrainedModel, completions: Sequence[Completio
     positions = torch.tensor([len(c.prompt_ids) for c in completions], device=device)
     rest = model(
         inputs_embeds=inputs,
-        attention_mask=torch.cat([prompt_mask[expand], mask], dim=1),
+        attention_mask=torch.cat([prompt_mask, mask], dim=1),
         position_ids=positions[:, None] + torch.arange(length - 1, device=device),
         cache=cache,
         use_cache=True,
