@@ -1,4 +1,11 @@
-"""The Benchmark service over gRPC for any `reasonloop.benchmarks.Benchmark`."""
+"""The Benchmark service over gRPC for any `reasonloop.benchmarks.Benchmark`.
+
+Every request field is checked at this edge, before a benchmark sees it: a page token must be
+one this server hands out (a decimal task offset), an answer is size-capped before grading
+(graders parse it), and an error quotes a sent value only through `reasonloop.brief`, so a
+huge field never fills the status details. Bad fields are INVALID_ARGUMENT naming the field;
+unknown task ids are NOT_FOUND.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from typing import Any
 import grpc
 
 from reasonloop.benchmarks import Benchmark, BenchmarkTask, GradeResult
+from reasonloop.brief import brief
 from reasonloop.rpc import convert
 from reasonloop.rpc.hosting import RunningServer, ServerOptions, start_server
 from reasonloop.v1 import benchmark_pb2 as pb
@@ -16,6 +24,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenchmarkService"].full_name
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_SUBMISSIONS = 4096
+MAX_ANSWER_CHARS = 65_536  # a whole completion of the Inference server's longest generation
 
 
 def task_to_proto(task: BenchmarkTask) -> pb.Task:
@@ -57,14 +66,12 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be >= 0")
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         tasks = self.benchmark.tasks()
-        start = 0
-        if request.page_token:
-            if not request.page_token.isdigit() or int(request.page_token) > len(tasks):
-                context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "page_token is not one this server handed out",
-                )
-            start = int(request.page_token)
+        start = _page_start(request.page_token, len(tasks))
+        if start is None:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"page_token {brief(request.page_token)} is not one this server handed out",
+            )
         end = min(start + size, len(tasks))
         return pb.ListTasksResponse(
             tasks=[task_to_proto(t) for t in tasks[start:end]],
@@ -90,6 +97,12 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
                 f"submissions: {len(submissions)} is above the limit of {MAX_SUBMISSIONS}",
             )
         for i, s in enumerate(submissions):
+            if len(s.answer) > MAX_ANSWER_CHARS:
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"submissions[{i}].answer: {len(s.answer)} characters is above the limit "
+                    f"of {MAX_ANSWER_CHARS}",
+                )
             try:
                 self.benchmark.task(s.task_id)
             except KeyError as error:
@@ -99,8 +112,21 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
         try:
             grades = self.benchmark.grade([(s.task_id, s.answer) for s in submissions])
         except Exception as error:  # a grader bug: report it, keep serving
-            context.abort(grpc.StatusCode.INTERNAL, f"grading failed: {error!r}")
+            context.abort(grpc.StatusCode.INTERNAL, f"grading failed: {brief(error, 200)}")
         return pb.GradeResponse(grades=[grade_to_proto(g) for g in grades])
+
+
+def _page_start(token: str, total: int) -> int | None:
+    """The task offset a page token stands for: "" is 0, else the ASCII decimal offset this
+    server handed out (at most `total`); None for anything else. The text is checked before
+    int() sees it: str.isdigit() accepts "²", which int() refuses, and int() refuses a
+    5,000-digit text."""
+    if not token:
+        return 0
+    if len(token) > len(str(total)) or not (token.isascii() and token.isdigit()):
+        return None
+    start = int(token)
+    return start if start <= total else None
 
 
 def add_benchmark_service(server: grpc.Server, benchmark: Benchmark) -> None:
