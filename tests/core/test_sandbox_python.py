@@ -16,15 +16,6 @@ def src(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
 
 
-def running(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie is not)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
-
-
 def test_value_and_printed_output() -> None:
     code = src("""
         def solve(a, b):
@@ -129,21 +120,25 @@ def test_print_spam_and_forged_results_do_not_corrupt_the_value() -> None:
     assert len(result.stdout) < 4200 and "more characters]" in result.stdout
 
 
-def test_parent_environment_is_not_visible_and_cwd_is_an_empty_temporary_dir(
+def test_parent_environment_is_not_visible_and_cwd_is_an_empty_private_dir(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REASONLOOP_TEST_TOKEN", "secret-token")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     code = src("""
         import os
-        def solve():
-            return {"env": dict(os.environ), "cwd": os.getcwd(), "files": os.listdir(".")}
+        def solve(name):
+            files = os.listdir(".")
+            with open(name, "w") as f:
+                f.write("left behind?")
+            return {"env": dict(os.environ), "cwd": os.getcwd(), "files": files}
     """)
-    value = run_python(code, "solve", [], time_limit_s=2).value
+    name = f"reasonloop-test-{os.getpid()}-{time.monotonic_ns()}"
+    value = run_python(code, "solve", [name], time_limit_s=2).value
     assert "secret-token" not in str(value["env"]) and "HTTPS_PROXY" not in value["env"]
-    assert set(value["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "LC_CTYPE"}
-    assert value["files"] == [] and value["cwd"] != os.getcwd()
-    assert not Path(value["cwd"]).exists()  # removed afterwards
+    assert set(value["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "LC_CTYPE", "PWD"}
+    assert value["files"] == [] and value["cwd"] == value["env"]["HOME"]
+    assert not (Path(value["cwd"]) / name).exists()  # a private tmpfs, gone with the sandbox
 
 
 def test_standard_library_only_and_json_values_only() -> None:
@@ -172,18 +167,14 @@ def test_large_files_cannot_be_written() -> None:
     assert large.kind == "error" and "File too large" in large.error
 
 
-def test_processes_the_code_starts_are_killed_with_it() -> None:
+def test_the_code_cannot_start_processes() -> None:
     code = src("""
         import subprocess
         def solve():
             return subprocess.Popen(["sleep", "60"]).pid
     """)
     result = run_python(code, "solve", [], time_limit_s=2)
-    if result.ok:  # as root, RLIMIT_NPROC does not stop it: the process group kill does
-        time.sleep(0.2)
-        assert not running(result.value)
-    else:
-        assert "Resource temporarily unavailable" in result.error
+    assert result.kind == "error" and "Resource temporarily unavailable" in result.error
 
 
 def test_batch_runs_every_call_even_when_one_kills_the_child() -> None:
@@ -204,7 +195,7 @@ def test_batch_runs_every_call_even_when_one_kills_the_child() -> None:
     args = [["a"], ["hang"], ["b"], ["raise"], ["exit"], ["c"]]
     results = run_python_batch(code, "solve", args, time_limit_s=0.5)
     assert [r.kind for r in results] == ["ok", "timeout", "ok", "error", "crash", "ok"]
-    # one child per stretch: the calls after a kill run in a fresh module
+    # a sandbox per call: no call sees another's module state
     assert [results[i].value for i in (0, 2, 5)] == [["a", 1], ["b", 1], ["c", 1]]
     assert results[3].error.startswith("ValueError: raise (line 11:")
     assert results[4].error == "the process died (exit code 9)"

@@ -6,10 +6,16 @@ killed and reported, and the caller goes on.
 - `make_pool`: the same contract with the workers on a Ray cluster (`backend="ray"`, see
   `ray_pool.RayPool`) or local (a WorkerPool): the same outcomes either way.
 - `run_python` / `run_python_batch`: LLM-written Python source, standard library only, in a
-  fresh isolated interpreter per call or batch, JSON in and out (benchagents).
+  fresh interpreter per call, in OS isolation (`isolation`: bubblewrap + seccomp), JSON in and
+  out (benchagents). `require_isolation` says up front whether this host can isolate it.
 """
 
 from reasonloop.sandbox.backend import BACKENDS, Backend, Pool, make_pool
+from reasonloop.sandbox.isolation import (
+    IsolationUnavailable,
+    UnsafeSandboxWarning,
+    require_isolation,
+)
 from reasonloop.sandbox.outcome import KINDS, Kind, Outcome, SandboxError
 from reasonloop.sandbox.pool import WorkerPool
 from reasonloop.sandbox.python_runner import PythonResult, run_python, run_python_batch
@@ -18,13 +24,16 @@ __all__ = [
     "BACKENDS",
     "KINDS",
     "Backend",
+    "IsolationUnavailable",
     "Kind",
     "Outcome",
     "Pool",
     "PythonResult",
     "SandboxError",
+    "UnsafeSandboxWarning",
     "WorkerPool",
     "make_pool",
+    "require_isolation",
     "run_python",
     "run_python_batch",
 ]

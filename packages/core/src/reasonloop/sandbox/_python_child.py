@@ -1,15 +1,16 @@
 """The child process of `run_python`: run LLM-written source under limits, answer in JSON lines.
 
 Started as `python -I -S _python_child.py RESULT_FD` (isolated mode: no site-packages, no
-PYTHON* variables, no script directory on sys.path) in an empty temporary directory. Standard
-library only: this file and limits.py (loaded by path) are all it imports of ours.
+PYTHON* variables, no script directory on sys.path), in the sandbox of `isolation` (or, where
+the user opted out of it, in an empty temporary directory). Standard library only: this file
+and limits.py (loaded by path) are all it imports of ours.
 
-stdin holds one JSON request: {"source", "function", "calls": [[arg, ...], ...],
-"time_limit_s", "memory_limit_mb", "output_limit", "file_limit_bytes"}. RESULT_FD receives
-`{"loaded": true}` once the source has run, then one line per call: {"kind", "value_json" or
-"error", "stdout"}; if the source itself fails, its failure is the line of every call. What the
-code prints (sys.stdout and sys.stderr) is kept per call, bounded; the real descriptors 0-2 are
-/dev/null, so nothing the code writes can corrupt the result pipe.
+stdin holds one JSON request: {"source", "function", "args", "time_limit_s", "memory_limit_mb",
+"output_limit", "file_limit_bytes"}: one call, so a call's code never shares a process, a
+module or a result channel with another call's. RESULT_FD receives `{"loaded": true}` once the
+source has run, then the call's line: {"kind", "value_json" or "error", "stdout"} (if the
+source itself fails, its failure is that line). What the code prints (sys.stdout and
+sys.stderr) is kept, bounded; the real descriptors 0-2 are /dev/null.
 """
 
 from __future__ import annotations
@@ -41,12 +42,11 @@ def load_limits() -> ModuleType:
 class BoundedOutput(io.TextIOBase):
     """Keeps the first `limit` characters written, counts the rest."""
 
-    def __init__(self, limit: int, prefix: str = "") -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.parts: list[str] = []
         self.kept = 0
         self.dropped = 0
-        self.write(prefix)
 
     def writable(self) -> bool:
         return True
@@ -121,17 +121,17 @@ def main() -> None:
         results.flush()
 
     limits = load_limits()
-    calls, time_s = request["calls"], request["time_limit_s"]
+    time_s = request["time_limit_s"]
     limits.no_core_dumps()
     limits.limit_file_size(request["file_limit_bytes"])
     limits.forbid_new_processes()
-    limits.limit_cpu_seconds(time_s * (len(calls) + 1) + 2)
+    limits.limit_cpu_seconds(time_s * 2 + 2)
     watchdog = limits.Watchdog(time_s)
     limits.limit_memory(request["memory_limit_mb"])
 
     source, name, limit = request["source"], request["function"], request["output_limit"]
     lines = source.splitlines()
-    sys.stdout = sys.stderr = module_output = BoundedOutput(limit)
+    sys.stdout = sys.stderr = output = BoundedOutput(limit)
     namespace: dict[str, Any] = {"__name__": "__sandbox__"}  # `if __name__ == "__main__"` skipped
     with watchdog.ticking():
         try:
@@ -140,16 +140,11 @@ def main() -> None:
             if not callable(function):
                 raise NameError(f"the source defines no function {name!r}")
         except BaseException as exc:
-            record = {**failure(exc, limits, lines), "stdout": module_output.text()}
-            for _ in calls:
-                emit(record)
+            emit({**failure(exc, limits, lines), "stdout": output.text()})
             return
         emit({"loaded": True})
-        for args in calls:
-            # each call's output starts with the module's, as if the call ran alone
-            sys.stdout = sys.stderr = output = BoundedOutput(limit, module_output.text())
-            record = call(function, args, watchdog, limits, lines)
-            emit({**record, "stdout": output.text()})
+        record = call(function, request["args"], watchdog, limits, lines)
+        emit({**record, "stdout": output.text()})
 
 
 if __name__ == "__main__":

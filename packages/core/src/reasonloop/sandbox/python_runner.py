@@ -3,17 +3,16 @@
     result = run_python("def f(x):\\n    return x * 2", "f", [21], time_limit_s=1.0)
     result.value  # 42
 
-The source runs in `python -I -S` (no site-packages: third-party imports fail, on purpose), in an
-empty temporary directory deleted afterwards, with a minimal environment (PATH, HOME, LANG: no
-proxies or tokens of the parent). The child limits itself: address space (headroom, see
-`limits`), CPU seconds, file size (1 MiB; larger writes raise OSError), no core dumps and no new
-processes (RLIMIT_NPROC; not enforced when running as root). The parent keeps a wall-clock
-deadline per call and kills the child's whole process group when it passes.
+Every call runs in its own sandbox (`isolation`: bubblewrap namespaces, a seccomp filter, a
+read-only view of the interpreter, a 16 MiB tmpfs as /tmp, no network, no other process), in
+`python -I -S` (no site-packages: third-party imports fail, on purpose), with a minimal
+environment. The child limits itself: address space (headroom, see `limits`), CPU seconds,
+file size (1 MiB; larger writes raise OSError), no core dumps. The parent keeps a wall-clock
+deadline per call and kills the sandbox when it passes; nothing the call started outlives it.
 
 Arguments and return values are JSON; the source's `if __name__ == "__main__":` block does not
-run. A batch runs all its calls in one child, so they share the module (a call that mutates
-module state is seen by the next); after a call kills its child, the rest of the batch continues
-in a fresh one.
+run. A batch runs each of its calls in a sandbox of its own: no call shares a module, a file or
+a result channel with another, so no call can change or forge another's result.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import os
 import selectors
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonloop.sandbox import _process
+from reasonloop.sandbox.isolation import Command, python_command
 from reasonloop.sandbox.outcome import (
     Outcome,
     memory_limit_message,
@@ -39,6 +38,7 @@ from reasonloop.sandbox.outcome import (
 )
 
 _CHILD = Path(__file__).with_name("_python_child.py")
+_LIMITS = Path(__file__).with_name("limits.py")
 OUTPUT_LIMIT = 4096  # characters of printed output kept per call
 FILE_LIMIT_BYTES = 1 << 20
 _START_SLACK_S = 5.0  # interpreter start on a busy machine, before the first deadline counts
@@ -77,15 +77,13 @@ def run_python_batch(
     time_limit_s: float = 5.0,
     memory_limit_mb: float = 512.0,
 ) -> list[PythonResult]:
-    """`function(*args)` for each args in `args_list`, in one child (one interpreter start):
-    each call has its own soft time limit and its own deadline in the parent."""
+    """`function(*args)` for each args in `args_list`, each in a sandbox of its own, one after
+    the other; IsolationUnavailable (a SandboxError) if this host cannot isolate the code."""
     calls = _validate(source, function, args_list, time_limit_s, memory_limit_mb)
-    results: list[PythonResult] = []
-    while len(results) < len(calls):
-        results += _run_child(
-            source, function, calls[len(results) :], float(time_limit_s), float(memory_limit_mb)
-        )
-    return results
+    return [
+        _run_child(source, function, args, float(time_limit_s), float(memory_limit_mb))
+        for args in calls
+    ]
 
 
 def _validate(
@@ -113,97 +111,82 @@ def _validate(
     return calls
 
 
-def _child_env(workdir: str) -> dict[str, str]:
-    return {"PATH": os.defpath, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
-
-
 def _run_child(
-    source: str, function: str, calls: list[list[Any]], time_s: float, memory_mb: float
-) -> list[PythonResult]:
-    """Results of the calls, in order, up to and including the one the child died on (or all
-    of them, if it died before the source had run)."""
+    source: str, function: str, args: list[Any], time_s: float, memory_mb: float
+) -> PythonResult:
     request = {
         "source": source,
         "function": function,
-        "calls": calls,
+        "args": args,
         "time_limit_s": time_s,
         "memory_limit_mb": memory_mb,
         "output_limit": OUTPUT_LIMIT,
         "file_limit_bytes": FILE_LIMIT_BYTES,
     }
-    argv = [sys.executable, "-I", "-S", str(_CHILD)]
-    with (
-        tempfile.TemporaryDirectory(prefix="reasonloop-sandbox-", ignore_cleanup_errors=True) as wd,
-        tempfile.TemporaryFile() as request_file,  # as stdin: no blocking write to a pipe
-    ):
+    with tempfile.TemporaryFile() as request_file:  # as stdin: no blocking write to a pipe
         request_file.write(json.dumps(request).encode())
         request_file.seek(0)
         read_fd, write_fd = os.pipe()
         try:
-            proc = _process.start(
-                [*argv, str(write_fd)],
-                pass_fds=(write_fd,),
-                env=_child_env(wd),
-                cwd=wd,
-                stdin=request_file.fileno(),
-            )
-        except BaseException:
-            os.close(read_fd)
-            raise
+            with python_command(_CHILD, [_LIMITS], [str(write_fd)]) as command:
+                proc = _process.start(
+                    command.argv,
+                    pass_fds=(write_fd, *command.pass_fds),
+                    env=command.env,
+                    cwd=command.cwd,
+                    stdin=request_file.fileno(),
+                )
+                os.close(write_fd)
+                write_fd = -1
+                try:
+                    return _collect(proc, command, read_fd, time_s, memory_mb)
+                finally:
+                    _process.stop(proc)  # with bwrap, the sandbox and all in it go too
         finally:
-            os.close(write_fd)
-        try:
-            return _collect(proc, read_fd, len(calls), time_s, memory_mb)
-        finally:
-            _process.stop(proc)  # whatever it left running in its group goes too
             os.close(read_fd)
+            if write_fd >= 0:
+                os.close(write_fd)
 
 
 def _collect(
-    proc: subprocess.Popen[bytes], read_fd: int, n: int, time_s: float, memory_mb: float
-) -> list[PythonResult]:
-    results: list[PythonResult] = []
-    loaded = False
+    proc: subprocess.Popen[bytes], command: Command, read_fd: int, time_s: float, memory_mb: float
+) -> PythonResult:
+    """The call's result: its second line (the first says the source has loaded, which starts
+    the call's own deadline; only once, so no code can push its deadline back)."""
     buffer = bytearray()
-    received = 0
+    loaded = False
     deadline = time.monotonic() + _START_SLACK_S + time_s + _GRACE_S
-    death: PythonResult | None = None
     with selectors.DefaultSelector() as selector:
         selector.register(read_fd, selectors.EVENT_READ)
-        while len(results) < n:
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 _process.stop(proc)
-                death = PythonResult.failure("timeout", time_limit_message(time_s))
-                break
+                return PythonResult.failure("timeout", time_limit_message(time_s))
             if not selector.select(remaining):
                 continue
             data = os.read(read_fd, _READ_SIZE)
-            received += len(data)
-            if not data or received > _MAX_RESULT_BYTES:
-                death = _death(proc, time_s, received > _MAX_RESULT_BYTES)
-                break
+            if not data or len(buffer) + len(data) > _MAX_RESULT_BYTES:
+                return _death(proc, command, time_s, flooded=bool(data))
+            scanned = len(buffer)  # no newline before: search the new bytes only
             buffer += data
-            while len(results) < n and (end := buffer.find(b"\n")) >= 0:
+            while (end := buffer.find(b"\n", scanned)) >= 0:
                 line = bytes(buffer[:end])
                 del buffer[: end + 1]
+                scanned = 0
+                record = _parse(line, time_s, memory_mb, loaded)
+                if record is not None:
+                    return record
+                loaded = True
                 deadline = time.monotonic() + time_s + _GRACE_S
-                record = _parse(line, time_s, memory_mb)
-                if record is None:
-                    loaded = True
-                else:
-                    results.append(record)
-    if death is not None:
-        results += [death] * (1 if loaded else n - len(results))
-    return results
 
 
-def _parse(line: bytes, time_s: float, memory_mb: float) -> PythonResult | None:
-    """One result line (None for the `loaded` line). The child ran untrusted code, so a line
-    that is not what it should be is a crash, not an exception here."""
+def _parse(line: bytes, time_s: float, memory_mb: float, loaded: bool) -> PythonResult | None:
+    """One result line (None for the first `loaded` line). The child ran untrusted code, so a
+    line that is not what it should be is a crash, not an exception here."""
     try:
         record = json.loads(line)
-        if record.get("loaded") is True:
+        if record.get("loaded") is True and not loaded:
             return None
         kind, stdout = record["kind"], str(record["stdout"])[: 2 * OUTPUT_LIMIT]
         if kind == "ok":
@@ -219,9 +202,11 @@ def _parse(line: bytes, time_s: float, memory_mb: float) -> PythonResult | None:
     return PythonResult.failure("crash", f"malformed result line: {line[:200]!r}")
 
 
-def _death(proc: subprocess.Popen[bytes], time_s: float, flooded: bool) -> PythonResult:
+def _death(
+    proc: subprocess.Popen[bytes], command: Command, time_s: float, *, flooded: bool
+) -> PythonResult:
     """Why the child stopped answering: it closed the result pipe, or wrote too much to it."""
-    returncode = _process.stop(proc, 0.0 if flooded else _GRACE_S)
+    returncode = command.exit_status(_process.stop(proc, 0.0 if flooded else _GRACE_S))
     if flooded:
         return PythonResult.failure("crash", f"results over {_MAX_RESULT_BYTES >> 20} MiB")
     if returncode == -signal.SIGXCPU:
