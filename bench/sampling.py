@@ -50,7 +50,7 @@ def ours(sampler: Sampler, batch: int, new_tokens: int, mode: str | None) -> flo
     for (c,) in out:
         thought = c.thinking
         steps += len(c.token_ids) + (
-            len(thought.tokens) + len(thought.marker_ids) if thought else 0
+            len(thought.tokens) + len(thought.forced_ids) if thought else 0
         )
     return steps / elapsed
 

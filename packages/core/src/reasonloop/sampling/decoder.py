@@ -21,6 +21,7 @@ from reasonloop.sampling.logits import RowSettings, choose_tokens, draw, scaled_
 from reasonloop.sampling.params import SamplingParams
 from reasonloop.sampling.text import AnswerText
 from reasonloop.sampling.thinking import (
+    EndMarker,
     embedding_matrix,
     gaussian_log_density,
     mixture_mean,
@@ -32,16 +33,27 @@ Prompt = str | Sequence[int] | Sequence[dict[str, str]]
 
 @dataclass
 class ThinkingTrace:
-    """What happened in one chain of thought; enough to recompute its log-probability."""
+    """What happened in one chain of thought; enough to recompute its log-probability.
+
+    The end rule is in `reasonloop.sampling.thinking`: a thought that produced the marker
+    holds the marker's steps as its last ones; one cut by its budget is followed by
+    `forced_ids`, the marker's tokens it had not produced.
+    """
 
     mode: str
     tau: float
     sigma: float  # absolute noise std (0 for the greedy variants)
-    tokens: list[int]  # hard: the fed tokens; soft/fuzzy: each mixture's argmax (for display)
+    tokens: list[int]  # every step's chosen token: hard: the fed one; soft/fuzzy: the argmax
     inputs: torch.Tensor | None  # soft/fuzzy: [steps, hidden] fed inputs, as fed
     marker_ids: list[int]
     ended_by: Literal["marker", "budget"]
-    text: str = ""
+    marker_steps: int = 0  # how many of the marker's tokens the last steps produced
+    text: str = ""  # the thought without the (begun) marker at its end
+
+    @property
+    def forced_ids(self) -> list[int]:
+        """The tokens fed after the thought, unscored: none when it produced the marker."""
+        return self.marker_ids[self.marker_steps :]
 
 
 @dataclass
@@ -91,6 +103,7 @@ class _Row:
     thought_tokens: list[int] = field(default_factory=list)
     thought_inputs: list[torch.Tensor] = field(default_factory=list)
     ended_by: Literal["marker", "budget"] = "marker"
+    matched: int = 0  # how many of the end marker's tokens the thought ends with
     answer_ids: list[int] = field(default_factory=list)
     log_probs: list[float] = field(default_factory=list)
     position: int = 0
@@ -117,7 +130,7 @@ class Sampler:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
         self.context_length = getattr(model.config, "max_position_embeddings", None) or 2**31
         self._grammars: GrammarCompilerCache | None = None
-        self._markers: dict[str, list[int]] = {}
+        self._markers: dict[str, EndMarker] = {}
 
     # ---- public API -------------------------------------------------------------
 
@@ -184,7 +197,7 @@ class Sampler:
                 )
         for p in dict.fromkeys(per_prompt):
             if p.thinking is not None:
-                self._marker_ids(p.thinking.end_marker)
+                self._end_marker(p.thinking.end_marker)
             if p.grammar is not None:
                 self._grammar_cache().compile(p.grammar)
         return prompt_ids
@@ -315,7 +328,12 @@ class Sampler:
         embeddings: torch.Tensor,
         step: _Step,
     ) -> None:
-        """Choose the next input of every row still in (or leaving) its chain of thought."""
+        """Choose the next input of every row still in (or leaving) its chain of thought.
+
+        The end rule (see `reasonloop.sampling.thinking`): a row stops thinking once its last
+        chosen tokens spell the whole end marker, or, when its budget is spent, is fed the
+        marker's missing tokens before its answer.
+        """
         soft: list[int] = []
         for i, r in enumerate(active):
             row = rows[r]
@@ -327,8 +345,15 @@ class Sampler:
             if not row.thinking or config is None:
                 continue
             step.phase_done.add(i)
+            marker = self._end_marker(config.end_marker)
+            out_of_room = row.position + len(marker.ids) >= self.context_length - 1
+            if out_of_room or len(row.thought_tokens) >= config.max_tokens:
+                row.ended_by = "budget"
+                row.thinking = False
+                row.forced = list(marker.ids[row.matched :])
+                step.tokens[i] = row.forced.pop(0)
+                continue
             z = logits[i]
-            marker = self._marker_ids(config.end_marker)
             log_prob = None
             if config.mode == "hard" and config.tau > 0:
                 log_probs = torch.log_softmax(z.float() / config.tau, dim=-1)
@@ -338,15 +363,10 @@ class Sampler:
                 token = int(z.argmax())
                 if config.mode == "hard":
                     log_prob = float(torch.log_softmax(z.float(), dim=-1)[token])
-            ends = token == marker[0]
-            out_of_room = row.position + len(marker) >= self.context_length - 1
-            if ends or out_of_room or len(row.thought_tokens) >= config.max_tokens:
-                row.ended_by = "marker" if ends else "budget"
-                row.thinking = False
-                row.forced = list(marker)
-                step.tokens[i] = row.forced.pop(0)
-                continue
             row.thought_tokens.append(token)
+            row.matched = marker.advance(row.matched, token)
+            if row.matched == len(marker.ids):
+                row.thinking = False  # this step is still fed: the answer comes next
             if log_prob is not None:
                 step.tokens[i] = token
                 row.log_probs.append(log_prob)
@@ -367,12 +387,12 @@ class Sampler:
             row.thought_inputs.append(x)
             step.soft_inputs[i] = x
 
-    def _marker_ids(self, marker: str) -> list[int]:
+    def _end_marker(self, marker: str) -> EndMarker:
         if marker not in self._markers:
             ids = self.tokenizer.encode(marker, add_special_tokens=False)
             if not ids:
                 raise ValueError(f"thinking.end_marker {marker!r} encodes to no tokens")
-            self._markers[marker] = ids
+            self._markers[marker] = EndMarker.of(ids)
         return self._markers[marker]
 
     def _advance_answers(
@@ -415,7 +435,8 @@ class Sampler:
     def _event(
         self, row: _Row, finished: Literal["stop", "length"] | None, *, final: bool
     ) -> StreamEvent | None:
-        row.thought.update(row.thought_tokens)
+        # the tokens that may be the marker's beginning are held back until it is known
+        row.thought.update(row.thought_tokens[: len(row.thought_tokens) - row.matched])
         if not row.params.stop or final:
             row.answer.update(row.answer_ids)
         event = StreamEvent(
@@ -441,8 +462,9 @@ class Sampler:
                 sigma=row.sigma,
                 tokens=list(row.thought_tokens),
                 inputs=torch.stack(row.thought_inputs) if row.thought_inputs else None,
-                marker_ids=self._marker_ids(config.end_marker),
+                marker_ids=list(self._end_marker(config.end_marker).ids),
                 ended_by=row.ended_by,
+                marker_steps=row.matched,
                 text=row.thought.text,
             )
         return Completion(

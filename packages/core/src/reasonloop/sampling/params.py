@@ -35,9 +35,10 @@ class Grammar:
 class ThinkingConfig:
     """The chain-of-thought phase that precedes the answer.
 
-    The CoT ends at the first step whose most probable next token (for `hard` sampling: the
-    sampled token) is the first token of `end_marker`, or after `max_tokens` steps; the
-    marker's tokens are then fed as ordinary tokens and the answer is decoded discretely.
+    The CoT ends once its last steps' chosen tokens (hard: sampled; soft/fuzzy: the most
+    probable) are all of `end_marker`'s tokens, or after `max_tokens` steps (then the marker's
+    missing tokens are fed); the answer is decoded discretely after it. The full rule and why:
+    `reasonloop.sampling.thinking`.
     """
 
     mode: ThinkingMode = "soft"

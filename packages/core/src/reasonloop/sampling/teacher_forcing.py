@@ -1,10 +1,12 @@
 """Recompute a completion's log-probability in one teacher-forced forward pass.
 
-This is what an RL trainer differentiates: the sequence prompt + CoT + end marker + answer
-is fed exactly as the sampler fed it (tokens, or the stored soft inputs), and each scored
-step gets its log-probability under the current parameters -- the token log-prob for
-discrete steps, log N(x_t; softmax(z_t / tau) @ E, sigma^2 I) for soft/fuzzy steps. The
-steps are in the order of `Completion.step_log_probs`, so the two can be compared.
+This is what an RL trainer differentiates: the sequence prompt + CoT + answer (with, after a
+CoT cut by its budget, the marker's missing tokens) is fed exactly as the sampler fed it
+(tokens, or the stored soft inputs), and each scored step gets its log-probability under the
+current parameters -- the token log-prob for discrete steps, log N(x_t; softmax(z_t / tau) @ E,
+sigma^2 I) for soft/fuzzy steps. Every CoT step is scored, the end marker's included (the
+decision to stop thinking); forced marker tokens are not. The steps are in the order of
+`Completion.step_log_probs`, so the two can be compared.
 
 As in the sampler, each distinct prompt runs once and its KV cache is copied to its samples,
 so an RL group of G samples pays for its prompt once, not G times (the prompt is most of the
@@ -48,7 +50,7 @@ def completion_log_probs(
                 mean = mixture_mean(cot, trace.tau, embeddings)
                 assert trace.inputs is not None
                 steps.append(gaussian_log_density(trace.inputs.to(device), mean, trace.sigma))
-            start = len(trace.tokens) + len(trace.marker_ids)
+            start = len(trace.tokens) + len(trace.forced_ids)
         if c.token_ids:
             answer = z[i, start : start + len(c.token_ids)]
             lp = torch.log_softmax(answer.float() / c.answer_temperature, dim=-1)
@@ -103,5 +105,5 @@ def _continuation_ids(c: Completion) -> list[int]:
     """The ids fed after the prompt; soft steps get a placeholder (replaced by their inputs)."""
     cot: list[int] = []
     if c.thinking is not None:
-        cot = list(c.thinking.tokens) + list(c.thinking.marker_ids)
+        cot = list(c.thinking.tokens) + c.thinking.forced_ids
     return cot + list(c.token_ids)
