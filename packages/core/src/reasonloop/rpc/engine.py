@@ -5,6 +5,12 @@ Callers (gRPC handlers, the OpenAI HTTP routes) submit a request from their own 
 read its events from a queue; a bounded waiting line turns overload into an immediate
 `QueueFullError` instead of unbounded latency. A request whose caller goes away is
 cancelled and its rows leave the running batch at the next step.
+
+Memory is admitted in tokens: a decoding batch holds a KV cache of rows x (longest prompt +
+most decoding steps) positions, so a request claiming more than `max_batch_tokens` alone is
+refused, and requests join a batch only while the batch stays within it. Score runs its items
+in chunks of at most `max_score_tokens` positions (their logits are positions x vocabulary),
+each chunk queued on its own so that decoding batches run in between.
 """
 
 from __future__ import annotations
@@ -41,7 +47,15 @@ class EngineLimits:
     max_n: int = 64
     max_prompts: int = 64
     max_batch_rows: int = 256  # rows (prompts x n) decoded together
+    max_batch_tokens: int = 65536  # KV-cache positions of a batch: rows x (prompt + steps)
+    max_score_items: int = 256  # items of one Score call
+    max_score_tokens: int = 8192  # positions of one Score chunk: items x (prompt + continuation)
     max_queue: int = 256  # requests waiting for the model
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 _END = object()
@@ -54,6 +68,8 @@ class GenerationRequest:
     prompts: list[Prompt]
     params: SamplingParams
     prompt_tokens: int
+    width: int  # the longest prompt's tokens
+    steps: int  # the most decoding steps a row may take (CoT, end marker, answer)
     _events: queue.Queue[Any] = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -119,6 +135,12 @@ class InferenceEngine:
         return self._waiting.qsize()
 
     @property
+    def capacity(self) -> int:
+        """The most requests the engine holds at once: the waiting line, one taken from it and
+        held for the next batch, and the batch being decoded (at least one row each)."""
+        return self.limits.max_queue + 1 + self.limits.max_batch_rows
+
+    @property
     def max_new_tokens_limit(self) -> int:
         return min(self.limits.max_new_tokens, self.sampler.context_length - 1)
 
@@ -139,26 +161,54 @@ class InferenceEngine:
                 f"max_new_tokens: {params.max_new_tokens} is above the limit of "
                 f"{self.max_new_tokens_limit}"
             )
-        if len(prompts) * params.n > self.limits.max_batch_rows:
+        rows = len(prompts) * params.n
+        if rows > self.limits.max_batch_rows:
             raise ValueError(
                 f"n: {len(prompts)} prompts x n={params.n} is above the "
                 f"{self.limits.max_batch_rows} rows one batch holds"
             )
-        return self.sampler.validate(list(prompts), params)
+        prompt_ids = self.sampler.validate(list(prompts), params)
+        width, steps = max(len(ids) for ids in prompt_ids), self.sampler.max_steps(params)
+        tokens = rows * self._positions(width, steps)
+        if tokens > self.limits.max_batch_tokens:
+            raise ValueError(
+                f"max_new_tokens: {rows} rows x ({width} prompt tokens + {steps} decoding "
+                f"steps) = {tokens} tokens is above the {self.limits.max_batch_tokens} one "
+                "batch holds; ask for fewer tokens, samples or prompts"
+            )
+        return prompt_ids
 
     def submit(self, prompts: Sequence[Prompt], params: SamplingParams) -> GenerationRequest:
         """Queue a request (validated first); read it with `.events()` or `.completions()`."""
         prompt_ids = self.check(prompts, params)
-        request = GenerationRequest(list(prompts), params, sum(len(ids) for ids in prompt_ids))
+        request = GenerationRequest(
+            list(prompts),
+            params,
+            prompt_tokens=sum(len(ids) for ids in prompt_ids),
+            width=max(len(ids) for ids in prompt_ids),
+            steps=self.sampler.max_steps(params),
+        )
         self._enqueue(request)
         return request
+
+    def _positions(self, width: int, steps: int) -> int:
+        """KV-cache positions of one row: its prompt and its steps, within the context."""
+        return min(width + steps, self.sampler.context_length)
 
     def score(
         self, items: Sequence[tuple[Prompt, str]], temperature: float = 1.0
     ) -> list[list[tuple[int, float]]]:
-        """(token id, log-prob) of every continuation token given its prompt."""
+        """(token id, log-prob) of every continuation token given its prompt.
+
+        The items run in chunks of at most `max_score_tokens` positions, each queued on its
+        own; a full queue refuses the call at whichever chunk finds it full.
+        """
         if not items:
             raise ValueError("items: at least one item is required")
+        if len(items) > self.limits.max_score_items:
+            raise ValueError(
+                f"items: {len(items)} items, the limit is {self.limits.max_score_items}"
+            )
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         sequences = []
@@ -167,15 +217,38 @@ class InferenceEngine:
             ids = list(self.loaded.tokenizer.encode(continuation, add_special_tokens=False))
             if not ids:
                 raise ValueError(f"items[{i}].continuation is empty")
-            if len(prompt_ids) + len(ids) > self.sampler.context_length:
+            length = len(prompt_ids) + len(ids)
+            limit = min(self.sampler.context_length, self.limits.max_score_tokens)
+            if length > limit:
                 raise ValueError(
-                    f"items[{i}]: prompt + continuation is longer than the context "
-                    f"({self.sampler.context_length} tokens)"
+                    f"items[{i}]: prompt + continuation are {length} tokens, above the {limit} "
+                    "one item may have (the context length or the Score chunk size)"
                 )
             sequences.append((prompt_ids, ids))
-        future: Future[list[list[tuple[int, float]]]] = Future()
-        self._enqueue(_Call(lambda: self._score(sequences, temperature), future))
-        return future.result()
+        scored: list[list[tuple[int, float]]] = []
+        for chunk in self._score_chunks(sequences):
+            future: Future[list[list[tuple[int, float]]]] = Future()
+            self._enqueue(_Call(lambda chunk=chunk: self._score(chunk, temperature), future))
+            scored.extend(future.result())
+        return scored
+
+    def _score_chunks(
+        self, sequences: list[tuple[list[int], list[int]]]
+    ) -> Iterator[list[tuple[list[int], list[int]]]]:
+        """Consecutive items whose padded positions (items x (longest prompt + longest
+        continuation)) stay within `max_score_tokens`."""
+        chunk: list[tuple[list[int], list[int]]] = []
+        width = length = 0
+        for prompt_ids, ids in sequences:
+            grown_width, grown_length = max(width, len(prompt_ids)), max(length, len(ids))
+            if chunk and (len(chunk) + 1) * (grown_width + grown_length) > (
+                self.limits.max_score_tokens
+            ):
+                yield chunk
+                chunk, grown_width, grown_length = [], len(prompt_ids), len(ids)
+            chunk.append((prompt_ids, ids))
+            width, length = grown_width, grown_length
+        yield chunk
 
     def _enqueue(self, item: GenerationRequest | _Call) -> None:
         if self._closed:
@@ -205,20 +278,23 @@ class InferenceEngine:
             if isinstance(item, _Call):
                 self._run_call(item)
                 continue
-            batch, rows = [item], item.rows
+            batch, rows, width, steps = [item], item.rows, item.width, item.steps
             while rows < self.limits.max_batch_rows:  # join whatever else is waiting
                 try:
                     other = self._waiting.get_nowait()
                 except queue.Empty:
                     break
-                if isinstance(other, GenerationRequest) and rows + other.rows <= (
-                    self.limits.max_batch_rows
-                ):
-                    batch.append(other)
-                    rows += other.rows
-                else:
+                if not isinstance(other, GenerationRequest):
                     held.append(other)
                     break
+                grown = (rows + other.rows, max(width, other.width), max(steps, other.steps))
+                if grown[0] > self.limits.max_batch_rows or (
+                    grown[0] * self._positions(grown[1], grown[2]) > self.limits.max_batch_tokens
+                ):
+                    held.append(other)
+                    break
+                batch.append(other)
+                rows, width, steps = grown
             self._decode(batch)
 
     def _decode(self, batch: list[GenerationRequest]) -> None:

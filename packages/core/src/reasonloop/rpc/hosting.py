@@ -1,5 +1,11 @@
 """What every reasonloop gRPC server has: health checking, reflection, optional bearer-token
-auth and TLS, a localhost bind by default, and a graceful stop on SIGTERM/SIGINT."""
+auth and TLS, a localhost bind by default, and a graceful stop on SIGTERM/SIGINT.
+
+Load: at most `max_concurrent_rpcs` calls are in service at once; one more is refused at once
+with RESOURCE_EXHAUSTED instead of waiting unseen for a thread. Health checks are neither
+counted nor refused, and the thread pool keeps threads beyond that limit for them (and for the
+refusals), so a liveness probe is answered however busy the server is.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
+DEFAULT_CONCURRENT_RPCS = 64  # a service's limit unless it asks for another
+SPARE_THREADS = 4  # beyond max_concurrent_rpcs: health checks and refusals never wait for one
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,9 @@ class ServerOptions:
     auth_token: str | None = None  # clients send `authorization: Bearer <token>`
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    max_workers: int = 64  # concurrent RPCs (each waits on the engine, cheaply)
+    # calls in service at once (each holds a thread); more are refused with RESOURCE_EXHAUSTED.
+    # None: what the service asks for (the Inference service: every request its engine holds)
+    max_concurrent_rpcs: int | None = None
     grace_s: float = 30.0  # how long in-flight RPCs may finish on shutdown
 
     def __post_init__(self) -> None:
@@ -39,6 +49,8 @@ class ServerOptions:
                 raise ValueError(f"TLS file not found: {path}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
+        if self.max_concurrent_rpcs is not None and self.max_concurrent_rpcs < 1:
+            raise ValueError(f"max_concurrent_rpcs must be >= 1, got {self.max_concurrent_rpcs}")
 
 
 class _BearerTokenAuth(grpc.ServerInterceptor):
@@ -67,6 +79,40 @@ class _BearerTokenAuth(grpc.ServerInterceptor):
         if handler is None:
             return None
         return self._deny_stream if handler.response_streaming else self._deny_unary
+
+
+class _ConcurrencyLimit(grpc.ServerInterceptor):
+    """Refuses a call with RESOURCE_EXHAUSTED when `limit` calls are already in service.
+
+    A call takes its slot when its handler starts (on a pool thread: a call that never reaches
+    its handler holds none) and gives it back when the RPC ends, streams included.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or details.method.startswith(HEALTH_METHOD_PREFIX):
+            return handler
+        kind = ("stream" if handler.request_streaming else "unary") + (
+            "_stream" if handler.response_streaming else "_unary"
+        )
+        return handler._replace(**{kind: self._admitted(getattr(handler, kind))})
+
+    def _admitted(self, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            if not self._slots.acquire(blocking=False):
+                context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"the server is busy ({self._limit} calls in service); retry later",
+                )
+            if not context.add_callback(self._slots.release):  # the RPC has already ended
+                self._slots.release()
+            return behavior(request, context)
+
+        return call
 
 
 class RunningServer:
@@ -119,11 +165,17 @@ def start_server(
     service_names: Sequence[str],
     options: ServerOptions,
     on_stop: Callable[[], None] | None = None,
+    *,
+    concurrent_rpcs: int = DEFAULT_CONCURRENT_RPCS,
 ) -> RunningServer:
-    """Build, bind and start a server with health, reflection and the options' security."""
-    interceptors = [_BearerTokenAuth(options.auth_token)] if options.auth_token else []
+    """Build, bind and start a server with health, reflection and the options' security;
+    `concurrent_rpcs` is the service's own limit, used unless the options set one."""
+    limit = options.max_concurrent_rpcs or concurrent_rpcs
+    interceptors: list[grpc.ServerInterceptor] = [_ConcurrencyLimit(limit)]
+    if options.auth_token:
+        interceptors.insert(0, _BearerTokenAuth(options.auth_token))
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=options.max_workers, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=limit + SPARE_THREADS, thread_name_prefix="rpc"),
         interceptors=interceptors,
         options=[("grpc.so_reuseport", 0)],
     )

@@ -138,10 +138,15 @@ def add_inference_service(server: grpc.Server, engine: InferenceEngine) -> None:
 
 
 def serve_inference(engine: InferenceEngine, options: ServerOptions | None = None) -> RunningServer:
-    """Start the Inference service for `engine`; the engine is closed when the server stops."""
+    """Start the Inference service for `engine`; the engine is closed when the server stops.
+
+    Every request the engine can hold gets a thread, so the engine's waiting line, not the
+    thread pool, is what refuses the excess (RESOURCE_EXHAUSTED beyond `max_queue`).
+    """
     return start_server(
         lambda server: add_inference_service(server, engine),
         [SERVICE_NAME],
         options or ServerOptions(),
         engine.close,
+        concurrent_rpcs=engine.capacity,
     )

@@ -7,7 +7,12 @@ import grpc
 from reasonloop.benchmarks import Benchmark
 from reasonloop.rpc import benchmark_server, inference_server
 from reasonloop.rpc.engine import InferenceEngine
-from reasonloop.rpc.hosting import RunningServer, ServerOptions, start_server
+from reasonloop.rpc.hosting import (
+    DEFAULT_CONCURRENT_RPCS,
+    RunningServer,
+    ServerOptions,
+    start_server,
+)
 
 
 def serve(
@@ -32,4 +37,9 @@ def serve(
             benchmark_server.add_benchmark_service(server, benchmark)
 
     on_stop = engine.close if engine is not None else None
-    return start_server(register, names, options or ServerOptions(), on_stop)
+    concurrent_rpcs = (engine.capacity if engine is not None else 0) + (
+        DEFAULT_CONCURRENT_RPCS if benchmark is not None else 0
+    )
+    return start_server(
+        register, names, options or ServerOptions(), on_stop, concurrent_rpcs=concurrent_rpcs
+    )

@@ -202,6 +202,15 @@ class Sampler:
                 self._grammar_cache().compile(p.grammar)
         return prompt_ids
 
+    def max_steps(self, params: SamplingParams) -> int:
+        """The most decoding steps one row of `params` can take: its chain of thought, the
+        end marker's tokens (each fed as one step), then the answer."""
+        steps = params.max_new_tokens
+        if params.thinking is not None:
+            marker = self._end_marker(params.thinking.end_marker)
+            steps += params.thinking.max_tokens + len(marker.ids)
+        return steps
+
     # ---- the loop -----------------------------------------------------------------
 
     @torch.inference_mode()
