@@ -229,6 +229,14 @@ def serve(
     max_new_tokens: Annotated[int, typer.Option(help="Largest max_new_tokens accepted.")] = 2048,
     max_n: Annotated[int, typer.Option(help="Largest n accepted.")] = 64,
     max_batch_rows: Annotated[int, typer.Option(help="Rows decoded together.")] = 256,
+    max_batch_tokens: Annotated[
+        int,
+        typer.Option(help="KV-cache positions of a batch: rows x (prompt + decoding steps)."),
+    ] = 32768,
+    max_score_items: Annotated[int, typer.Option(help="Items of one Score call.")] = 256,
+    max_score_tokens: Annotated[
+        int, typer.Option(help="Positions of one Score chunk (its logits: x vocabulary).")
+    ] = 8192,
     max_queue: Annotated[int, typer.Option(help="Requests waiting before refusals.")] = 256,
     model_name: Annotated[
         str | None, typer.Option(help="The name clients are told (default: --model).")
@@ -247,6 +255,9 @@ def serve(
             max_new_tokens=max_new_tokens,
             max_n=max_n,
             max_batch_rows=max_batch_rows,
+            max_batch_tokens=max_batch_tokens,
+            max_score_items=max_score_items,
+            max_score_tokens=max_score_tokens,
             max_queue=max_queue,
         )
         with err.status(f"loading {model}"):

@@ -47,7 +47,7 @@ class EngineLimits:
     max_n: int = 64
     max_prompts: int = 64
     max_batch_rows: int = 256  # rows (prompts x n) decoded together
-    max_batch_tokens: int = 65536  # KV-cache positions of a batch: rows x (prompt + steps)
+    max_batch_tokens: int = 32768  # KV-cache positions of a batch: rows x (prompt + steps)
     max_score_items: int = 256  # items of one Score call
     max_score_tokens: int = 8192  # positions of one Score chunk: items x (prompt + continuation)
     max_queue: int = 256  # requests waiting for the model
