@@ -13,6 +13,7 @@ seeded word-problem set the CLI uses as its embedded default.
 from __future__ import annotations
 
 import json
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -97,7 +98,7 @@ class Benchmark(ABC):
         return by_id
 
 
-# Reward class names in `reasonloop.rewards`, resolved on use (math-verify imports sympy).
+# Reward class names in `reasonloop.rewards`.
 GRADERS: dict[str, str] = {"math": "MathAnswerReward", "exact": "ExactMatchReward"}
 
 
@@ -131,10 +132,12 @@ class ReferenceBenchmark(Benchmark):
             [answer for _, answer in submissions],
             [self._references[t.id] for t in tasks],
         )
+        # A reward's NaN (an item it could not judge, e.g. a timeout) is graded 0 here, as a
+        # Grade score must be in [0, 1]; the check's detail keeps the reward's outcome.
         return [
             GradeResult(
                 task_id=t.id,
-                score=r.score,
+                score=0.0 if math.isnan(r.score) else r.score,
                 passed=r.score >= 1.0,
                 checks=(Check("answer", r.score >= 1.0, _describe(r.details)),),
             )

@@ -1,26 +1,13 @@
 """Rewards: score completions against references (math, exact match, format, remote grade)."""
 
-from typing import TYPE_CHECKING
-
 from reasonloop.rewards.base import Reward, RewardResult
-from reasonloop.rewards.extraction import extract_final_answer
+from reasonloop.rewards.extraction import MAX_ANSWER_CHARS, extract_final_answer
+from reasonloop.rewards.math import MathAnswerReward  # math-verify loads in its workers only
 from reasonloop.rewards.remote import BenchmarkReward
 from reasonloop.rewards.text import ExactMatchReward, FormatReward
 
-if TYPE_CHECKING:
-    from reasonloop.rewards.math import MathAnswerReward
-
-
-def __getattr__(name: str) -> object:
-    """`MathAnswerReward` is imported on first use: math-verify pulls in sympy (seconds)."""
-    if name == "MathAnswerReward":
-        from reasonloop.rewards.math import MathAnswerReward
-
-        return MathAnswerReward
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
+    "MAX_ANSWER_CHARS",
     "BenchmarkReward",
     "ExactMatchReward",
     "FormatReward",

@@ -9,7 +9,11 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class RewardResult:
-    """A score plus whatever explains it (extracted answer, reason), kept for logging."""
+    """A score plus whatever explains it (extracted answer, outcome, reason), kept for logging.
+
+    A score of NaN means the item was not judged (e.g. the math comparison timed out):
+    callers must tell it apart from a wrong answer, which scores 0.
+    """
 
     score: float
     details: dict[str, object] = field(default_factory=dict)

@@ -7,37 +7,42 @@ from collections.abc import Sequence
 from typing import Literal
 
 from reasonloop.rewards.base import RewardResult, check_lengths
-from reasonloop.rewards.extraction import final_answer_or_text
+from reasonloop.rewards.extraction import (
+    answer_too_long,
+    collapse_whitespace,
+    final_answer_or_text,
+)
 
 
 class ExactMatchReward:
     """1.0 when the final answer (or, without one, the whole completion) equals the reference.
 
     For answers math-verify cannot judge (names, multiple-choice letters, free text).
-    With `normalize`, case and runs of whitespace are ignored.
+    With `normalize`, case and runs of whitespace are ignored. `details["outcome"]` is
+    "match", "mismatch", or "too long" (a completion over `MAX_ANSWER_CHARS`, refused: 0).
     """
 
     def __init__(self, normalize: bool = True):
         self.normalize = normalize
 
     def _canonical(self, text: str) -> str:
-        return " ".join(text.split()).casefold() if self.normalize else text
+        return collapse_whitespace(text).casefold() if self.normalize else text
 
     def __call__(
         self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
     ) -> list[RewardResult]:
         check_lengths(prompts, completions, references)
-        results = []
-        for completion, reference in zip(completions, references, strict=True):
-            answer = final_answer_or_text(completion)
-            matched = self._canonical(answer) == self._canonical(final_answer_or_text(reference))
-            results.append(
-                RewardResult(
-                    float(matched),
-                    {"extracted": answer, "reason": "match" if matched else "mismatch"},
-                )
-            )
-        return results
+        return [self._score(c, r) for c, r in zip(completions, references, strict=True)]
+
+    def _score(self, completion: str, reference: str) -> RewardResult:
+        if too_long := answer_too_long(completion):
+            return RewardResult(0.0, {"extracted": None, "outcome": "too long", "reason": too_long})
+        answer = final_answer_or_text(completion)
+        matched = self._canonical(answer) == self._canonical(final_answer_or_text(reference))
+        outcome = "match" if matched else "mismatch"
+        return RewardResult(
+            float(matched), {"extracted": answer, "outcome": outcome, "reason": outcome}
+        )
 
 
 class FormatReward:
