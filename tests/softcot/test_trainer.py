@@ -44,14 +44,55 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path: Path, tiny_config) 
             return float(policy_gradient_loss(lps, advantages))
 
     unchanged = adapter_weights(trainer)
-    assert trainer.optimize(completions, torch.zeros(6)) == (0.0, 0.0)  # no signal: no step
+    skipped = trainer.optimize(completions, torch.zeros(6))  # no signal: no step
+    assert (skipped.loss, skipped.grad_norm, skipped.clip_coef) == (0.0, 0.0, 0.0)
     assert all(torch.equal(w, adapter_weights(trainer)[k]) for k, w in unchanged.items())
 
     before = loss()
-    reported, grad_norm = trainer.optimize(completions, advantages)
-    assert reported == pytest.approx(before, rel=1e-4)
-    assert grad_norm > 0
+    update = trainer.optimize(completions, advantages)
+    assert update.loss == pytest.approx(before, rel=1e-4)
+    assert update.grad_norm > 0
     assert loss() < before
+
+
+def test_the_cot_and_answer_gradients_are_logged_apart(tmp_path: Path, tiny_config) -> None:
+    """The two norms are those of each loss term's own gradient (two separate backward
+    passes here), over two micro-batches; clip_coef is the share of the update kept."""
+    from reasonloop.sampling import completion_log_probs
+    from softcot.rloo import policy_gradient_loss
+    from softcot.trainer import thought_steps
+
+    trainer = Trainer(tiny_config(micro_batch=4), tmp_path / "run", reward=LETTER_REWARD)
+    completions = [c for g in trainer.sample(trainer._my_problems()) for c in g]
+    assert all(thought_steps(c) > 0 for c in completions)
+    advantages = torch.tensor([1.0, -0.5, -0.5, -0.5, 1.0, -0.5])
+    model = trainer.loaded.model
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def term_norm(part: str) -> float:
+        model.zero_grad(set_to_none=True)
+        cot = [
+            (lp, thought_steps(c))
+            for lp, c in zip(completion_log_probs(model, completions), completions, strict=True)
+        ]
+        pieces = [lp[:n] if part == "cot" else lp[n:] for lp, n in cot]
+        policy_gradient_loss(pieces, advantages).backward()
+        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+
+    cot, answer = term_norm("cot"), term_norm("answer")
+    update = trainer.optimize(completions, advantages)
+    assert update.cot_grad_norm == pytest.approx(cot, rel=1e-3)
+    assert update.answer_grad_norm == pytest.approx(answer, rel=1e-3)
+    assert update.cot_grad_norm != pytest.approx(update.answer_grad_norm, rel=1e-2)
+    max_norm = trainer.config.train.max_grad_norm
+    assert update.clip_coef == pytest.approx(min(1.0, max_norm / update.grad_norm), rel=1e-5)
+
+    quiet = Trainer(
+        tiny_config(log_grad_components=False), tmp_path / "quiet", reward=LETTER_REWARD
+    )
+    plain = quiet.optimize([c for g in quiet.sample(quiet._my_problems()) for c in g], advantages)
+    assert plain.grad_norm > 0
+    assert plain.cot_grad_norm is None and plain.answer_grad_norm is None
 
 
 def changed_fraction(trainer: Trainer, small_lr_steps: int = 3) -> float:
@@ -103,6 +144,10 @@ def test_training_logs_checkpoints_and_resumes_exactly(tmp_path: Path, tiny_conf
         json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()
     ]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
+    trained = [r for r in log if r["grad_norm"] > 0]
+    assert trained and all(r["cot_grad_norm"] > 0 and r["answer_grad_norm"] > 0 for r in trained)
+    assert all(0 < r["clip_coef"] <= 1 for r in trained)
+    assert all(math.isfinite(r["cot_log_prob"]) and r["cot_log_prob"] != 0 for r in log)
 
     half = Trainer(tiny_config(steps=2), tmp_path / "resumed", reward=LETTER_REWARD)
     half.train()

@@ -74,8 +74,11 @@ def _train(config: RunConfig, run_dir: Path, resume: bool) -> bool:
         def on_step(record: StepRecord) -> None:
             stats = (
                 f"reward {record.reward:.2f} correct {record.correct:.2f} "
-                f"format {record.format:.2f} {record.step_s:.1f} s/step"
+                f"format {record.format:.2f} grad {record.grad_norm:.2g}"
             )
+            if record.cot_grad_norm is not None and record.answer_grad_norm is not None:
+                stats += f" (cot {record.cot_grad_norm:.2g} answer {record.answer_grad_norm:.2g})"
+            stats += f" kept {record.clip_coef:.2f} {record.step_s:.1f} s/step"
             progress.update(bar, completed=record.step, stats=stats)
 
         trainer.train(on_step)
@@ -222,9 +225,17 @@ def serve_benchmark_command(
 @app.command()
 def demo(
     mode: Mode = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path(
-        "runs/softcot-demo"
-    ),
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+    testbed: Annotated[
+        bool,
+        typer.Option(
+            help="The CPU testbed instead: hard, soft and fuzzy RL from one supervised warm "
+            "start, then the train-mode x inference-mode matrix (softcot.testbed)."
+        ),
+    ] = False,
+    full: Annotated[
+        bool, typer.Option(help="With --testbed: more seeds, steps and problems (tighter CIs).")
+    ] = False,
 ) -> None:
     """The main job: train on the embedded defaults, then evaluate base vs trained.
 
@@ -232,12 +243,33 @@ def demo(
     """
     _quiet_hf()
     try:
+        if testbed:
+            _testbed(out_dir or Path("runs") / f"softcot-testbed{'-full' if full else ''}", full)
+            return
+        if full:
+            raise ValueError("--full is a setting of --testbed")
         run_config = _config(None, mode, None, None)
+        out_dir = out_dir or Path("runs/softcot-demo")
         run_dir = out_dir / "run"
         if _train(run_config, run_dir, resume=True):
             _evaluate([str(run_dir)], run_config, out_dir / "eval", run_config.model.spec)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
+
+
+def _testbed(out_dir: Path, full: bool) -> None:
+    """Run the testbed with a one-line status; print its tables."""
+    from softcot.testbed import load_testbed_config, run_testbed
+
+    config = load_testbed_config(full=full)
+    with err.status("testbed") as status:
+        try:
+            report = run_testbed(config, out_dir, progress=status.update)
+        except KeyboardInterrupt:
+            err.print(f"stopped; run the same command again to continue ({out_dir})")
+            raise typer.Exit(130) from None
+    out.print(report.tables())
+    err.print(f"report: {out_dir / 'testbed.json'}; every policy's cells: {out_dir / 'matrix'}")
 
 
 if __name__ == "__main__":

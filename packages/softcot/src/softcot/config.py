@@ -82,6 +82,9 @@ class TrainSection(ConfigSection):
     checkpoint_every: int = Field(4, ge=1)
     reward: str = "math"  # math, or grpc://HOST:PORT: a Benchmark server's Grade
     tensorboard: bool = False
+    # log the CoT term's and the answer term's gradient norms apart: one more backward pass
+    # of the CoT term per micro-batch and a copy of the trainable parameters' gradient
+    log_grad_components: bool = True
 
 
 class EvalSection(ConfigSection):

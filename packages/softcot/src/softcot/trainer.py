@@ -13,6 +13,14 @@ normalized by the step's global completion count and gradients are summed across
 so N processes take the same optimizer step as one, up to floating-point summation order.
 Only the main process writes the run directory. Checkpoints are atomic and `resume=True`
 continues exactly; Ctrl-C finishes the current step (on every process), saves and returns.
+
+Each step's record (the JSONL log, TensorBoard, the CLI's progress) also says how the update
+was made: the gradient norm of the chain-of-thought term and of the answer term separately
+(`train.log_grad_components`: one more backward pass of the CoT term, whose gradient is kept
+aside; the answer term's is the rest), the share of the update kept after clipping, and the
+mean log-probability per CoT step (token log-prob when hard, Gaussian log-density when
+soft/fuzzy) -- in soft mode the CoT term's gradient can dwarf the answer's, and clipping then
+decides the step.
 """
 
 from __future__ import annotations
@@ -55,6 +63,17 @@ LOG_FILE = "log.jsonl"
 
 
 @dataclass
+class Update:
+    """One optimizer step, over the completions of every process."""
+
+    loss: float
+    grad_norm: float  # before clipping
+    clip_coef: float  # share of the update kept: min(1, max_grad_norm / grad_norm), 0 if skipped
+    cot_grad_norm: float | None = None  # the CoT term's gradient (log_grad_components)
+    answer_grad_norm: float | None = None  # the rest: the answer term (and the KL term, if any)
+
+
+@dataclass
 class StepRecord:
     step: int
     reward: float
@@ -62,6 +81,10 @@ class StepRecord:
     format: float
     loss: float
     grad_norm: float
+    clip_coef: float
+    cot_grad_norm: float | None
+    answer_grad_norm: float | None
+    cot_log_prob: float  # mean per CoT step: token log-prob (hard), log-density (soft/fuzzy)
     thinking_steps: float
     answer_tokens: float
     sample_s: float
@@ -220,7 +243,8 @@ class Trainer:
                     logger.log(vars(record))
                 if board is not None:
                     for name, value in vars(record).items():
-                        board.add_scalar(f"train/{name}", value, record.step)
+                        if value is not None:
+                            board.add_scalar(f"train/{name}", value, record.step)
                 if on_step is not None:
                     on_step(record)
                 self._interrupted = self._any_process(self._stop_requested)
@@ -258,16 +282,17 @@ class Trainer:
         rewards = self.score(problems, texts)
         advantages = leave_one_out_advantages(rewards)  # groups never span processes
         flat = [c for g in completions for c in g]
-        loss, grad_norm = self.optimize(flat, advantages)
+        update = self.optimize(flat, advantages)
         self.step += 1
-        count, reward, correct, formatted, thinking, answer = self._sum_over_processes(
+        count, reward, correct, formatted, thinking, answer, cot_lp = self._sum_over_processes(
             [
                 len(flat),
                 float(rewards.sum()),
                 float((rewards >= 1).sum()),
                 sum(extract_final_answer(c.text) is not None for c in flat),
-                sum(len(c.thinking.tokens) for c in flat if c.thinking),
+                sum(thought_steps(c) for c in flat),
                 sum(len(c.token_ids) for c in flat),
+                sum(float(c.step_log_probs[: thought_steps(c)].sum()) for c in flat),
             ]
         )
         finished = time.perf_counter()
@@ -276,8 +301,12 @@ class Trainer:
             reward=reward / count,
             correct=correct / count,
             format=formatted / count,
-            loss=loss,
-            grad_norm=grad_norm,
+            loss=update.loss,
+            grad_norm=update.grad_norm,
+            clip_coef=update.clip_coef,
+            cot_grad_norm=update.cot_grad_norm,
+            answer_grad_norm=update.answer_grad_norm,
+            cot_log_prob=cot_lp / thinking if thinking else 0.0,
             thinking_steps=thinking / count,
             answer_tokens=answer / count,
             sample_s=sampled - started,
@@ -340,10 +369,8 @@ class Trainer:
         )
         return torch.tensor([r.score for r in results], dtype=torch.float64).view(-1, group)
 
-    def optimize(
-        self, completions: list[Completion], advantages: torch.Tensor
-    ) -> tuple[float, float]:
-        """One optimizer step on the RLOO loss; returns (loss, gradient norm before clipping).
+    def optimize(self, completions: list[Completion], advantages: torch.Tensor) -> Update:
+        """One optimizer step on the RLOO loss.
 
         `completions` are this process's; the loss, gradient and returned values are those of
         the step's completions on all processes together (the mean over all of them).
@@ -355,34 +382,54 @@ class Trainer:
         model = self.loaded.model
         count, signal = self._sum_over_processes([len(completions), float(advantages.any())])
         if config.kl_coef == 0 and not signal:
-            return 0.0, 0.0
+            split = 0.0 if config.log_grad_components else None
+            return Update(0.0, 0.0, clip_coef=0.0, cot_grad_norm=split, answer_grad_norm=split)
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        params = [p for p in model.parameters() if p.requires_grad]
+        cot_grads = [torch.zeros_like(p) for p in params] if config.log_grad_components else None
         flat_advantages = advantages.reshape(-1)
         total = 0.0
         for start in range(0, len(completions), config.micro_batch):
             part = completions[start : start + config.micro_batch]
+            part_advantages = flat_advantages[start : start + len(part)]
             with self._autocast():
                 log_probs = completion_log_probs(model, part)
                 reference = self._reference_log_probs(part) if config.kl_coef > 0 else None
+            share = len(part) / count
             loss = policy_gradient_loss(
-                log_probs,
-                flat_advantages[start : start + len(part)],
-                reference_log_probs=reference,
-                kl_coef=config.kl_coef,
-            ) * (len(part) / count)
-            loss.backward()
-            total += float(loss.detach())
-        params = [p for p in model.parameters() if p.requires_grad]
+                log_probs, part_advantages, reference_log_probs=reference, kl_coef=config.kl_coef
+            )
+            if cot_grads is not None:
+                cot = [lp[: thought_steps(c)] for lp, c in zip(log_probs, part, strict=True)]
+                cot_loss = policy_gradient_loss(cot, part_advantages) * share
+                if cot_loss.requires_grad:
+                    grads = torch.autograd.grad(
+                        cot_loss, params, retain_graph=True, allow_unused=True
+                    )
+                    for kept, grad in zip(cot_grads, grads, strict=True):
+                        if grad is not None:
+                            kept += grad
+            (loss * share).backward()
+            total += float(loss.detach()) * share
         if self.accelerator.num_processes > 1:
             for p in params:
                 if p.grad is not None:
                     p.grad = self.accelerator.reduce(p.grad, reduction="sum")
+            if cot_grads is not None:
+                cot_grads = [self.accelerator.reduce(g, reduction="sum") for g in cot_grads]
             (total,) = self._sum_over_processes([total])
+        cot_norm = answer_norm = None
+        if cot_grads is not None:
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+            cot_norm = _norm(cot_grads)
+            answer_norm = _norm([g - kept for g, kept in zip(grads, cot_grads, strict=True)])
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
+        clip_coef = 0.0
         if math.isfinite(grad_norm):
             self.optimizer.step()
-        return total, grad_norm
+            clip_coef = min(1.0, config.max_grad_norm / (grad_norm + 1e-6))  # torch's clip
+        return Update(total, grad_norm, clip_coef, cot_norm, answer_norm)
 
     @torch.no_grad()
     def _reference_log_probs(self, completions: list[Completion]) -> list[torch.Tensor]:
@@ -440,6 +487,16 @@ class Trainer:
             yield
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def thought_steps(completion: Completion) -> int:
+    """The number of chain-of-thought steps: the first entries of its `step_log_probs`."""
+    return len(completion.thinking.tokens) if completion.thinking is not None else 0
+
+
+def _norm(tensors: Sequence[torch.Tensor]) -> float:
+    """The global L2 norm of several tensors (what gradient clipping measures)."""
+    return float(torch.linalg.vector_norm(torch.stack([t.float().norm() for t in tensors])))
 
 
 def load_policy(run_or_model: str | Path, *, device: str | None = None) -> tuple[str, LoadedModel]:
