@@ -508,7 +508,7 @@ def test_a_bwrap_that_cannot_sandbox_is_refused(monkeypatch: pytest.MonkeyPatch)
 
 def test_the_opt_out_runs_unisolated_with_a_loud_warning(unsandboxed) -> None:
     code = "import os\ndef f():\n    return [os.getuid(), os.getppid()]\n"
-    with pytest.warns(UnsafeSandboxWarning, match=r"WITHOUT OS isolation .*=1\): cannot isolate"):
+    with pytest.warns(UnsafeSandboxWarning, match=r"WITHOUT OS isolation .*=1\): .* not an exec"):
         uid, ppid = run_python(code, "f", []).value
     assert [uid, ppid] == [os.getuid(), os.getpid()]  # a plain child of this process
 
@@ -516,3 +516,41 @@ def test_the_opt_out_runs_unisolated_with_a_loud_warning(unsandboxed) -> None:
 def test_the_sandbox_runs_as_an_unprivileged_user() -> None:
     code = "import os\ndef f():\n    return [os.getuid(), os.getgid(), os.getppid()]\n"
     assert run_python(code, "f", []).value == [65534, 65534, 1]
+
+
+# ---- the benchagents CLI: refuse in one line, or run after --unsafe-no-sandbox -------------
+
+DRAFT = Path(__file__).parents[1] / "benchagents" / "drafts" / "addition"  # hand-written code
+CREATE = ["create", "described", "--draft", str(DRAFT), "--auto", "--backend", "local:tiny-llama"]
+
+
+def test_benchagents_refuses_described_code_without_isolation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from benchagents.cli import app
+
+    monkeypatch.setenv(BWRAP_ENV, "/nonexistent/bwrap")
+    result = CliRunner().invoke(app, [*CREATE, "--run-dir", str(tmp_path / "run")])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1
+    assert errors[0].startswith("error: cannot isolate untrusted code: REASONLOOP_BWRAP=")
+    assert not (tmp_path / "run").exists()  # refused before anything ran
+
+
+def test_benchagents_unsafe_no_sandbox_runs_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from benchagents.cli import app
+
+    monkeypatch.setenv(BWRAP_ENV, "/nonexistent/bwrap")
+    run = tmp_path / "run"
+    args = [*CREATE, "--run-dir", str(run), "--stop-after", "generation", "--count", "2"]
+    result = CliRunner().invoke(app, [*args, "--no-rewrite", "--unsafe-no-sandbox"])
+    assert result.exit_code == 0, result.output
+    assert "WARNING: running untrusted code WITHOUT OS isolation" in result.output
+    generated = (run / "instances" / "raw.jsonl").read_text().splitlines()  # by the draft's code
+    assert len(generated) == 2 and all('"What is' in line for line in generated)

@@ -7,11 +7,16 @@
     benchagents serve-benchmark RUN --port 50052
 
 Expected failures print one `error: ...` line and exit with status 2 (as every reasonloop CLI).
+A described domain's code (LLM-written, or from a downloaded run) runs only in OS isolation
+(`reasonloop.sandbox`); where the host has none, commands that would run it refuse, unless
+`--unsafe-no-sandbox` says to run it without.
 """
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -53,6 +58,14 @@ Device = Annotated[str | None, typer.Option(help="Local models: cpu, cuda (defau
 StopAfter = Annotated[
     str | None, typer.Option(help="Stop after this stage (state saved; resume continues).")
 ]
+UnsafeNoSandbox = Annotated[
+    bool,
+    typer.Option(
+        "--unsafe-no-sandbox",
+        help="Where OS isolation (bubblewrap) is unavailable, run a described domain's code "
+        "WITHOUT it (as REASONLOOP_UNSAFE_NO_SANDBOX=1): it can then read your files and keys.",
+    ),
+]
 
 
 def _endpoints(
@@ -80,11 +93,29 @@ def _stage(name: str | None) -> Stage | None:
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    """What a user can cause (bad input, a missing file, an unreachable backend)."""
+    """What a user can cause (bad input, a missing file, an unreachable backend, a host that
+    cannot isolate untrusted code)."""
     from benchagents.llm import BackendError
     from benchagents.pipeline import PipelineError
+    from reasonloop.sandbox import SandboxError
 
-    return (PipelineError, BackendError, ValueError, OSError)
+    return (PipelineError, BackendError, ValueError, OSError, SandboxError)
+
+
+def _sandbox(described: bool, unsafe_no_sandbox: bool) -> None:
+    """Before a described domain's code runs: refuse now (SandboxError) if it could not be
+    isolated, unless the user opted out, which is said loudly."""
+    from reasonloop.sandbox import UnsafeSandboxWarning, require_isolation
+    from reasonloop.sandbox.isolation import UNSAFE_ENV
+
+    if unsafe_no_sandbox:
+        os.environ[UNSAFE_ENV] = "1"
+    if not described:
+        return
+    with warnings.catch_warnings(record=True, category=UnsafeSandboxWarning) as unsafe:
+        require_isolation()
+    if unsafe:
+        err.print(f"[bold red]WARNING:[/bold red] {unsafe[0].message}", soft_wrap=True)
 
 
 def _drive(pipeline: Pipeline, stop_after: Stage | None, started: float) -> None:
@@ -171,6 +202,7 @@ def create(
         bool, typer.Option(help="Let the LLM rephrase the domain's rewritable text.")
     ] = True,
     stop_after: StopAfter = None,
+    unsafe_no_sandbox: UnsafeNoSandbox = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     model: Model = None,
@@ -180,7 +212,7 @@ def create(
     """Create a benchmark: planning, generation, verification, evaluation."""
     from pydantic import ValidationError
 
-    from benchagents.pipeline import Pipeline, RunConfig
+    from benchagents.pipeline import DESCRIBED, Pipeline, RunConfig
 
     started = time.monotonic()
     stage = _stage(stop_after)
@@ -207,6 +239,7 @@ def create(
         raise fail(f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}") from None
     endpoints = _endpoints(base_url, api_key, model, auth_token, device)
     try:
+        _sandbox(domain == DESCRIBED, unsafe_no_sandbox)
         with Pipeline.create(run_dir, config, _ui(), endpoints) as pipeline:
             out.print(f"run: {run_dir}")
             _drive(pipeline, stage, started)
@@ -222,6 +255,7 @@ def resume(
         typer.Option("--review/--auto", help="Change the run's review mode from here on."),
     ] = None,
     stop_after: StopAfter = None,
+    unsafe_no_sandbox: UnsafeNoSandbox = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     model: Model = None,
@@ -229,13 +263,14 @@ def resume(
     device: Device = None,
 ) -> None:
     """Continue a run where it stopped."""
-    from benchagents.pipeline import Pipeline
+    from benchagents.pipeline import DESCRIBED, Pipeline
 
     started = time.monotonic()
     stage = _stage(stop_after)
     endpoints = _endpoints(base_url, api_key, model, auth_token, device)
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
+            _sandbox(pipeline.state.domain == DESCRIBED, unsafe_no_sandbox)
             if review is not None:
                 pipeline.state.config.review = review
             if pipeline.state.stage == "done":
@@ -254,6 +289,7 @@ def evaluate(
         list[str], typer.Option(help="Model to evaluate: local:, grpc: or openai: (repeatable).")
     ],
     samples: Annotated[int | None, typer.Option(help="Answers per instance.")] = None,
+    unsafe_no_sandbox: UnsafeNoSandbox = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     model: Model = None,
@@ -261,13 +297,14 @@ def evaluate(
     device: Device = None,
 ) -> None:
     """Evaluate (another) model on a run's latest dataset."""
-    from benchagents.pipeline import Pipeline
+    from benchagents.pipeline import DESCRIBED, Pipeline
 
     if samples is not None and samples < 1:
         raise fail(f"--samples must be >= 1, got {samples}")
     endpoints = _endpoints(base_url, api_key, model, auth_token, device)
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
+            _sandbox(pipeline.state.domain == DESCRIBED, unsafe_no_sandbox)
             for spec in target:
                 pipeline.evaluate(spec, samples=samples)
     except _expected_errors() as error:
@@ -303,14 +340,16 @@ def serve_benchmark(
     host: str = "127.0.0.1",
     port: int = 50052,
     auth_token: AuthToken = None,
+    unsafe_no_sandbox: UnsafeNoSandbox = False,
 ) -> None:
     """Serve a run's latest dataset as a gRPC Benchmark service (Grade runs the checkers)."""
     from benchagents.benchmark import serve_dataset
-    from benchagents.pipeline import Pipeline
+    from benchagents.pipeline import DESCRIBED, Pipeline
     from reasonloop.rpc import ServerOptions
 
     try:
         with Pipeline.open(run, _ui()) as pipeline:
+            _sandbox(pipeline.state.domain == DESCRIBED, unsafe_no_sandbox)
             options = ServerOptions(host=host, port=port, auth_token=auth_token)
             server = serve_dataset(run, options, pipeline.domain)
     except _expected_errors() as error:

@@ -80,7 +80,11 @@ _LIBRARY_DIRS = ("/lib", "/lib32", "/lib64", "/libx32", "/usr/lib", "/usr/lib32"
 
 
 class IsolationUnavailable(SandboxError):
-    """This host cannot isolate untrusted code and the user has not opted out."""
+    """This host cannot isolate untrusted code (`reason`) and the user has not opted out."""
+
+    def __init__(self, reason: str, fix: str = _INSTALL_HINT) -> None:
+        super().__init__(f"cannot isolate untrusted code: {reason}; {fix}")
+        self.reason = reason
 
 
 class UnsafeSandboxWarning(RuntimeWarning):
@@ -118,7 +122,7 @@ def require_isolation() -> bool:
         if not unsafe_opted_in():
             raise
         warnings.warn(
-            f"running untrusted code WITHOUT OS isolation ({UNSAFE_ENV}=1): {error}",
+            f"running untrusted code WITHOUT OS isolation ({UNSAFE_ENV}=1): {error.reason}",
             UnsafeSandboxWarning,
             stacklevel=2,
         )
@@ -149,8 +153,9 @@ def _bwrap_path() -> str:
     configured = os.environ.get(BWRAP_ENV)
     path = configured or shutil.which("bwrap")
     if path is None or not os.access(path, os.X_OK):
-        where = f"{BWRAP_ENV}={configured} is not an executable" if configured else "no bwrap"
-        raise IsolationUnavailable(f"cannot isolate untrusted code: {where}; {_INSTALL_HINT}")
+        if configured:
+            raise IsolationUnavailable(f"{BWRAP_ENV}={configured} is not an executable")
+        raise IsolationUnavailable("no bwrap on PATH")
     return path
 
 
@@ -200,8 +205,9 @@ def _seccomp_program() -> bytes:
         import pyseccomp as seccomp
     except (ImportError, OSError) as error:  # OSError: libseccomp.so.2 missing
         raise IsolationUnavailable(
-            f"cannot isolate untrusted code: libseccomp is unavailable ({error}); "
-            "install libseccomp2 (apt-get install libseccomp2) and pyseccomp"
+            f"libseccomp is unavailable ({error})",
+            "install libseccomp2 (apt-get install libseccomp2) and pyseccomp, or set "
+            f"{UNSAFE_ENV}=1 to run untrusted code WITHOUT isolation",
         ) from None
     rules = seccomp.SyscallFilter(seccomp.ALLOW)
     for name in _REFUSED_EAGAIN:
@@ -249,7 +255,4 @@ def _check(bwrap: str) -> None:
                 return
             lines = probe.stderr.decode(errors="replace").strip().splitlines()
             reason = lines[-1] if lines else f"exit code {probe.returncode}"
-    raise IsolationUnavailable(
-        f"cannot isolate untrusted code: {bwrap} fails to start a sandbox ({reason}); "
-        + _INSTALL_HINT
-    )
+    raise IsolationUnavailable(f"{bwrap} fails to start a sandbox ({reason})")
