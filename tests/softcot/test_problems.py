@@ -160,6 +160,8 @@ def test_reference_answers_gsm8k_math_and_plain():
     assert reference_answer("So it is $\\boxed{\\frac{1}{2}}$.") == "\\frac{1}{2}"
     assert reference_answer("\\boxed{2} first, then \\boxed{\\sqrt{x^{2}}}") == "\\sqrt{x^{2}}"
     assert reference_answer("  42 \n") == "42"
+    # core's box reader: \fbox too, and escaped braces do not close the box
+    assert reference_answer(r"so \fbox{\{1, 2\}} it is") == r"\{1, 2\}"
 
 
 def test_gsm8k_jsonl(tmp_path):

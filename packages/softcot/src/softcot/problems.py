@@ -37,6 +37,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
+from reasonloop.rewards.extraction import extract_boxed
 from softcot.prompts import MathProblem
 
 if TYPE_CHECKING:
@@ -554,26 +555,19 @@ def procedural_problems(
 # --- files and hub datasets -------------------------------------------------------------------
 
 _GSM8K_MARKER = "####"
-_BOXED = "\\boxed{"
 
 
 def reference_answer(answer: str) -> str:
     """The final answer of a reference solution.
 
     GSM8K: what follows `####` (thousands commas dropped); MATH: the content of the last
-    `\\boxed{...}` (nested braces kept); anything else: the whole text, stripped.
+    `\\boxed{...}` or `\\fbox{...}`, as core's `extract_boxed` reads it (nested and escaped
+    braces kept, in linear time); anything else: the whole text, stripped.
     """
     if _GSM8K_MARKER in answer:
         return answer.rsplit(_GSM8K_MARKER, 1)[1].strip().replace(",", "")
-    start = answer.rfind(_BOXED)
-    if start >= 0:
-        depth, i = 1, start + len(_BOXED)
-        while i < len(answer) and depth:
-            depth += {"{": 1, "}": -1}.get(answer[i], 0)
-            i += 1
-        if depth == 0:
-            return answer[start + len(_BOXED) : i - 1].strip()
-    return answer.strip()
+    boxed = extract_boxed(answer)
+    return boxed if boxed is not None else answer.strip()
 
 
 # A record to read a problem from: (where it is, for errors; its default id; its fields).

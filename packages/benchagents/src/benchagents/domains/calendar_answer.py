@@ -4,17 +4,25 @@ Models add reasoning around the answer, so we read the text after the last "Fina
 marker when there is one (BA-Calendar's extraction does the same), else the whole text. That
 text must name exactly one distinct "[day] HH:MM-HH:MM" slot, or none and say "No common time
 slot available"; anything else (no slot, two different slots, a slot and the no-solution
-sentence, an unknown day, an invalid time, an end not after the start) is malformed.
+sentence, an unknown day, an invalid time, an end not after the start) is malformed, and so is
+an answer over `MAX_ANSWER_CHARS`. Reading is linear in the answer's length: no pattern has two
+repetitions that can match the same characters (the blanks around the optional comma before a
+slot's time could once be split between two of them in every possible way), and only the last
+marker is kept.
 """
 
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from benchagents.domains.calendar_solver import DAYS, NO_SOLUTION, Slot
+from reasonloop.rewards.extraction import answer_too_long, collapse_whitespace
 
 _FINAL = re.compile(r"final\s+answer\s*:", re.IGNORECASE)
-_SLOT = re.compile(r"\b([A-Za-z]+)\s*,?\s+(\d{1,2}):(\d{2})\s*[-\u2013\u2014]\s*(\d{1,2}):(\d{2})")
+_SLOT = re.compile(
+    r"\b([A-Za-z]+)(?:\s*,)?\s+(\d{1,2}):(\d{2})\s*[-\u2013\u2014]\s*(\d{1,2}):(\d{2})"
+)
 _HOURS_ONLY = re.compile(r"\b([A-Za-z]+day)\s+\d{1,2}\s*-\s*\d{1,2}\b", re.IGNORECASE)
 
 
@@ -26,8 +34,10 @@ def parse_answer(text: str | None) -> Slot | None:
     """The slot the answer names, or None when it says there is no common slot."""
     if text is None or not text.strip():
         raise MalformedAnswer("empty answer")
-    markers = list(_FINAL.finditer(text))
-    body = text[markers[-1].end() :] if markers else text
+    if too_long := answer_too_long(text):
+        raise MalformedAnswer(too_long)
+    last = deque(_FINAL.finditer(text), maxlen=1)
+    body = text[last[0].end() :] if last else text
     body = body.replace("*", "").replace("`", "")
     slots: set[Slot] = set()
     for m in _SLOT.finditer(body):
@@ -44,9 +54,9 @@ def parse_answer(text: str | None) -> Slot | None:
         if end <= start:
             raise MalformedAnswer(f"{m.group(0)!r} does not end after it starts")
         slots.add(Slot(DAYS.index(day), start, end))
-    says_none = NO_SOLUTION.lower() in " ".join(body.lower().split())
+    says_none = NO_SOLUTION.lower() in collapse_whitespace(body.lower())
     if len(slots) > 1:
-        names = ", ".join(str(s) for s in sorted(slots))
+        names = ", ".join(str(s) for s in sorted(slots)[:3]) + (", ..." if len(slots) > 3 else "")
         raise MalformedAnswer(f"answer names {len(slots)} different slots ({names})")
     if slots and says_none:
         raise MalformedAnswer(f"answer gives a slot and also says {NO_SOLUTION!r}")
@@ -62,5 +72,5 @@ def parse_answer(text: str | None) -> Slot | None:
 
 
 def _excerpt(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
+    text = collapse_whitespace(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."

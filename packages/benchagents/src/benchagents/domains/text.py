@@ -18,6 +18,7 @@ from benchagents.domains.text_witness import build_witness
 from benchagents.instance import Instance
 from benchagents.plan import CheckSpec, ConstraintSpec, EvaluationPlan, Parameter, Plan
 from reasonloop.benchmarks import Check
+from reasonloop.rewards.extraction import answer_too_long
 
 # topic -> words related to it (keywords, counted and excluded words are drawn from these)
 TOPICS: dict[str, str] = {
@@ -210,6 +211,8 @@ class TextDomain(Domain):
         c = TextConstraints.model_validate(instance.constraints)
         if answer is None or not answer.strip():
             return [Check(n, False, "malformed answer: empty") for n in c.names()]
+        if too_long := answer_too_long(answer):
+            return [Check(n, False, f"malformed answer: {too_long}") for n in c.names()]
         return [Check(n, ok, detail) for n, ok, detail in evaluate(answer.strip(), c)]
 
     def constrainedness(self, instance: Instance) -> int:
