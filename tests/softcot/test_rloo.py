@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from reasonloop.sampling.thinking import gaussian_log_density
-from softcot.rloo import leave_one_out_advantages, policy_gradient_loss
+from softcot.rloo import fill_unjudged, leave_one_out_advantages, policy_gradient_loss
 
 
 def test_leave_one_out_advantages_by_hand() -> None:
@@ -24,6 +26,20 @@ def test_leave_one_out_advantages_by_hand() -> None:
     )
     with pytest.raises(ValueError, match="G >= 2"):
         leave_one_out_advantages(torch.tensor([[1.0]]))
+
+
+def test_unjudged_samples_get_their_groups_mean_and_no_advantage() -> None:
+    nan = math.nan
+    rewards = torch.tensor([[1.0, nan, 0.0, 0.0], [nan, nan, nan, nan], [nan, 1.0, 1.0, 1.0]])
+    filled = fill_unjudged(rewards)
+    assert torch.equal(
+        filled,
+        torch.tensor([[1.0, 1 / 3, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]),
+    )
+    advantages = leave_one_out_advantages(filled)
+    assert torch.isfinite(advantages).all()
+    assert advantages[rewards.isnan()].abs().max() < 1e-12  # no push either way
+    assert advantages[0, 0] > 0 > advantages[0, 2]  # the judged ones still learn
 
 
 def test_policy_gradient_loss_by_hand() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reasonloop.rewards import FormatReward
+from reasonloop.rewards import FormatReward, RewardResult
 from softcot.config import RunConfig
 from softcot.trainer import Trainer, load_policy
 
@@ -167,6 +167,35 @@ def test_training_logs_checkpoints_and_resumes_exactly(tmp_path: Path, tiny_conf
     assert apart <= 0.01 * sum(w.numel() for w in a.values())  # measured: 0
     with pytest.raises(ValueError, match="another config"):
         Trainer(tiny_config(learning_rate=0.5), tmp_path / "resumed", resume=True)
+
+
+class FirstOfEachGroupUnjudged:
+    """The letter reward, except that the first sample of every group comes back unjudged
+    (NaN), as a math comparison that timed out twice does; it keeps what it returned."""
+
+    def __init__(self, group: int) -> None:
+        self.group = group
+        self.returned: list[float] = []
+
+    def __call__(self, prompts, completions, references) -> list[RewardResult]:
+        results = [
+            RewardResult(math.nan, {"outcome": "timeout"}) if i % self.group == 0 else r
+            for i, r in enumerate(LETTER_REWARD(prompts, completions, references))
+        ]
+        self.returned += [r.score for r in results]
+        return results
+
+
+def test_unjudged_samples_are_counted_and_teach_nothing(tmp_path: Path, tiny_config) -> None:
+    config = tiny_config(steps=1)
+    reward = FirstOfEachGroupUnjudged(config.train.group_size)
+    [record] = Trainer(config, tmp_path / "run", reward=reward).train()
+    judged = [score for score in reward.returned if not math.isnan(score)]
+    assert record.reward_timeouts == config.train.prompts_per_step  # one per group
+    assert record.reward == pytest.approx(sum(judged) / len(judged))  # over the judged only
+    assert math.isfinite(record.loss) and math.isfinite(record.grad_norm)
+    [logged] = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    assert logged["reward_timeouts"] == config.train.prompts_per_step
 
 
 def test_ctrl_c_finishes_the_step_saves_and_stops(tmp_path: Path, tiny_config) -> None:

@@ -24,6 +24,17 @@ def leave_one_out_advantages(rewards: torch.Tensor) -> torch.Tensor:
     return rewards - others_mean
 
 
+def fill_unjudged(rewards: torch.Tensor) -> torch.Tensor:
+    """rewards [prompts, G] with NaN where the reward could not judge a sample (e.g. a math
+    comparison that timed out) -> each NaN replaced by its group's mean judged reward (0 when
+    none is judged). The unjudged sample's leave-one-out advantage is then exactly 0: it pushes
+    the policy neither way, where scoring it 0 would punish a possibly right answer."""
+    judged = ~rewards.isnan()
+    sums = torch.where(judged, rewards, 0.0).sum(dim=1, keepdim=True)
+    means = sums / judged.sum(dim=1, keepdim=True).clamp(min=1)
+    return torch.where(judged, rewards, means)
+
+
 def policy_gradient_loss(
     step_log_probs: Sequence[torch.Tensor],
     advantages: torch.Tensor,

@@ -56,7 +56,7 @@ from reasonloop.sampling import (
 from softcot.config import RunConfig
 from softcot.problems import load_problems
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt
-from softcot.rloo import leave_one_out_advantages, policy_gradient_loss
+from softcot.rloo import fill_unjudged, leave_one_out_advantages, policy_gradient_loss
 
 CONFIG_FILE = "run.json"
 LOG_FILE = "log.jsonl"
@@ -76,8 +76,9 @@ class Update:
 @dataclass
 class StepRecord:
     step: int
-    reward: float
+    reward: float  # mean over the judged samples, as is `correct`
     correct: float
+    reward_timeouts: int  # samples the reward could not judge (NaN score, e.g. a timeout)
     format: float
     loss: float
     grad_norm: float
@@ -280,26 +281,32 @@ class Trainer:
         sampled = time.perf_counter()
         texts = [[c.text for c in group] for group in completions]
         rewards = self.score(problems, texts)
-        advantages = leave_one_out_advantages(rewards)  # groups never span processes
+        # groups never span processes; an unjudged sample (NaN) gets advantage 0
+        advantages = leave_one_out_advantages(fill_unjudged(rewards))
         flat = [c for g in completions for c in g]
         update = self.optimize(flat, advantages)
         self.step += 1
-        count, reward, correct, formatted, thinking, answer, cot_lp = self._sum_over_processes(
-            [
-                len(flat),
-                float(rewards.sum()),
-                float((rewards >= 1).sum()),
-                sum(extract_final_answer(c.text) is not None for c in flat),
-                sum(thought_steps(c) for c in flat),
-                sum(len(c.token_ids) for c in flat),
-                sum(float(c.step_log_probs[: thought_steps(c)].sum()) for c in flat),
-            ]
+        count, unjudged, reward, correct, formatted, thinking, answer, cot_lp = (
+            self._sum_over_processes(
+                [
+                    len(flat),
+                    float(rewards.isnan().sum()),
+                    float(rewards.nansum()),
+                    float((rewards >= 1).sum()),
+                    sum(extract_final_answer(c.text) is not None for c in flat),
+                    sum(thought_steps(c) for c in flat),
+                    sum(len(c.token_ids) for c in flat),
+                    sum(float(c.step_log_probs[: thought_steps(c)].sum()) for c in flat),
+                ]
+            )
         )
         finished = time.perf_counter()
+        judged = max(count - unjudged, 1)
         return StepRecord(
             step=self.step,
-            reward=reward / count,
-            correct=correct / count,
+            reward=reward / judged,
+            correct=correct / judged,
+            reward_timeouts=round(unjudged),
             format=formatted / count,
             loss=update.loss,
             grad_norm=update.grad_norm,
