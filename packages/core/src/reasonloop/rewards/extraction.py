@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from array import array
 
-# The longest completion graded (about 50k tokens of English): far beyond what any sampler
-# here is configured to write, small enough that every check of it stays in milliseconds.
-MAX_ANSWER_CHARS = 200_000
+# The longest answer graded: a whole completion of the Inference server's longest generation.
+# The Benchmark server refuses longer ones (INVALID_ARGUMENT), in-process graders grade them as
+# "too long"; every check of an answer this long takes milliseconds.
+MAX_ANSWER_CHARS = 65_536
 
 # One token of LaTeX that matters for boxes: a box opening, an escaped character (`\{`, `\\`,
 # `\x`: skipped whole, so an escaped brace never counts), or a brace.

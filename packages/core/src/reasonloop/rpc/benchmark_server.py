@@ -15,6 +15,7 @@ import grpc
 
 from reasonloop.benchmarks import Benchmark, BenchmarkTask, GradeResult
 from reasonloop.brief import brief
+from reasonloop.rewards.extraction import MAX_ANSWER_CHARS  # the graders' own cap
 from reasonloop.rpc import convert
 from reasonloop.rpc.hosting import RunningServer, ServerOptions, start_server
 from reasonloop.v1 import benchmark_pb2 as pb
@@ -24,7 +25,6 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenchmarkService"].full_name
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_SUBMISSIONS = 4096
-MAX_ANSWER_CHARS = 65_536  # a whole completion of the Inference server's longest generation
 
 
 def task_to_proto(task: BenchmarkTask) -> pb.Task:
