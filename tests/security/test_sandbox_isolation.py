@@ -487,6 +487,22 @@ def test_a_call_cannot_forge_the_results_of_later_calls() -> None:
     ]
 
 
+def test_a_call_cannot_extend_its_own_deadline() -> None:
+    code = src("""
+        import os, signal, sys, time
+
+        def stall():
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            for _ in range(100):  # "the source has loaded", again and again
+                os.write(int(sys.argv[1]), b'{"loaded": true}\\n')
+                time.sleep(0.1)
+    """)
+    started = time.monotonic()
+    result = run_python(code, "stall", [], time_limit_s=0.5)
+    assert result.kind == "crash" and result.error.startswith("malformed result line")
+    assert time.monotonic() - started < 5  # not the 10 s the code asked for
+
+
 # ---- no isolation: refuse, unless opted out ----------------------------------------------
 
 

@@ -132,8 +132,9 @@ def require_isolation() -> bool:
 
 @contextlib.contextmanager
 def python_command(script: Path, files: Sequence[Path], args: Sequence[str]) -> Iterator[Command]:
-    """`python -I -S script *args`, isolated if possible (see `require_isolation`). `files`
-    (with `script`, each by its name in one directory) are all the script may read of ours."""
+    """`python -I -S script *args` in the sandbox, or a plain subprocess where isolation is
+    unavailable and the user opted out (see `require_isolation`). `files` (with `script`, each
+    by its name in one directory) are all the script may read of ours."""
     if not require_isolation():
         with tempfile.TemporaryDirectory(
             prefix="reasonloop-sandbox-", ignore_cleanup_errors=True
@@ -203,7 +204,7 @@ def _seccomp_program() -> bytes:
     system call of another architecture's ABI kills (libseccomp's default)."""
     try:
         import pyseccomp as seccomp
-    except (ImportError, OSError) as error:  # OSError: libseccomp.so.2 missing
+    except (ImportError, OSError, RuntimeError) as error:  # the last two: no libseccomp.so.2
         raise IsolationUnavailable(
             f"libseccomp is unavailable ({error})",
             "install libseccomp2 (apt-get install libseccomp2) and pyseccomp, or set "
