@@ -10,20 +10,27 @@ best of several runs, so other processes on a loaded machine do not count.
 
 from __future__ import annotations
 
+import random
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from benchagents.benchmark import DatasetBenchmark
+from benchagents.dataset import load_dataset_dir, write_dataset
+from benchagents.domains import get_domain
 from benchagents.domains.calendar_answer import MalformedAnswer, parse_answer
 from benchagents.domains.text import TextDomain
 from benchagents.domains.text_constraints import TextConstraints, evaluate
 from benchagents.instance import Instance
 from codeit.benchmark import parse_grids
 from codeit.program import ProgramSyntaxError, parse
+from reasonloop.benchmarks import BenchmarkTask, ReferenceBenchmark
 from reasonloop.rewards import ExactMatchReward, MathAnswerReward
 from reasonloop.rewards.extraction import MAX_ANSWER_CHARS, extract_final_answer
+from reasonloop.rpc import BenchmarkClient, serve_benchmark
 from softcot.problems import reference_answer
 
 SMALL = MAX_ANSWER_CHARS // 10  # both sizes are within the graders' cap: all of it is parsed
@@ -189,3 +196,43 @@ def test_answers_over_the_cap_are_refused_with_a_reason() -> None:
     refused = TextDomain().check(instance, text)
     assert [c.name for c in refused] == ALL_TEXT_CONSTRAINTS.names()
     assert all(not c.passed and c.detail == f"malformed answer: {reason}" for c in refused)
+
+
+def test_a_hostile_calendar_answer_grades_over_grpc_like_a_plain_one(tmp_path: Path) -> None:
+    """The answer that froze a calendar server for 35 s ("Monday" + spaces) now costs what
+    any answer of its length costs, on a real server."""
+    domain = get_domain("calendar")
+    plan = domain.default_plan()
+    rng = random.Random(0)
+    instance = domain.generate(domain.sample_params(plan, rng), rng, "cal-0")
+    path = write_dataset(tmp_path, plan, [instance], "calendar", {"generated": 1})
+    with serve_benchmark(DatasetBenchmark(load_dataset_dir(path)), port=0) as running:
+        client = BenchmarkClient(f"127.0.0.1:{running.port}")
+
+        def grade_time(answer: str) -> float:
+            best = float("inf")
+            for _ in range(3):
+                start = time.perf_counter()
+                [grade] = client.grade([("cal-0", answer)], timeout_s=120)
+                best = min(best, time.perf_counter() - start)
+            assert not grade.passed and "malformed answer" in grade.checks[0].detail
+            return best
+
+        plain = grade_time("x" * MAX_ANSWER_CHARS)
+        ratio = grade_time(hostile(" ", MAX_ANSWER_CHARS, head="Monday")) / plain
+        client.close()
+    assert ratio < MAX_RATIO, f"the hostile answer took {ratio:.0f}x a plain one"
+
+
+def test_an_unjudged_math_answer_is_graded_0_with_its_outcome() -> None:
+    """Over Grade a score must be in [0, 1]: a comparison that timed out twice is 0 there,
+    and the check's detail says it timed out (it is not a wrong answer)."""
+    benchmark = ReferenceBenchmark(
+        "towers",
+        [BenchmarkTask("t", "What is 1?")],
+        {"t": "1"},
+        reward=MathAnswerReward(timeout_s=0.5),
+    )
+    [grade] = benchmark.grade([("t", r"\boxed{9^{9^{9^{9}}}}")])
+    assert (grade.score, grade.passed) == (0.0, False)
+    assert "outcome=timeout" in grade.checks[0].detail
