@@ -1,15 +1,19 @@
-"""Shared fixtures: real models, loaded once per test session."""
+"""Shared fixtures: real models, loaded once per test session, and Inference servers around
+the tiny one."""
 
 from __future__ import annotations
 
 import signal
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from reasonloop.models import LoadedModel
+    from reasonloop.rpc import RunningServer
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +29,38 @@ def smollm2() -> LoadedModel:
     from reasonloop.models import load_model
 
     return load_model("smollm2-135m", device="cpu")
+
+
+@pytest.fixture
+def start_inference(tiny: LoadedModel) -> Iterator:
+    """Starts Inference servers for the tiny model; all are stopped after the test."""
+    from reasonloop.rpc import EngineLimits, InferenceEngine, ServerOptions, serve_inference
+
+    servers: list[RunningServer] = []
+
+    def start(limits: EngineLimits | None = None, **options: object) -> RunningServer:
+        engine = InferenceEngine(tiny, limits)
+        server = serve_inference(engine, ServerOptions(port=0, **options))  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop(grace_s=0)
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost / 127.0.0.1 and its key (PEM files)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 @pytest.fixture(autouse=True)

@@ -1,33 +1,14 @@
-"""Real gRPC servers on free localhost ports, around the session's tiny model."""
+"""Real gRPC servers on free localhost ports, around the session's tiny model
+(`start_inference` itself is in the root conftest: tests/security uses it too)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from reasonloop.models import LoadedModel
     from reasonloop.rpc import RunningServer
-
-
-@pytest.fixture
-def start_inference(tiny: LoadedModel) -> Iterator:
-    """Starts Inference servers for the tiny model; all are stopped after the test."""
-    from reasonloop.rpc import EngineLimits, InferenceEngine, ServerOptions, serve_inference
-
-    servers: list[RunningServer] = []
-
-    def start(limits: EngineLimits | None = None, **options: object) -> RunningServer:
-        engine = InferenceEngine(tiny, limits)
-        server = serve_inference(engine, ServerOptions(port=0, **options))  # type: ignore[arg-type]
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop(grace_s=0)
 
 
 @pytest.fixture

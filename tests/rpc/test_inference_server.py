@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -339,15 +338,8 @@ def test_auth_token(start_inference) -> None:
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
-def test_tls(start_inference, tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+def test_tls(start_inference, tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
     server = start_inference(tls_cert=cert, tls_key=key)
     with InferenceClient(Connection(f"localhost:{server.port}", tls_root_cert=cert)) as client:
         assert client.model_info().model == "tiny-llama"

@@ -265,18 +265,30 @@ def serve(
         if model_name is not None:
             loaded = replace(loaded, spec=model_name)
         engine = InferenceEngine(loaded, limits)
-        server = serve_inference(engine, options)
         http = None
-        if openai_port is not None:
+        if openai_port is not None:  # with --tls-cert it speaks HTTPS, with the same pair
             from reasonloop.rpc.openai_http import start_openai_server
 
-            http = start_openai_server(engine, host=host, port=openai_port, auth_token=auth_token)
+            http = start_openai_server(
+                engine,
+                host=host,
+                port=openai_port,
+                auth_token=auth_token,
+                tls_cert=tls_cert,
+                tls_key=tls_key,
+            )
+        try:
+            server = serve_inference(engine, options)
+        except BaseException:
+            if http is not None:
+                http.stop()
+            raise
     except (ModelSpecError, ValueError, OSError) as error:
         raise fail(str(error)) from None
     scheme = "TLS" if tls_cert else "plaintext"
     err.print(f"serving {model} on {host}:{server.port} (gRPC, {scheme}); Ctrl-C stops")
     if http is not None:
-        err.print(f"OpenAI-compatible API on http://{host}:{http.port}/v1")
+        err.print(f"OpenAI-compatible API on {http.url}")
     server.wait()
     if http is not None:
         http.stop()

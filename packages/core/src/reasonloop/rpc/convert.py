@@ -1,13 +1,16 @@
 """Translation between the wire messages (reasonloop.v1) and the core's Python types.
 
-Every check that a message can fail raises `ValueError` with the field's name first; the
-servers turn it into INVALID_ARGUMENT with that message.
+Every check that a message can fail raises `ValueError` with the field's name first (quoting
+what was sent only in part); the servers turn it into INVALID_ARGUMENT with that message. The
+ranges and sizes themselves are checked where the core types are built (`SamplingParams`,
+`ThinkingConfig`, the sampler's prompt checks), so every entry point applies the same ones.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from reasonloop.limits import MAX_CHAT_MESSAGES, shown
 from reasonloop.sampling.params import Grammar, SamplingParams, ThinkingConfig
 from reasonloop.v1 import inference_pb2 as pb
 
@@ -33,11 +36,16 @@ def prompt_from_proto(message: pb.Prompt, field: str) -> Prompt:
     if kind == "chat":
         if not message.chat.messages:
             raise ValueError(f"{field}.chat has no messages")
+        if len(message.chat.messages) > MAX_CHAT_MESSAGES:
+            raise ValueError(
+                f"{field}.chat has {len(message.chat.messages)} messages, "
+                f"the limit is {MAX_CHAT_MESSAGES}"
+            )
         for j, m in enumerate(message.chat.messages):
             if m.role not in CHAT_ROLES:
                 raise ValueError(
                     f"{field}.chat.messages[{j}].role must be one of {', '.join(CHAT_ROLES)}, "
-                    f"not {m.role!r}"
+                    f"not {shown(m.role)}"
                 )
         return [{"role": m.role, "content": m.content} for m in message.chat.messages]
     raise ValueError(f"{field} is empty: set text or chat")

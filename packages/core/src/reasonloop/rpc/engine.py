@@ -11,24 +11,34 @@ most decoding steps) positions, so a request claiming more than `max_batch_token
 refused, and requests join a batch only while the batch stays within it. Score runs its items
 in chunks of at most `max_score_tokens` positions (their logits are positions x vocabulary),
 each chunk queued on its own so that decoding batches run in between.
+
+A batch that fails fails no request by itself: each of its requests is decoded again alone,
+so only the one at fault gets the error (a streaming one sends only what it had not sent; see
+`reasonloop.rpc.delivery`). Requests without a seed get one on submission, so a rerun repeats
+their samples.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
+import secrets
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from reasonloop.models import LoadedModel
+from reasonloop.rpc.delivery import Delivery
 from reasonloop.sampling import Completion, Sampler, SamplingParams, StreamEvent
 from reasonloop.sampling.decoder import Prompt
 from reasonloop.sampling.teacher_forcing import completion_log_probs
+
+logger = logging.getLogger(__name__)
 
 
 class QueueFullError(RuntimeError):
@@ -72,6 +82,7 @@ class GenerationRequest:
     steps: int  # the most decoding steps a row may take (CoT, end marker, answer)
     _events: queue.Queue[Any] = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    _delivery: Delivery = field(default_factory=Delivery)
 
     @property
     def rows(self) -> int:
@@ -181,6 +192,8 @@ class InferenceEngine:
     def submit(self, prompts: Sequence[Prompt], params: SamplingParams) -> GenerationRequest:
         """Queue a request (validated first); read it with `.events()` or `.completions()`."""
         prompt_ids = self.check(prompts, params)
+        if params.seed is None:  # a rerun after a failed batch must repeat the same samples
+            params = replace(params, seed=secrets.randbits(63))
         request = GenerationRequest(
             list(prompts),
             params,
@@ -301,6 +314,25 @@ class InferenceEngine:
         live = [r for r in batch if not r.cancelled]
         if not live:
             return
+        self.running = len(live)
+        error = self._run_batch(live)
+        if error is not None and len(live) == 1:
+            live[0]._events.put(error)
+        elif error is not None:  # isolate the request at fault: decode each again, alone
+            for request in live:
+                if not request.cancelled:
+                    request._delivery.new_attempt()
+                    alone = self._run_batch([request])
+                    if alone is not None:
+                        request._events.put(alone)
+        for request in live:
+            request._events.put(_END)
+        self.running = 0
+        self.served += len(live)
+
+    def _run_batch(self, live: list[GenerationRequest]) -> Exception | None:
+        """Decode `live` together, sending each request its new events; returns the error
+        that stopped the batch, if one did."""
         owner: list[GenerationRequest] = []  # the request of each global prompt index
         first_index: dict[int, int] = {}  # request id -> its first global prompt index
         prompts: list[Prompt] = []
@@ -310,7 +342,6 @@ class InferenceEngine:
             owner.extend([request] * len(request.prompts))
             prompts.extend(request.prompts)
             params.extend([request.params] * len(request.prompts))
-        self.running = len(live)
         self.batches += 1
         try:
             stream = self.sampler.stream(prompts, params, cancelled=lambda i: owner[i].cancelled)
@@ -319,14 +350,13 @@ class InferenceEngine:
                 event.prompt_index -= first_index[id(request)]
                 if event.completion is not None:
                     event.completion.prompt_index = event.prompt_index
-                request._events.put(event)
-        except Exception as error:  # delivered to every caller of the batch
-            for request in live:
-                request._events.put(error)
-        for request in live:
-            request._events.put(_END)
-        self.running = 0
-        self.served += len(live)
+                unsent = request._delivery.unsent(event)
+                if unsent is not None:
+                    request._events.put(unsent)
+        except Exception as error:
+            logger.warning("decoding a batch of %d request(s) failed: %r", len(live), error)
+            return error
+        return None
 
     @staticmethod
     def _run_call(call: _Call) -> None:

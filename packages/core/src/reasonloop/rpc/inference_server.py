@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from reasonloop.limits import clipped
 from reasonloop.rpc import convert
 from reasonloop.rpc.engine import (
     EngineClosedError,
@@ -29,11 +30,11 @@ def call_or_abort(context: grpc.ServicerContext, function: Callable[[], T]) -> T
     try:
         return function()
     except QueueFullError as error:
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, clipped(str(error)))
     except EngineClosedError as error:
-        context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        context.abort(grpc.StatusCode.UNAVAILABLE, clipped(str(error)))
     except ValueError as error:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, clipped(str(error)))
     raise AssertionError("unreachable: abort raises")
 
 
@@ -41,7 +42,7 @@ def _events(job: GenerationRequest, context: grpc.ServicerContext) -> Iterator[S
     try:
         yield from job.events()
     except Exception as error:  # a bug, not bad input: report it, keep serving
-        context.abort(grpc.StatusCode.INTERNAL, f"decoding failed: {error!r}")
+        context.abort(grpc.StatusCode.INTERNAL, clipped(f"decoding failed: {error!r}"))
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
@@ -55,7 +56,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             return self.engine.submit(prompts, params)
 
         job = call_or_abort(context, submit)
-        context.add_callback(job.cancel)  # fires when the client cancels or the deadline passes
+        # fires when the client cancels or the deadline passes; False: the RPC ended already
+        # (cancelled while it was being validated), so nobody will read the job
+        if not context.add_callback(job.cancel):
+            job.cancel()
         return job
 
     def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> Any:
@@ -63,7 +67,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         try:
             completions = job.completions()
         except Exception as error:  # a bug, not bad input: report it, keep serving
-            context.abort(grpc.StatusCode.INTERNAL, f"decoding failed: {error!r}")
+            context.abort(grpc.StatusCode.INTERNAL, clipped(f"decoding failed: {error!r}"))
         if job.cancelled:
             context.abort(grpc.StatusCode.CANCELLED, "the request was cancelled")
         tokenizer = self.engine.loaded.tokenizer

@@ -11,6 +11,11 @@ it does not implement are refused with a 400 rather than silently ignored.
 The engine is blocking (one thread owns the model), so handlers wait on it in worker threads
 and the event loop stays free; a client that disconnects cancels its request, whose rows then
 leave the running batch. Errors use OpenAI's format, so clients raise their usual exceptions.
+
+Hostile input is refused before it costs anything: a body over `MAX_REQUEST_BYTES` gets a 413
+before it is parsed, every field is range-checked (finite floats, token ids in the vocabulary)
+before the request reaches a batch, and error messages quote what was sent only in part.
+Given the gRPC server's certificate and key, the port speaks HTTPS only.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import anyio
@@ -34,8 +41,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reasonloop.limits import MAX_REQUEST_BYTES, SHOWN_CHARS, clipped, shown
 from reasonloop.rpc.engine import (
     EngineClosedError,
     GenerationRequest,
@@ -220,7 +228,7 @@ _SAMPLING_PARAMS = {"temperature", "top_p", "top_k", "min_p", "n", "stop", "seed
 
 def _bad_request(error: ValueError, prompt_param: str) -> APIError:
     """A 400 from the core's ValueError, whose message starts with the field's core name."""
-    message = str(error)
+    message = clipped(str(error))
     head = re.match(r"[a-z_]+(\.[a-z_]+)*", message)
     path = head.group() if head else ""
     name = path.split(".")[0]
@@ -240,11 +248,12 @@ async def _validation_error(_: Request, error: RequestValidationError) -> Respon
         for e in error.errors()  # locations start with "body"
     ]
     message = "; ".join(f"{where or 'body'}: {why}" for where, why in problems)
-    return APIError(400, message, param=problems[0][0] or None).response()
+    param = problems[0][0][:SHOWN_CHARS] or None  # a location may hold a key the client made up
+    return APIError(400, clipped(message), param=param).response()
 
 
 async def _http_error(_: Request, error: StarletteHTTPException) -> Response:
-    return APIError(error.status_code, str(error.detail), headers=error.headers).response()
+    return APIError(error.status_code, clipped(str(error.detail)), headers=error.headers).response()
 
 
 async def _api_error(_: Request, error: APIError) -> Response:
@@ -252,7 +261,55 @@ async def _api_error(_: Request, error: APIError) -> Response:
 
 
 async def _server_error(_: Request, error: Exception) -> Response:
-    return APIError(500, f"internal error: {error!r}", kind="server_error").response()
+    return APIError(500, clipped(f"internal error: {error!r}"), kind="server_error").response()
+
+
+class _BodyLimit:
+    """Reads a request's body up to `limit` bytes and refuses a larger one with 413 before
+    any of it is parsed (the declared Content-Length is checked before reading at all)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if len(declared) > 12 or int(declared) > self.limit:  # h11 admits digits only
+            await self._too_large(scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left while sending
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:  # the body once, then the client's own events
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = APIError(
+            413,
+            f"the request body is larger than {self.limit} bytes",
+            code="request_too_large",
+            headers={"Connection": "close"},
+        )
+        await error.response()(scope, receive, send)
 
 
 class _BearerAuth:
@@ -334,7 +391,7 @@ def _sse(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
                 yield f"data: {json.dumps(chunk)}\n\n"
         except Exception as error:
             logger.exception("streaming a response failed")
-            body = {"message": f"internal error: {error!r}", "type": "server_error"}
+            body = {"message": clipped(f"internal error: {error!r}"), "type": "server_error"}
             yield f"data: {json.dumps({'error': {**body, 'param': None, 'code': None}})}\n\n"
         yield "data: [DONE]\n\n"
 
@@ -399,7 +456,8 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(Exception, _server_error)
-    if auth_token:
+    app.add_middleware(_BodyLimit, limit=MAX_REQUEST_BYTES)
+    if auth_token:  # added last, so it runs first: no body is read for a refused request
         app.add_middleware(_BearerAuth, token=auth_token)
     waiter = _Waiter(engine)
     tokenizer = engine.loaded.tokenizer
@@ -408,7 +466,7 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
         if model != engine.name:
             raise APIError(
                 404,
-                f"The model `{model}` does not exist; this server serves `{engine.name}`",
+                f"The model {shown(model)} does not exist; this server serves `{engine.name}`",
                 param="model",
                 code="model_not_found",
             )
@@ -552,16 +610,16 @@ class OpenAIServer:
     """A running OpenAI-compatible server (see `start_openai_server`); `port` is the bound one."""
 
     def __init__(
-        self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int
+        self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int, tls: bool
     ) -> None:
         self._server, self._thread = server, thread
-        self.host, self.port = host, port
+        self.host, self.port, self.tls = host, port, tls
 
     @property
     def url(self) -> str:
         """The API's base URL, as OpenAI clients take it (`.../v1`)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/v1"
 
     def stop(self) -> None:
         """Stop accepting connections and finish in-flight requests (up to the grace period).
@@ -584,12 +642,23 @@ def start_openai_server(
     port: int = 8000,
     *,
     auth_token: str | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
     grace_s: float = 30.0,
 ) -> OpenAIServer:
     """Serve `create_app(engine)` with uvicorn on a background thread; returns once it listens.
 
-    Port 0 picks a free port. Raises OSError when the address cannot be bound.
+    Port 0 picks a free port. With `tls_cert` and `tls_key` (PEM, as the gRPC server takes
+    them) it speaks HTTPS only. Raises OSError when the address cannot be bound or the
+    certificate and key cannot be loaded (ssl.SSLError is an OSError).
     """
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("TLS needs both a certificate and a key file")
+    tls: dict[str, Any] = {}
+    if tls_cert is not None and tls_key is not None:
+        # loaded here first, so that a bad pair fails this call instead of the server thread
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls_cert, tls_key)
+        tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family)
     config = uvicorn.Config(
@@ -597,13 +666,14 @@ def start_openai_server(
         lifespan="off",
         log_config=None,  # leave the process' logging to the application
         timeout_graceful_shutdown=grace_s,
+        **tls,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="openai-http", daemon=True
     )
     thread.start()
-    running = OpenAIServer(server, thread, host, sock.getsockname()[1])
+    running = OpenAIServer(server, thread, host, sock.getsockname()[1], bool(tls))
     while not server.started:
         if not thread.is_alive():
             sock.close()

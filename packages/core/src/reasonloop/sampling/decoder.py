@@ -7,6 +7,7 @@ cache) as soon as they finish, so a long sample does not make short ones pay.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import torch
 from transformers import PreTrainedModel
 
+from reasonloop.limits import MAX_CHAT_MESSAGES, MAX_PROMPT_CHARS, shown
 from reasonloop.sampling.grammar import GrammarCompilerCache, RowGrammars
 from reasonloop.sampling.kv_cache import new_cache
 from reasonloop.sampling.logits import RowSettings, choose_tokens, draw, scaled_log_probs
@@ -179,7 +181,8 @@ class Sampler:
     ) -> list[list[int]]:
         """Check a request without decoding it; returns the prompts' token ids.
 
-        Raises ValueError naming what is wrong: an empty or too long prompt, an end marker
+        Raises ValueError naming what is wrong: an empty or too long prompt (text too long to
+        fit is refused before it is tokenized), a token id outside the vocabulary, an end marker
         that encodes to nothing, an invalid grammar (which is compiled and cached here).
         """
         if isinstance(prompts, str):
@@ -187,7 +190,10 @@ class Sampler:
         per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         if len(per_prompt) != len(prompts):
             raise ValueError(f"got {len(prompts)} prompts but {len(per_prompt)} SamplingParams")
+        for i, prompt in enumerate(prompts):
+            self._check_size(i, prompt)
         prompt_ids = [self.encode(p) for p in prompts]
+        vocab = self.model.get_input_embeddings().num_embeddings
         for i, ids in enumerate(prompt_ids):
             if not ids:
                 raise ValueError(f"prompt {i} is empty")
@@ -195,12 +201,48 @@ class Sampler:
                 raise ValueError(
                     f"prompt {i} has {len(ids)} tokens; the context length is {self.context_length}"
                 )
+            outside = next((k for k, t in enumerate(ids) if not 0 <= t < vocab), None)
+            if outside is not None:
+                raise ValueError(
+                    f"prompt {i}: token id {shown(ids[outside])} at position {outside} is not "
+                    f"in the vocabulary (0..{vocab - 1})"
+                )
         for p in dict.fromkeys(per_prompt):
             if p.thinking is not None:
                 self._end_marker(p.thinking.end_marker)
             if p.grammar is not None:
                 self._grammar_cache().compile(p.grammar)
         return prompt_ids
+
+    @functools.cached_property
+    def max_prompt_chars(self) -> int:
+        """Characters beyond which a text cannot fit the context: no token covers more
+        characters than the longest one in the vocabulary."""
+        longest = max((len(token) for token in self.tokenizer.get_vocab()), default=1)
+        return min(MAX_PROMPT_CHARS, self.context_length * max(longest, 1))
+
+    def _check_size(self, i: int, prompt: Prompt) -> None:
+        """Refuse a prompt too large to fit before tokenizing it (tokenizing costs memory)."""
+        if isinstance(prompt, str):
+            chars = len(prompt)
+        elif prompt and isinstance(prompt[0], dict):
+            if len(prompt) > MAX_CHAT_MESSAGES:
+                raise ValueError(
+                    f"prompt {i} has {len(prompt)} messages, the limit is {MAX_CHAT_MESSAGES}"
+                )
+            chars = sum(len(m.get("content", "")) for m in prompt)  # type: ignore[union-attr]
+        else:
+            if len(prompt) >= self.context_length:
+                raise ValueError(
+                    f"prompt {i} has {len(prompt)} tokens; the context length is "
+                    f"{self.context_length}"
+                )
+            return
+        if chars > self.max_prompt_chars:
+            raise ValueError(
+                f"prompt {i} has {chars} characters, more than fit the context "
+                f"(at most {self.max_prompt_chars})"
+            )
 
     def max_steps(self, params: SamplingParams) -> int:
         """The most decoding steps one row of `params` can take: its chain of thought, the

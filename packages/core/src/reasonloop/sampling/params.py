@@ -1,13 +1,26 @@
 """What a caller asks of the sampler: decoding parameters and the thinking mode.
 
 Both are validated on construction so that bad input fails early with a message that
-names the field (the gRPC server maps these ValueErrors to INVALID_ARGUMENT).
+names the field (the gRPC server maps these ValueErrors to INVALID_ARGUMENT): types, ranges,
+finite floats and the sizes in `reasonloop.limits`, so nothing out of range reaches a batch.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Literal
+
+from reasonloop.limits import (
+    MAX_INT32,
+    MAX_NOISE_SCALE,
+    MAX_SEED,
+    MAX_STOP_CHARS,
+    MAX_STOP_STRINGS,
+    MIN_TEMPERATURE,
+    shown,
+)
 
 ThinkingMode = Literal["hard", "soft", "fuzzy"]
 THINKING_MODES: tuple[str, ...] = ("hard", "soft", "fuzzy")
@@ -52,16 +65,16 @@ class ThinkingConfig:
             raise ValueError(
                 f"thinking.mode must be one of {', '.join(THINKING_MODES)}, not {self.mode!r}"
             )
-        if self.temperature is not None and self.temperature < 0:
-            raise ValueError(f"thinking.temperature must be >= 0, got {self.temperature}")
+        if self.temperature is not None:
+            _temperature("thinking.temperature", self.temperature)
         if self.mode != "hard" and self.temperature == 0:
             raise ValueError(
                 "thinking.temperature must be > 0 for soft/fuzzy (use 1e-4 for ~one-hot)"
             )
-        if self.noise_scale < 0:
-            raise ValueError(f"thinking.noise_scale must be >= 0, got {self.noise_scale}")
-        if self.max_tokens < 0:
-            raise ValueError(f"thinking.max_tokens must be >= 0, got {self.max_tokens}")
+        _number("thinking.noise_scale", self.noise_scale, 0, MAX_NOISE_SCALE)
+        _integer("thinking.max_tokens", self.max_tokens, 0, MAX_INT32)
+        if not isinstance(self.end_marker, str):
+            raise ValueError(f"thinking.end_marker must be a string, not {shown(self.end_marker)}")
         if not self.end_marker:
             raise ValueError("thinking.end_marker must not be empty")
 
@@ -96,22 +109,57 @@ class SamplingParams:
     thinking: ThinkingConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens <= 0:
-            raise ValueError(f"max_new_tokens must be > 0, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
-        if not 0 <= self.min_p <= 1:
-            raise ValueError(f"min_p must be in [0, 1], got {self.min_p}")
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
-        if any(not s for s in self.stop):
-            raise ValueError("stop strings must not be empty")
+        _integer("max_new_tokens", self.max_new_tokens, 1, MAX_INT32)
+        _temperature("temperature", self.temperature)
+        _number("top_p", self.top_p, 0, 1)
+        if self.top_p == 0:
+            raise ValueError("top_p must be in (0, 1], got 0")
+        _integer("top_k", self.top_k, 0, MAX_INT32)
+        _number("min_p", self.min_p, 0, 1)
+        _integer("n", self.n, 1, MAX_INT32)
+        if self.seed is not None:
+            _integer("seed", self.seed, 0, MAX_SEED)
+        _stop_strings(self.stop)
         object.__setattr__(self, "stop", tuple(self.stop))
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+
+def _number(name: str, value: object, low: float, high: float) -> None:
+    """A finite real number in [low, high] (NaN and infinities are refused by name)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a number, not {shown(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {shown(value)}")
+
+
+def _integer(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValueError(f"{name} must be an integer, not {shown(value)}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {shown(value)}")
+
+
+def _temperature(name: str, value: object) -> None:
+    """0 (greedy) or a finite temperature from MIN_TEMPERATURE up."""
+    _number(name, value, 0, math.inf)
+    if 0 < value < MIN_TEMPERATURE:  # type: ignore[operator]
+        raise ValueError(f"{name} must be 0 (greedy) or >= {MIN_TEMPERATURE}, got {value}")
+
+
+def _stop_strings(stop: object) -> None:
+    if isinstance(stop, str) or not isinstance(stop, tuple | list):
+        raise ValueError(f"stop must be a list of strings, not {shown(stop)}")
+    if len(stop) > MAX_STOP_STRINGS:
+        raise ValueError(f"stop: {len(stop)} strings, the limit is {MAX_STOP_STRINGS}")
+    for i, s in enumerate(stop):
+        if not isinstance(s, str):
+            raise ValueError(f"stop[{i}] must be a string, not {shown(s)}")
+        if not s:
+            raise ValueError(f"stop[{i}] is empty: stop strings must not be empty")
+        if len(s) > MAX_STOP_CHARS:
+            raise ValueError(f"stop[{i}] has {len(s)} characters, the limit is {MAX_STOP_CHARS}")
