@@ -166,7 +166,7 @@ def test_control_without_the_sandbox_the_scan_finds_the_key(secret: str, unsandb
 FILES = src("""
     import os
 
-    def probe(home, host_dir):
+    def probe(home, host_dir, package_file, system):
         def attempt(name, action):
             try:
                 action()
@@ -188,8 +188,12 @@ FILES = src("""
         attempt("read host file", lambda: open(os.path.join(host_dir, "marker")).read())
         attempt("write host dir", lambda: write(os.path.join(host_dir, "written")))
         attempt("delete host file", lambda: os.remove(os.path.join(host_dir, "marker")))
-        attempt("write /", lambda: write("/owned"))
-        attempt("write the stdlib", lambda: write(os.__file__))
+        attempt("read an installed package", lambda: open(package_file).read())
+        if system:  # never unsandboxed: these would write into the host's system files
+            attempt("write /", lambda: write("/owned"))
+            attempt("write /dev", lambda: write("/dev/owned"))
+            attempt("write /dev/shm", lambda: write("/dev/shm/owned"))
+            attempt("write the stdlib", lambda: write(os.__file__))
         return results
 """)
 
@@ -197,7 +201,8 @@ FILES = src("""
 def test_system_home_and_host_files_are_out_of_reach(tmp_path: Path) -> None:
     (tmp_path / "marker").write_text("host data")
     home = Path.home()
-    results = run_python(FILES, "probe", [str(home), str(tmp_path)], time_limit_s=5).value
+    args = [str(home), str(tmp_path), pytest.__file__, True]
+    results = run_python(FILES, "probe", args, time_limit_s=5).value
     assert all(outcome != "done" for outcome in results.values()), results
     # the real home is not there; at most the way to the interpreter (pyenv keeps it in home)
     interpreter = os.path.realpath(sys.executable)
@@ -205,6 +210,8 @@ def test_system_home_and_host_files_are_out_of_reach(tmp_path: Path) -> None:
     assert results["read /etc/shadow"].startswith("FileNotFoundError")
     assert results["write /"].endswith("Read-only file system")
     assert results["write the stdlib"].endswith("Read-only file system")
+    assert results["write /dev/shm"].endswith("Read-only file system")
+    assert results["read an installed package"].startswith("FileNotFoundError")
     assert (tmp_path / "marker").read_text() == "host data"
     assert not (tmp_path / "written").exists()
     assert not (home / ".reasonloop-sandbox-probe").exists()
@@ -213,8 +220,10 @@ def test_system_home_and_host_files_are_out_of_reach(tmp_path: Path) -> None:
 def test_control_without_the_sandbox_host_files_are_reachable(tmp_path: Path, unsandboxed) -> None:
     (tmp_path / "marker").write_text("host data")
     with pytest.warns(UnsafeSandboxWarning):
-        results = run_python(FILES, "probe", ["/nonexistent", str(tmp_path)]).value
+        args = ["/nonexistent", str(tmp_path), pytest.__file__, False]
+        results = run_python(FILES, "probe", args).value
     assert results["read host file"] == results["write host dir"] == "done"
+    assert results["read an installed package"] == "done" and "write /" not in results
     assert results["delete host file"] == "done" and not (tmp_path / "marker").exists()
 
 

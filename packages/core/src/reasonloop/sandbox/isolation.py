@@ -166,9 +166,16 @@ def _interpreter() -> str:
     return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
 
 
+def _base_paths() -> dict[str, str]:
+    """The base interpreter's install paths (in a venv, platstdlib would be the venv's)."""
+    base, platbase = sys.base_prefix, sys.base_exec_prefix
+    names = {"base": base, "installed_base": base, "platbase": platbase}
+    return sysconfig.get_paths(vars={**names, "installed_platbase": platbase})
+
+
 def _python_binds() -> list[tuple[str, str]]:
     """The interpreter, libpython and the standard library, each at its own path."""
-    paths = [_interpreter(), sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")]
+    paths = [_interpreter(), _base_paths()["stdlib"], _base_paths()["platstdlib"]]
     libdir, soname = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")
     if libdir and soname:
         paths.append(os.path.join(libdir, soname))
@@ -187,12 +194,15 @@ def _bwrap_argv(
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
-    for source, target in [*_python_binds(), *binds]:
+    python = _python_binds()
+    for source, target in [*python, *binds]:
         argv += ["--ro-bind", source, target]
-    site_packages = os.path.join(sysconfig.get_path("stdlib"), "site-packages")
-    if os.path.isdir(site_packages):  # the base interpreter's packages: not ours to show
-        argv += ["--tmpfs", site_packages, "--remount-ro", site_packages]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
+    paths = _base_paths()
+    for site_packages in dict.fromkeys(os.path.realpath(paths[k]) for k in ("purelib", "platlib")):
+        if any(site_packages.startswith(f"{source}/") for source, _ in python):
+            # the base interpreter's packages, inside its standard library: not ours to show
+            argv += ["--tmpfs", site_packages, "--remount-ro", site_packages]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]  # /dev/shm: no tmpfs
     argv += ["--size", str(WRITABLE_BYTES), "--perms", "1777", "--tmpfs", WRITABLE_DIR]
     argv += ["--remount-ro", "/", "--chdir", WRITABLE_DIR, "--seccomp", str(seccomp_fd)]
     return [*argv, "--", *command]
