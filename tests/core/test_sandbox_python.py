@@ -209,3 +209,16 @@ def test_bad_arguments_raise_in_the_parent() -> None:
     with pytest.raises(TypeError, match=r"args_list\[0\] must be a list of arguments"):
         run_python_batch("def f(x):\n    return x\n", "f", ["abc"])
     assert run_python_batch("def f(x):\n    return x\n", "f", []) == []
+
+
+def test_a_call_killed_by_a_signal_is_reported_by_its_signal() -> None:
+    code = src("""
+        import ctypes, os, signal
+        def solve(how):
+            if how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            ctypes.string_at(0)  # SIGSEGV
+    """)
+    killed, segfault = run_python_batch(code, "solve", [["kill"], ["segv"]], time_limit_s=2)
+    assert killed == PythonResult.failure("memory", "killed by SIGKILL (out of memory?)")
+    assert segfault == PythonResult.failure("crash", "the process died (signal SIGSEGV)")
