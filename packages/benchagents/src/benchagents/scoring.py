@@ -5,6 +5,11 @@ passes and scores the fraction that pass (`grade_answer`, which the Benchmark se
 too). With N samples per instance the report adds best-of-N (any sample all-correct),
 worst-of-N (every sample all-correct) and majority vote (the most frequent answer, graded).
 Means come with 95% confidence intervals across instances, the independent unit.
+
+Two metrics: `strict` (our checks) and, for the calendar domain, `reference` (BA-Calendar's
+published metric, reproduced with its quirks in `domains.ba_calendar_reference`). A report is
+in the metric asked for and carries the other one beside it (`alternate`), with the answers on
+which their verdicts differ counted by reason (`disagreements`).
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from benchagents.domains import Domain
 from benchagents.instance import Instance
@@ -28,6 +33,9 @@ if TYPE_CHECKING:
 
 REPORT_JSON = "report.json"
 REPORT_PNG = "report.png"
+Metric = Literal["strict", "reference"]
+METRICS: tuple[Metric, ...] = ("strict", "reference")
+Grader = Callable[[Instance, str], GradeResult]
 
 
 def grade_answer(domain: Domain, instance: Instance, answer: str) -> GradeResult:
@@ -37,6 +45,17 @@ def grade_answer(domain: Domain, instance: Instance, answer: str) -> GradeResult
         raise ValueError(f"domain {domain.name!r} gave no checks for instance {instance.id!r}")
     passed = sum(c.passed for c in checks)
     return GradeResult(instance.id, passed / len(checks), passed == len(checks), checks)
+
+
+def reference_grader(domain: Domain) -> Grader | None:
+    """The domain's reference-compatible grader, if it has one (calendar: BA-Calendar's)."""
+    from benchagents.domains.calendar import CalendarDomain
+
+    if isinstance(domain, CalendarDomain):
+        from benchagents.domains.ba_calendar_reference import grade_reference
+
+        return grade_reference
+    return None
 
 
 def normalize_answer(answer: str) -> str:
@@ -103,9 +122,13 @@ class ScoreReport:
     per_constraint: dict[str, ConstraintRate]
     by_constrainedness: dict[int, Bucket]
     instances: list[InstanceScore]
+    metric: Metric = "strict"
+    alternate: ScoreReport | None = None  # the same answers under the other metric
+    disagreements: dict[str, int] = field(default_factory=dict)  # reason -> answers
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, alternate=None))
+        data["alternate"] = self.alternate.to_json() if self.alternate else None
         data["per_constraint"] = {
             name: {**asdict(rate), "rate": rate.rate} for name, rate in self.per_constraint.items()
         }
@@ -169,7 +192,8 @@ class ScoreReport:
         """The report as a rich table for the command line."""
         from rich.table import Table
 
-        table = Table(title=f"{self.name} ({len(self.instances)} instances, N={self.samples})")
+        title = f"{self.name} ({len(self.instances)} instances, N={self.samples}, {self.metric})"
+        table = Table(title=title)
         for column in ("metric", "mean", "95% CI"):
             table.add_column(column)
         for label, ci in (
@@ -190,7 +214,28 @@ class ScoreReport:
                 f"{bucket.all_correct.mean:.3f}",
                 _interval(bucket.all_correct),
             )
+        if self.alternate is not None:
+            table.add_section()
+            for row in self.comparison_rows():
+                table.add_row(*row)
         return table
+
+    def comparison_rows(self) -> list[tuple[str, str, str]]:
+        """(label, value, detail): both metrics side by side, then the disagreements."""
+        if self.alternate is None:
+            return []
+        rows = []
+        for report in (self, self.alternate):
+            for label, ci in (
+                ("all correct", report.all_correct),
+                ("fraction passed", report.fraction_passed),
+            ):
+                rows.append((f"{report.metric}: {label}", f"{ci.mean:.3f}", _interval(ci)))
+        answers = len(self.instances) * self.samples
+        rows.append(("verdicts differ", str(sum(self.disagreements.values())), f"of {answers}"))
+        for reason, count in self.disagreements.items():
+            rows.append((f"  {reason}", str(count), ""))
+        return rows
 
 
 def score_answers(
@@ -198,8 +243,18 @@ def score_answers(
     domain: Domain,
     answers: Mapping[str, Sequence[str]],
     name: str | None = None,
+    metric: Metric = "strict",
 ) -> ScoreReport:
-    """Grade `answers` (instance id -> its N samples, the same N for all) and report."""
+    """Grade `answers` (instance id -> its N samples, the same N for all) and report in
+    `metric`, with the other metric beside it when the domain has a reference grader."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    reference = reference_grader(domain)
+    if metric == "reference" and reference is None:
+        raise ValueError(
+            f"the reference metric exists for the calendar domain (BA-Calendar), "
+            f"not for {domain.name!r}; use the strict metric"
+        )
     known = {i.id for i in instances}
     unknown = [task_id for task_id in answers if task_id not in known]
     if unknown:
@@ -207,18 +262,48 @@ def score_answers(
     missing = [i.id for i in instances if not answers.get(i.id)]
     if missing:
         raise ValueError(f"no answers for instances: {', '.join(missing[:5])}")
-    return build_report(
-        name or domain.name,
-        [
+    name = name or domain.name
+    graders: dict[Metric, Grader] = {"strict": lambda i, a: grade_answer(domain, i, a)}
+    if reference is not None:
+        graders["reference"] = reference
+    graded = {
+        mode: [
             GradedInstance(
                 i.id,
                 domain.constrainedness(i),
                 list(answers[i.id]),
-                [grade_answer(domain, i, a) for a in answers[i.id]],
+                [grade(i, a) for a in answers[i.id]],
             )
             for i in instances
-        ],
+        ]
+        for mode, grade in graders.items()
+    }
+    report = build_report(name, graded[metric], metric)
+    if reference is None:
+        return report
+    other: Metric = "strict" if metric == "reference" else "reference"
+    return replace(
+        report,
+        alternate=build_report(name, graded[other], other),
+        disagreements=_disagreements(instances, graded["strict"], graded["reference"]),
     )
+
+
+def _disagreements(
+    instances: Sequence[Instance],
+    strict: Sequence[GradedInstance],
+    reference: Sequence[GradedInstance],
+) -> dict[str, int]:
+    """Reason -> how many answers the two metrics give different verdicts, most first."""
+    from benchagents.domains.ba_calendar_reference import disagreement_reason
+
+    reasons: Counter[str] = Counter()
+    for instance, ours, theirs in zip(instances, strict, reference, strict=True):
+        for answer, a, b in zip(ours.answers, ours.grades, theirs.grades, strict=True):
+            reason = disagreement_reason(instance, answer, a, b)
+            if reason is not None:
+                reasons[reason] += 1
+    return dict(reasons.most_common())
 
 
 @dataclass(frozen=True)
@@ -231,7 +316,9 @@ class GradedInstance:
     grades: Sequence[GradeResult]
 
 
-def build_report(name: str, graded: Sequence[GradedInstance]) -> ScoreReport:
+def build_report(
+    name: str, graded: Sequence[GradedInstance], metric: Metric = "strict"
+) -> ScoreReport:
     """A report from already graded samples, the same number for every instance.
 
     Grades may come from anywhere that runs the domain's checks, e.g. a remote Benchmark
@@ -284,6 +371,7 @@ def build_report(name: str, graded: Sequence[GradedInstance]) -> ScoreReport:
             for level in levels
         },
         instances=scores,
+        metric=metric,
     )
 
 
