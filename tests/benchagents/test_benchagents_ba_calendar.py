@@ -114,6 +114,8 @@ def test_no_solution_rows_get_the_no_solution_reference() -> None:
         ({"params": {"days_of_week": ["Monday"]}}, "granularity"),
         ({"params": {"days_of_week": ["Moonday"], "granularity": 30}}, "days_of_week"),
         ({"metadata": {"availability": "{not json"}}, "availability is not a JSON object"),
+        ({"metadata": {"availability": "[" * 100_000}}, "availability is not a JSON object"),
+        ({"metadata": {"availability": "{'a':" * 50_000}}, "availability is not a JSON object"),
         ({"metadata": {}}, "metadata has no availability"),
         ({"metadata": {"availability": {"Al": {"Monday": ["10:00-09:00"]}}}}, "ends before"),
         ({"constraints": {"meeting_duration": 30, "teleport": True}}, "teleport"),

@@ -149,7 +149,7 @@ def _parse_availability(value: Any) -> dict[str, Any]:
     for parse in (json.loads, lambda s: json.loads(s.replace("'", '"')), ast.literal_eval):
         try:
             parsed = parse(value)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, RecursionError, MemoryError):  # the last two: nesting
             continue
         if isinstance(parsed, dict):
             return parsed
