@@ -34,7 +34,7 @@ import torch
 
 from reasonloop.models import LoadedModel
 from reasonloop.rpc.delivery import Delivery
-from reasonloop.sampling import Completion, Sampler, SamplingParams, StreamEvent
+from reasonloop.sampling import Completion, Grammar, Sampler, SamplingParams, StreamEvent
 from reasonloop.sampling.decoder import Prompt
 from reasonloop.sampling.teacher_forcing import completion_log_probs
 
@@ -61,11 +61,12 @@ class EngineLimits:
     max_score_items: int = 256  # items of one Score call
     max_score_tokens: int = 8192  # positions of one Score chunk: items x (prompt + continuation)
     max_queue: int = 256  # requests waiting for the model
+    grammar_compile_s: float = 10.0  # a request's grammar compiles in a worker killed after it
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
 
 
 _END = object()
@@ -80,6 +81,7 @@ class GenerationRequest:
     prompt_tokens: int
     width: int  # the longest prompt's tokens
     steps: int  # the most decoding steps a row may take (CoT, end marker, answer)
+    grammars: dict[Grammar, Any] = field(default_factory=dict)  # compiled by the submitter
     _events: queue.Queue[Any] = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _delivery: Delivery = field(default_factory=Delivery)
@@ -124,8 +126,10 @@ class InferenceEngine:
 
     def __init__(self, loaded: LoadedModel, limits: EngineLimits | None = None) -> None:
         self.loaded = loaded
-        self.sampler = Sampler(loaded.model, loaded.tokenizer)
         self.limits = limits or EngineLimits()
+        self.sampler = Sampler(
+            loaded.model, loaded.tokenizer, grammar_time_limit_s=self.limits.grammar_compile_s
+        )
         self._waiting: queue.Queue[GenerationRequest | _Call | None] = queue.Queue(
             self.limits.max_queue
         )
@@ -172,6 +176,11 @@ class InferenceEngine:
                 f"max_new_tokens: {params.max_new_tokens} is above the limit of "
                 f"{self.max_new_tokens_limit}"
             )
+        if params.thinking is not None and params.thinking.max_tokens > self.max_new_tokens_limit:
+            raise ValueError(
+                f"thinking.max_tokens: {params.thinking.max_tokens} is above the limit of "
+                f"{self.max_new_tokens_limit}"
+            )
         rows = len(prompts) * params.n
         if rows > self.limits.max_batch_rows:
             raise ValueError(
@@ -194,12 +203,14 @@ class InferenceEngine:
         prompt_ids = self.check(prompts, params)
         if params.seed is None:  # a rerun after a failed batch must repeat the same samples
             params = replace(params, seed=secrets.randbits(63))
+        grammar = params.grammar
         request = GenerationRequest(
-            list(prompts),
+            prompt_ids,  # the decoding loop neither tokenizes nor compiles: it is done here
             params,
             prompt_tokens=sum(len(ids) for ids in prompt_ids),
             width=max(len(ids) for ids in prompt_ids),
             steps=self.sampler.max_steps(params),
+            grammars={} if grammar is None else {grammar: self.sampler.compile_grammar(grammar)},
         )
         self._enqueue(request)
         return request
@@ -343,8 +354,11 @@ class InferenceEngine:
             prompts.extend(request.prompts)
             params.extend([request.params] * len(request.prompts))
         self.batches += 1
+        grammars = {g: c for request in live for g, c in request.grammars.items()}
         try:
-            stream = self.sampler.stream(prompts, params, cancelled=lambda i: owner[i].cancelled)
+            stream = self.sampler.stream(
+                prompts, params, cancelled=lambda i: owner[i].cancelled, grammars=grammars
+            )
             for event in stream:
                 request = owner[event.prompt_index]
                 event.prompt_index -= first_index[id(request)]

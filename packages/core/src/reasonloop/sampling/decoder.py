@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 from transformers import PreTrainedModel
 
-from reasonloop.limits import MAX_CHAT_MESSAGES, MAX_PROMPT_CHARS, shown
+from reasonloop.limits import (
+    MAX_CHAT_MESSAGES,
+    MAX_END_MARKER_CHARS,
+    MAX_END_MARKER_TOKENS,
+    MAX_PROMPT_CHARS,
+    shown,
+)
 from reasonloop.sampling.grammar import GrammarCompilerCache, RowGrammars
 from reasonloop.sampling.kv_cache import new_cache
 from reasonloop.sampling.logits import RowSettings, choose_tokens, draw, scaled_log_probs
-from reasonloop.sampling.params import SamplingParams
+from reasonloop.sampling.params import Grammar, SamplingParams
 from reasonloop.sampling.text import AnswerText
 from reasonloop.sampling.thinking import (
     EndMarker,
@@ -31,6 +37,7 @@ from reasonloop.sampling.thinking import (
 )
 
 Prompt = str | Sequence[int] | Sequence[dict[str, str]]
+_MARKERS_CACHED = 1024  # end markers kept tokenized
 
 
 @dataclass
@@ -121,9 +128,14 @@ def _row_seed(seed: int, sample_index: int) -> int:
 class Sampler:
     """Decodes batches of prompts with one HF causal LM (CUDA or CPU, same code)."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: Any) -> None:
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: Any, *, grammar_time_limit_s: float | None = None
+    ) -> None:
+        """`grammar_time_limit_s`: compile grammars in a worker process under this limit (a
+        server's choice: a request's grammar can take minutes); None compiles in-process."""
         self.model = model
         self.tokenizer = tokenizer
+        self.grammar_time_limit_s = grammar_time_limit_s
         eos = model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
         if tokenizer.eos_token_id is not None:
@@ -167,23 +179,30 @@ class Sampler:
         params: SamplingParams | Sequence[SamplingParams],
         *,
         cancelled: Callable[[int], bool] | None = None,
+        grammars: Mapping[Grammar, Any] | None = None,
     ) -> Iterator[StreamEvent]:
         """Like `generate`, but yields text deltas as they are decoded.
 
         `cancelled(prompt_index)` is asked after every step; the rows of a prompt for which
         it is true leave the batch without a final event (a server uses it when a client
-        goes away).
+        goes away). `grammars` are the params' grammars compiled beforehand (`compile_grammar`):
+        a server compiles in its request threads, never in the decoding loop.
         """
-        return self._run(prompts, params, stream_text=True, cancelled=cancelled)
+        return self._run(prompts, params, stream_text=True, cancelled=cancelled, grammars=grammars)
 
     def validate(
-        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        *,
+        grammars: Mapping[Grammar, Any] | None = None,
     ) -> list[list[int]]:
         """Check a request without decoding it; returns the prompts' token ids.
 
         Raises ValueError naming what is wrong: an empty or too long prompt (text too long to
         fit is refused before it is tokenized), a token id outside the vocabulary, an end marker
-        that encodes to nothing, an invalid grammar (which is compiled and cached here).
+        that encodes to nothing, an invalid grammar (which is compiled and cached here unless
+        it is in `grammars`, compiled already).
         """
         if isinstance(prompts, str):
             raise ValueError("prompts must be a list of prompts, not one string")
@@ -210,8 +229,8 @@ class Sampler:
         for p in dict.fromkeys(per_prompt):
             if p.thinking is not None:
                 self._end_marker(p.thinking.end_marker)
-            if p.grammar is not None:
-                self._grammar_cache().compile(p.grammar)
+            if p.grammar is not None and p.grammar not in (grammars or {}):
+                self.compile_grammar(p.grammar)
         return prompt_ids
 
     @functools.cached_property
@@ -263,14 +282,15 @@ class Sampler:
         *,
         stream_text: bool,
         cancelled: Callable[[int], bool] | None = None,
+        grammars: Mapping[Grammar, Any] | None = None,
     ) -> Iterator[StreamEvent]:
-        prompt_ids = self.validate(prompts, params)
+        prompt_ids = self.validate(prompts, params, grammars=grammars)
         if not prompt_ids:
             return
         per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         embeddings = embedding_matrix(self.model)
         rows = self._make_rows(prompt_ids, per_prompt, embeddings)
-        grammars = self._row_grammars(rows)
+        row_grammars = self._row_grammars(rows, grammars or {})
         device = self.model.device
         settings = RowSettings.of([r.params for r in rows], device)
 
@@ -283,7 +303,7 @@ class Sampler:
             step = _Step(len(active))
             live = settings.select(torch.tensor(active, device=device))
             self._advance_thinking(rows, active, logits, embeddings, step)
-            self._advance_answers(rows, active, logits, live, grammars, step)
+            self._advance_answers(rows, active, logits, live, row_grammars, step)
 
             events: list[StreamEvent] = []
             keep: list[int] = []
@@ -355,21 +375,32 @@ class Sampler:
                 )
         return rows
 
-    def _row_grammars(self, rows: list[_Row]) -> RowGrammars | None:
+    def _row_grammars(
+        self, rows: list[_Row], compiled: Mapping[Grammar, Any]
+    ) -> RowGrammars | None:
         if all(r.params.grammar is None for r in rows):
             return None
-        cache = self._grammar_cache()
-        compiled = [
-            None if r.params.grammar is None else cache.compile(r.params.grammar) for r in rows
+        row_grammars = [
+            None
+            if (g := r.params.grammar) is None
+            else compiled[g]
+            if g in compiled
+            else self.compile_grammar(g)
+            for r in rows
         ]
-        return RowGrammars(compiled, self.model.config.vocab_size)
+        return RowGrammars(row_grammars, self.model.config.vocab_size)
 
-    def _grammar_cache(self) -> GrammarCompilerCache:
+    def compile_grammar(self, grammar: Grammar) -> Any:
+        """The grammar compiled for this vocabulary (cached); ValueError naming the field if
+        it is invalid, too large, or slower to compile than `grammar_time_limit_s`."""
         if self._grammars is None:
             self._grammars = GrammarCompilerCache(
-                self.tokenizer, self.model.config.vocab_size, sorted(self.eos_ids)
+                self.tokenizer,
+                self.model.config.vocab_size,
+                sorted(self.eos_ids),
+                time_limit_s=self.grammar_time_limit_s,
             )
-        return self._grammars
+        return self._grammars.compile(grammar)
 
     def _advance_thinking(
         self,
@@ -439,12 +470,27 @@ class Sampler:
             step.soft_inputs[i] = x
 
     def _end_marker(self, marker: str) -> EndMarker:
-        if marker not in self._markers:
+        """The marker's tokens (cached); ValueError if it has none or is longer than the
+        limits: each of its tokens may cost a decoding step of the whole batch."""
+        found = self._markers.get(marker)
+        if found is None:
+            if len(marker) > MAX_END_MARKER_CHARS:
+                raise ValueError(
+                    f"thinking.end_marker has {len(marker)} characters, the limit is "
+                    f"{MAX_END_MARKER_CHARS}"
+                )
             ids = self.tokenizer.encode(marker, add_special_tokens=False)
             if not ids:
                 raise ValueError(f"thinking.end_marker {marker!r} encodes to no tokens")
-            self._markers[marker] = EndMarker.of(ids)
-        return self._markers[marker]
+            if len(ids) > MAX_END_MARKER_TOKENS:
+                raise ValueError(
+                    f"thinking.end_marker is {len(ids)} tokens, the limit is "
+                    f"{MAX_END_MARKER_TOKENS}"
+                )
+            if len(self._markers) >= _MARKERS_CACHED:  # distinct markers sent by clients
+                self._markers.clear()
+            found = self._markers[marker] = EndMarker.of(ids)
+        return found
 
     def _advance_answers(
         self,

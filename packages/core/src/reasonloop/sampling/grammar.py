@@ -3,10 +3,17 @@
 Compiling a grammar against a vocabulary is the expensive part, so compiled grammars are
 cached per tokenizer; each constrained row then gets its own cheap matcher. xgrammar is
 imported on first use, so unconstrained decoding does not pay for its import.
+
+A grammar comes from the request, and so does its compile cost: its size and bracket depth are
+limited before anything is compiled, and with a time limit (what a server sets) compilation runs
+in a sandbox worker process that is killed when the limit passes -- xgrammar cannot be
+interrupted in-process. The caller's thread waits, never the decoding loop's.
 """
 
 from __future__ import annotations
 
+import re
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -15,32 +22,106 @@ import torch
 if TYPE_CHECKING:
     import xgrammar as xgr
 
+    from reasonloop.sandbox import WorkerPool
+
+from reasonloop.limits import MAX_GRAMMAR_CHARS, MAX_GRAMMAR_DEPTH
 from reasonloop.sampling.params import Grammar
+
+GRAMMAR_MEMORY_MB = 2048.0  # what an isolated compilation may allocate
+_pools: dict[float, WorkerPool] = {}  # one compiling worker per time limit, for all samplers
+_pools_lock = threading.Lock()
+_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"')  # a double-quoted string (JSON, EBNF)
+_ESCAPED = re.compile(r"\\.")
+_BRACKET = re.compile(r"[(\[{]|[)\]}]")
+
+
+def check_grammar_size(grammar: Grammar) -> None:
+    """ValueError naming the field when the grammar is too large or too deeply nested to
+    compile in bounded time; linear in the text."""
+    if len(grammar.text) > MAX_GRAMMAR_CHARS:
+        raise ValueError(
+            f"grammar.{grammar.kind} has {len(grammar.text)} characters, the limit is "
+            f"{MAX_GRAMMAR_CHARS}"
+        )
+    text = _ESCAPED.sub("", grammar.text) if grammar.kind == "regex" else grammar.text
+    if grammar.kind != "regex":
+        text = _QUOTED.sub("", text)
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(text):
+        depth += 1 if bracket.group() in "([{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_GRAMMAR_DEPTH:
+        raise ValueError(
+            f"grammar.{grammar.kind} nests brackets {deepest} deep, the limit is "
+            f"{MAX_GRAMMAR_DEPTH}"
+        )
 
 
 class GrammarCompilerCache:
-    """Compiles and caches grammars for one tokenizer/vocabulary."""
+    """Compiles and caches grammars for one tokenizer/vocabulary.
 
-    def __init__(self, tokenizer: Any, vocab_size: int, stop_token_ids: list[int]) -> None:
+    `time_limit_s` None compiles in this process (training, scripts); a number compiles in a
+    worker process under that limit (servers), refusing with ValueError past it.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        vocab_size: int,
+        stop_token_ids: list[int],
+        *,
+        time_limit_s: float | None = None,
+    ) -> None:
         import xgrammar as xgr
 
-        info = xgr.TokenizerInfo.from_huggingface(
+        self._info = xgr.TokenizerInfo.from_huggingface(
             tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids
         )
-        self._compiler = xgr.GrammarCompiler(info)
+        self._compiler = xgr.GrammarCompiler(self._info, cache_enabled=False)  # cached here
         self.vocab_size = vocab_size
+        self.time_limit_s = time_limit_s
+        self._info_json = lru_cache(maxsize=1)(self._info.serialize_json)
         self.compile = lru_cache(maxsize=64)(self._compile)
 
     def _compile(self, grammar: Grammar) -> xgr.CompiledGrammar:
-        try:
-            if grammar.kind == "json_schema":
-                # Compact JSON: weak models otherwise loop on whitespace forever.
-                return self._compiler.compile_json_schema(grammar.text, any_whitespace=False)
-            if grammar.kind == "regex":
-                return self._compiler.compile_regex(grammar.text)
-            return self._compiler.compile_grammar(grammar.text)
-        except Exception as error:  # xgrammar raises RuntimeError/ValueError subclasses
-            raise ValueError(f"invalid {grammar.kind} grammar: {error}") from error
+        from reasonloop.sampling.grammar_compile import compile_grammar
+
+        check_grammar_size(grammar)
+        if self.time_limit_s is None:
+            return compile_grammar(self._compiler, grammar.kind, grammar.text)
+        return self._compile_isolated(grammar, self.time_limit_s)
+
+    def _compile_isolated(self, grammar: Grammar, time_limit_s: float) -> xgr.CompiledGrammar:
+        import xgrammar as xgr
+
+        job = (self._info_json(), grammar.kind, grammar.text)
+        (outcome,) = _worker(time_limit_s).map([job])
+        if outcome.ok:
+            return xgr.CompiledGrammar.deserialize_json(outcome.value, self._info)
+        field = f"grammar.{grammar.kind}"
+        if outcome.kind == "error":  # "ValueError: invalid ... grammar: ..."
+            raise ValueError(outcome.error.partition(": ")[2])
+        if outcome.kind == "timeout":
+            raise ValueError(f"{field} took longer than {time_limit_s:g} s to compile; simplify it")
+        if outcome.kind == "memory":
+            raise ValueError(f"{field} needs more than {GRAMMAR_MEMORY_MB:g} MB to compile")
+        raise ValueError(f"{field} crashed the grammar compiler: {outcome.error}")
+
+
+def _worker(time_limit_s: float) -> WorkerPool:
+    """The process-wide compiling worker for this time limit, started on first use (it imports
+    xgrammar, hence torch: seconds)."""
+    from reasonloop.sandbox import WorkerPool
+
+    with _pools_lock:
+        if time_limit_s not in _pools:
+            _pools[time_limit_s] = WorkerPool(
+                "reasonloop.sampling.grammar_compile:compile_serialized",
+                workers=1,
+                time_limit_s=time_limit_s,
+                memory_limit_mb=GRAMMAR_MEMORY_MB,
+            )
+        return _pools[time_limit_s]
 
 
 class RowGrammars:
