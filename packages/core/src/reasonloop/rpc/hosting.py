@@ -10,6 +10,7 @@ refusals), so a liveness probe is answered however busy the server is.
 from __future__ import annotations
 
 import hmac
+import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+logger = logging.getLogger(__name__)
 
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 DEFAULT_CONCURRENT_RPCS = 64  # a service's limit unless it asks for another
@@ -149,9 +152,16 @@ class RunningServer:
         """Block until stopped; SIGTERM and SIGINT (Ctrl-C) stop it gracefully."""
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: threading.Thread(target=self.stop).start())
+                signal.signal(sig, self._stop_on_signal)
         self._stopped.wait()
         self.server.wait_for_termination()
+
+    def _stop_on_signal(self, signum: int, frame: object) -> None:
+        # A signal is the one way a server exits 0: say which, so a stop is never silent
+        # (a Ctrl-C or killpg meant for a client in the same process group stops it too).
+        name = signal.Signals(signum).name
+        logger.warning("%s received: stopping, in-flight calls may finish", name)
+        threading.Thread(target=self.stop).start()
 
     def __enter__(self) -> RunningServer:
         return self
