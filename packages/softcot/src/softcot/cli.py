@@ -263,8 +263,10 @@ def _testbed(out_dir: Path, full: bool) -> None:
 
     config = load_testbed_config(full=full)
     with err.status("testbed") as status:
+        # a terminal gets one updating status line, a log file every message
+        progress = status.update if err.is_terminal else err.print
         try:
-            report = run_testbed(config, out_dir, progress=status.update)
+            report = run_testbed(config, out_dir, progress=progress)
         except KeyboardInterrupt:
             err.print(f"stopped; run the same command again to continue ({out_dir})")
             raise typer.Exit(130) from None

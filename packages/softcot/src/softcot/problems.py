@@ -14,6 +14,8 @@ splits, whatever the seed, count or levels asked for.
 
 - `builtin:arith`, `builtin:ood`, optionally with parameters: `builtin:arith?levels=0,1&count=200`
   (defaults: levels 0,1,2 and `DEFAULT_BUILTIN_COUNT` problems);
+- `builtin:carry?operands=2&digits=3`, column addition with worked solutions (`softcot.carry`,
+  the testbed's family);
 - a `.jsonl` file with one problem a line (GSM8K- and MATH-style answers are understood);
 - `hf:NAME[:CONFIG]`, a hub dataset (needs the `hub` extra and a connection);
 - `grpc://HOST:PORT`, the tasks of a Benchmark server (any method's), asked with the task's
@@ -38,6 +40,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from reasonloop.rewards.extraction import extract_boxed
+from softcot.carry import FAMILY as CARRY_FAMILY
+from softcot.carry import carry_source
 from softcot.prompts import MathProblem
 
 if TYPE_CHECKING:
@@ -715,9 +719,11 @@ def load_problems(
     scheme, _, rest = source.partition(":")
     if scheme == "builtin":
         family, _, query = rest.partition("?")
+        if family == CARRY_FAMILY:
+            return carry_source(query, split, limit, seed)
         if family not in FAMILIES:
             raise ValueError(
-                f"unknown built-in family {family!r} in {source!r} (known: arith, ood)"
+                f"unknown built-in family {family!r} in {source!r} (known: arith, ood, carry)"
             )
         return _builtin(family, query, split, limit, seed)
     records: Iterable[_Record]

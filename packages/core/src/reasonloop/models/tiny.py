@@ -35,6 +35,7 @@ class TinySize:
 
 TINY_SIZES: dict[str, TinySize] = {
     "tiny-llama": TinySize(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128),
+    "tiny-llama-small": TinySize(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384),
     "tiny-llama-medium": TinySize(hidden=256, layers=4, heads=8, kv_heads=4, intermediate=768),
 }
 
