@@ -58,6 +58,32 @@ def test_a_request_over_the_token_budget_is_refused_naming_the_field(start_infer
     assert len(stub.Generate(within).completions) == 1
 
 
+def test_the_issues_requests_are_refused_before_they_allocate(start_inference) -> None:
+    server = start_inference()  # the default limits
+    stub = stub_for(f"127.0.0.1:{server.port}")
+    # 64 prompts x 4,000 tokens (one byte, one token) tried to allocate 4 GB
+    wide = pb.GenerateRequest(
+        prompts=[pb.Prompt(text="x" * 4000)] * 64, params=pb.SamplingParams(max_new_tokens=16)
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Generate(wide)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == (
+        "max_new_tokens: 64 rows x (4000 prompt tokens + 16 decoding steps) = 257024 tokens "
+        "is above the 32768 one batch holds; ask for fewer tokens, samples or prompts"
+    )
+    # 1,000 Score items and one 4,000-token continuation tried 16 GB
+    items = [pb.ScoreItem(prompt=pb.Prompt(text="a"), continuation="b")] * 999
+    items.append(pb.ScoreItem(prompt=pb.Prompt(text="a"), continuation="c" * 4000))
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Score(pb.ScoreRequest(items=items))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == "items: 1000 items, the limit is 256"
+    # the long continuation alone is one chunk of its own
+    (alone,) = stub.Score(pb.ScoreRequest(items=items[-1:])).results
+    assert len(alone.tokens) == 4000
+
+
 def test_batches_are_joined_only_within_the_token_budget(tiny) -> None:
     from reasonloop.rpc import InferenceEngine
 

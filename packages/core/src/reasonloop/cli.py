@@ -238,6 +238,9 @@ def serve(
         int, typer.Option(help="Positions of one Score chunk (its logits: x vocabulary).")
     ] = 8192,
     max_queue: Annotated[int, typer.Option(help="Requests waiting before refusals.")] = 256,
+    grammar_compile_s: Annotated[
+        float, typer.Option(help="Seconds a request's grammar may take to compile.")
+    ] = 10.0,
     model_name: Annotated[
         str | None, typer.Option(help="The name clients are told (default: --model).")
     ] = None,
@@ -259,6 +262,7 @@ def serve(
             max_score_items=max_score_items,
             max_score_tokens=max_score_tokens,
             max_queue=max_queue,
+            grammar_compile_s=grammar_compile_s,
         )
         with err.status(f"loading {model}"):
             loaded = load_model(model, device=device)
