@@ -14,8 +14,8 @@ G1 = ((1, 0, 0), (2, 0, 0))
 G2 = ((0, 3), (0, 4), (5, 0))
 BIG = tuple(tuple((7 * i + 3 * j) % 10 for j in range(30)) for i in range(30))
 MIRROR = "O = vmirror(I)\n"
-# rot90 composed 30^4 times: the interpreter's value cap stops it only after ~0.5 s on a
-# small grid, so a runner with a 0.05 s limit must stop it first, in the sandbox.
+# rot90 composed 30^4 times: 810,000 steps, so the interpreter's own budget stops it only with
+# a small max_steps; the runners below give it 10**8, so their time limit must stop it.
 HANG = (
     "x1 = power(rot90, 30)\nx2 = power(x1, 30)\nx3 = power(x2, 30)\nx4 = power(x3, 30)\n"
     "x5 = initset(I)\nx6 = apply(x4, x5)\nO = first(x6)\n"

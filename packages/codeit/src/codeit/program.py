@@ -7,7 +7,9 @@
 Program text comes from a language model, so it is untrusted: it is read with `ast.parse`
 for its structure only (never compiled or executed) and everything outside this grammar is
 rejected with a `ProgramSyntaxError` naming the line. `check_types` then checks every call
-against the primitives' signatures.
+against the primitives' signatures, and bounds the size of every variable's type: composing a
+generic function with itself doubles its type (`compose(x1, x1)`), so types, like values,
+could otherwise grow exponentially with the program's length.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import re
 from dataclasses import dataclass
 
 from codeit.dsl import CONSTANTS, GRID, PRIMITIVES, TypeMismatch, instantiate, unify
-from codeit.dsl.types import COLOR, INT, Type, free_vars, resolve
+from codeit.dsl.types import COLOR, INT, Coll, Fn, Type, free_vars, resolve
 
 MAX_STATEMENTS = 40
 MAX_CHARS = 4000
 MAX_LITERAL = 30
+MAX_TYPE_PARTS = 64  # atoms, collections and functions in a variable's type (real ones: ~10)
 INPUT, OUTPUT = "I", "O"
 VARIABLE = re.compile(r"x[1-9][0-9]{0,2}")
 
@@ -281,11 +284,30 @@ def infer_types(program: Program) -> dict[str, Type]:
                     f"{resolve(actual, subst)}, expected {resolve(param, subst)}"
                 ) from None
         result = resolve(signature.ret, subst)
+        if _parts_exceed(result, MAX_TYPE_PARTS):
+            raise ProgramTypeError(
+                f"line {line}: the type of {stmt.target} has more than {MAX_TYPE_PARTS} parts"
+            )
         env[stmt.target] = result
     output = env[OUTPUT]
     if free_vars(output) or output != GRID:
         raise ProgramTypeError(f"O must be a Grid, got {output}")
     return env
+
+
+def _parts_exceed(t: Type, limit: int) -> bool:
+    """Whether type t has more than `limit` parts (counted until there are, never further)."""
+    pending, parts = [t], 0
+    while pending:
+        parts += 1
+        if parts > limit:
+            return True
+        t = pending.pop()
+        if isinstance(t, Coll):
+            pending.append(t.elem)
+        elif isinstance(t, Fn):
+            pending += [*t.params, t.ret]
+    return False
 
 
 def check_types(program: Program) -> None:

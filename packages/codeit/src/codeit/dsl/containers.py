@@ -17,6 +17,7 @@ from codeit.dsl.types import BOOL, INT, INTS, Coll, Fn, TVar
 T, U, V, W = TVar("T"), TVar("U"), TVar("V"), TVar("W")
 
 Container = tuple | frozenset
+SORT_COST = 8  # what sorting a set by canonical_key costs an item, in reads of an item
 
 
 def canonical_key(value: object) -> object:
@@ -41,6 +42,12 @@ def is_location(item: object) -> bool:
     return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int)
 
 
+def in_canonical_order(size: Callable[[object], int], *args: object) -> int:
+    """The cost of a primitive that walks its sets in canonical order: a set's items are
+    sorted by keys built item by item in Python, about SORT_COST reads each."""
+    return sum(size(a) * (SORT_COST if isinstance(a, frozenset) else 1) for a in args)
+
+
 def collect(items: Iterable, ordered: bool) -> Container:
     """Freeze items as a tuple when `ordered`, except points and cells, which always form a
     frozenset (a patch) - and so does an empty result."""
@@ -57,7 +64,7 @@ def size(container: Container) -> int:
     return len(container)
 
 
-@primitive(Coll(T), returns=T)
+@primitive(Coll(T), returns=T, cost=in_canonical_order)
 def first(container: Container) -> object:
     """the first item (of a set: the smallest in canonical order)"""
     if not container:
@@ -65,7 +72,7 @@ def first(container: Container) -> object:
     return in_order(container)[0]
 
 
-@primitive(Coll(T), returns=T)
+@primitive(Coll(T), returns=T, cost=in_canonical_order)
 def last(container: Container) -> object:
     """the last item (of a set: the largest in canonical order)"""
     if not container:
@@ -73,31 +80,31 @@ def last(container: Container) -> object:
     return in_order(container)[-1]
 
 
-@primitive(Coll(T), Fn((T,), BOOL), returns=Coll(T))
+@primitive(Coll(T), Fn((T,), BOOL), returns=Coll(T), cost=in_canonical_order)
 def sfilter(container: Container, condition: Callable) -> Container:
     """the items for which condition holds"""
     return collect((x for x in in_order(container) if condition(x)), isinstance(container, tuple))
 
 
-@primitive(Coll(Coll(T)), Fn((Coll(T),), BOOL), returns=Coll(T))
+@primitive(Coll(Coll(T)), Fn((Coll(T),), BOOL), returns=Coll(T), cost=in_canonical_order)
 def mfilter(container: Container, condition: Callable) -> Container:
     """the merged items for which condition holds"""
     return merge(sfilter(container, condition))
 
 
-@primitive(Fn((T,), U), Coll(T), returns=Coll(U))
+@primitive(Fn((T,), U), Coll(T), returns=Coll(U), cost=in_canonical_order)
 def apply(function: Callable, container: Container) -> Container:
     """function applied to each item"""
     return collect((function(x) for x in in_order(container)), isinstance(container, tuple))
 
 
-@primitive(Fn((T,), Coll(U)), Coll(T), returns=Coll(U))
+@primitive(Fn((T,), Coll(U)), Coll(T), returns=Coll(U), cost=in_canonical_order)
 def mapply(function: Callable, container: Container) -> Container:
     """function applied to each item, results merged"""
     return merge(apply(function, container))
 
 
-@primitive(Coll(Coll(T)), returns=Coll(T))
+@primitive(Coll(Coll(T)), returns=Coll(T), cost=in_canonical_order)
 def merge(containers: Container) -> Container:
     """the union (sets) or concatenation (tuples) of collections"""
     parts = in_order(containers)
@@ -111,7 +118,7 @@ def merge(containers: Container) -> Container:
     return collect((x for c in parts for x in c), True)
 
 
-@primitive(Coll(T), Fn((T,), INT), returns=T)
+@primitive(Coll(T), Fn((T,), INT), returns=T, cost=in_canonical_order)
 def argmax(container: Container, key: Callable) -> object:
     """the item with the largest key (the first such)"""
     if not container:
@@ -119,7 +126,7 @@ def argmax(container: Container, key: Callable) -> object:
     return max(in_order(container), key=key)
 
 
-@primitive(Coll(T), Fn((T,), INT), returns=T)
+@primitive(Coll(T), Fn((T,), INT), returns=T, cost=in_canonical_order)
 def argmin(container: Container, key: Callable) -> object:
     """the item with the smallest key (the first such)"""
     if not container:
@@ -127,7 +134,7 @@ def argmin(container: Container, key: Callable) -> object:
     return min(in_order(container), key=key)
 
 
-@primitive(Coll(T), Fn((T,), INT), returns=INT)
+@primitive(Coll(T), Fn((T,), INT), returns=INT, cost=in_canonical_order)
 def valmax(container: Container, key: Callable) -> int:
     """the largest key over the items"""
     if not container:
@@ -135,7 +142,7 @@ def valmax(container: Container, key: Callable) -> int:
     return max(key(x) for x in in_order(container))
 
 
-@primitive(Coll(T), Fn((T,), INT), returns=INT)
+@primitive(Coll(T), Fn((T,), INT), returns=INT, cost=in_canonical_order)
 def valmin(container: Container, key: Callable) -> int:
     """the smallest key over the items"""
     if not container:
@@ -143,7 +150,7 @@ def valmin(container: Container, key: Callable) -> int:
     return min(key(x) for x in in_order(container))
 
 
-@primitive(Coll(T), Fn((T,), INT), returns=Coll(T))
+@primitive(Coll(T), Fn((T,), INT), returns=Coll(T), cost=in_canonical_order)
 def order(container: Container, key: Callable) -> Container:
     """the items sorted by key (ascending; stable)"""
     return collect(sorted(in_order(container), key=key), True)
@@ -165,7 +172,7 @@ def minimum(container: Container) -> int:
     return min(container)
 
 
-@primitive(Coll(T), returns=T)
+@primitive(Coll(T), returns=T, cost=in_canonical_order)
 def mostcommon(container: Container) -> object:
     """the most frequent item (tuples count repeats; ties: first seen)"""
     if not container:
@@ -173,7 +180,7 @@ def mostcommon(container: Container) -> object:
     return Counter(in_order(container)).most_common(1)[0][0]
 
 
-@primitive(Coll(T), returns=T)
+@primitive(Coll(T), returns=T, cost=in_canonical_order)
 def leastcommon(container: Container) -> object:
     """the least frequent item (ties: first seen)"""
     if not container:
@@ -197,7 +204,7 @@ def intersection(a: Container, b: Container) -> Container:
     return collect(frozenset(a) & frozenset(b), False)
 
 
-@primitive(Coll(T), Coll(T), returns=Coll(T))
+@primitive(Coll(T), Coll(T), returns=Coll(T), cost=in_canonical_order)
 def difference(a: Container, b: Container) -> Container:
     """the items of a that are not in b"""
     drop = frozenset(b)
@@ -212,13 +219,18 @@ def insert(item: object, container: Container) -> Container:
     return collect(container | {item}, False)
 
 
-@primitive(T, Coll(T), returns=Coll(T))
+@primitive(T, Coll(T), returns=Coll(T), cost=in_canonical_order)
 def remove(item: object, container: Container) -> Container:
     """container without item"""
     return collect((x for x in in_order(container) if x != item), isinstance(container, tuple))
 
 
-@primitive(T, Coll(T), returns=BOOL)
+def _lookup_cost(size: Callable[[object], int], item: object, container: object) -> int:
+    """Finding item: a scan of a tuple, one hash of item in a set."""
+    return size(item) + (size(container) if isinstance(container, tuple) else 1)
+
+
+@primitive(T, Coll(T), returns=BOOL, cost=_lookup_cost)
 def contained(item: object, container: Container) -> bool:
     """whether item is in container"""
     return item in container
@@ -230,7 +242,7 @@ def initset(item: object) -> Container:
     return frozenset({item})
 
 
-@primitive(Coll(T), T, returns=T)
+@primitive(Coll(T), T, returns=T, cost=in_canonical_order)
 def other(container: Container, item: object) -> object:
     """the first item that is not item"""
     for x in in_order(container):
@@ -239,7 +251,7 @@ def other(container: Container, item: object) -> object:
     raise DSLError("no other item")
 
 
-@primitive(Coll(T), Fn((T,), BOOL), returns=T)
+@primitive(Coll(T), Fn((T,), BOOL), returns=T, cost=in_canonical_order)
 def extract(container: Container, condition: Callable) -> object:
     """the first item for which condition holds"""
     for x in in_order(container):
@@ -248,13 +260,13 @@ def extract(container: Container, condition: Callable) -> object:
     raise DSLError("extract found no item")
 
 
-@primitive(Coll(Coll(T)), INT, returns=Coll(Coll(T)))
+@primitive(Coll(Coll(T)), INT, returns=Coll(Coll(T)), cost=in_canonical_order)
 def sizefilter(container: Container, n: int) -> Container:
     """the items of size n"""
     return collect((x for x in in_order(container) if len(x) == n), isinstance(container, tuple))
 
 
-@primitive(Coll(T), returns=Coll(T))
+@primitive(Coll(T), returns=Coll(T), cost=in_canonical_order)
 def totuple(container: Container) -> Container:
     """the items as an ordered tuple (sets in canonical order)"""
     return collect(in_order(container), True)
@@ -271,9 +283,11 @@ def repeat(item: object, n: int) -> Container:
 @primitive(INT, INT, INT, returns=INTS)
 def interval(start: int, stop: int, step: int) -> Container:
     """the integers start, start+step, ... before stop"""
-    if step == 0:
+    if integer(step) == 0:
         raise DSLError("interval step 0")
-    return collect(range(start, stop, step), True)
+    span = range(integer(start), integer(stop), step)
+    check_count(len(span))  # before building it
+    return collect(span, True)
 
 
 @primitive(T, returns=T)

@@ -2,6 +2,11 @@
 
 The interpreter reaches primitives only through `PRIMITIVES` (a lookup by name), never through
 getattr or eval, so this registry is the whole surface a program can touch.
+
+A primitive's work is charged to the program's budget before the call. The default charge is
+the size of its arguments (what a primitive that reads them once does); a primitive whose work
+is not that - a lookup that reads one item, a pairwise comparison of two patches - declares its
+own `cost`, a function of a measuring function and the arguments.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from codeit.dsl.types import Fn, Type
 
@@ -25,6 +31,13 @@ class DSLLimitError(DSLError):
     """A primitive would produce a value beyond the size limits (grid > 30x30, ...)."""
 
 
+class Cost(Protocol):
+    """The work of one call, in items read and compared, from its arguments; `size` measures
+    a value in items (shared parts counted each time they occur)."""
+
+    def __call__(self, size: Callable[[object], int], /, *args: object) -> int: ...
+
+
 @dataclass(frozen=True)
 class Primitive:
     name: str
@@ -32,6 +45,7 @@ class Primitive:
     params: tuple[Type, ...]
     returns: Type
     doc: str
+    cost: Cost | None = None  # None: the size of the arguments
 
     @property
     def type(self) -> Fn:
@@ -46,9 +60,11 @@ class Primitive:
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def primitive(*params: Type, returns: Type) -> Callable[[Callable], Callable]:
+def primitive(
+    *params: Type, returns: Type, cost: Cost | None = None
+) -> Callable[[Callable], Callable]:
     """Register the decorated function as a primitive named after it, documented by its
-    docstring's first line."""
+    docstring's first line; `cost` when its work is not the size of its arguments."""
 
     def register(fn: Callable) -> Callable:
         name = fn.__name__.rstrip("_")
@@ -57,7 +73,7 @@ def primitive(*params: Type, returns: Type) -> Callable[[Callable], Callable]:
         if len(inspect.signature(fn).parameters) != len(params):
             raise RuntimeError(f"primitive {name}: signature and declared types differ")
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        PRIMITIVES[name] = Primitive(name, fn, tuple(params), returns, doc)
+        PRIMITIVES[name] = Primitive(name, fn, tuple(params), returns, doc, cost)
         return fn
 
     return register

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from codeit.dsl.containers import collect, in_order
+from codeit.dsl.containers import collect, in_canonical_order, in_order
 from codeit.dsl.core import (
     DSLError,
     check_size,
@@ -18,7 +18,7 @@ from codeit.dsl.core import (
     make_grid,
     primitive,
 )
-from codeit.dsl.patches import bounds, flood, is_object, locations, shift
+from codeit.dsl.patches import bounds, flood, flooding, is_object, locations, shift
 from codeit.dsl.types import (
     BOOL,
     COLOR,
@@ -133,7 +133,7 @@ def colorcount(x: Grid | frozenset, c: int) -> int:
     return _colors(x).count(c)
 
 
-@primitive(GRID, POINT, returns=COLOR)
+@primitive(GRID, POINT, returns=COLOR, cost=lambda size, grid, p: 1)
 def index(grid: Grid, p: Point) -> int:
     """the colour at location p"""
     i, j = p
@@ -427,7 +427,7 @@ def cellwise(a: Grid, b: Grid, fallback: int) -> Grid:
     )
 
 
-@primitive(GRID, BOOL, BOOL, BOOL, returns=OBJECTS)
+@primitive(GRID, BOOL, BOOL, BOOL, returns=OBJECTS, cost=flooding)
 def objects(grid: Grid, univalued: bool, diagonal: bool, without_bg: bool) -> frozenset:
     """connected objects: single-coloured or not, with or without diagonal connections,
     ignoring the background (most common) colour or not"""
@@ -439,7 +439,7 @@ def objects(grid: Grid, univalued: bool, diagonal: bool, without_bg: bool) -> fr
     )
 
 
-@primitive(OBJECTS, COLOR, returns=OBJECTS)
+@primitive(OBJECTS, COLOR, returns=OBJECTS, cost=in_canonical_order)
 def colorfilter(objs: frozenset, c: int) -> frozenset:
     """the objects whose (most common) colour is c"""
     kept = (obj for obj in in_order(objs) if is_object(obj) and mostcolor(obj) == c)
@@ -478,7 +478,7 @@ def frontiers(grid: Grid) -> frozenset:
     return frozenset(rows + cols)
 
 
-@primitive(GRID, OBJECT, returns=INDICES)
+@primitive(GRID, OBJECT, returns=INDICES, cost=lambda size, grid, obj: size(grid) * len(obj))
 def occurrences(grid: Grid, obj: frozenset) -> frozenset:
     """the offsets at which the (normalized) object appears in the grid"""
     if not is_object(obj):

@@ -39,6 +39,14 @@ def bounds(patch: Patch) -> tuple[int, int, int, int]:
     return min(rows), min(cols), max(rows), max(cols)
 
 
+FLOOD_COST = 8  # what a flood costs a location, in reads: up to eight neighbours looked up
+
+
+def flooding(size: Callable[[object], int], *args: object) -> int:
+    """The cost of a primitive that floods its first argument (a grid or a patch)."""
+    return FLOOD_COST * size(args[0])
+
+
 def flood(
     locs: set[Point], diagonal: bool, joined: Callable[[Point, Point], bool] | None = None
 ) -> list[list[Point]]:
@@ -70,6 +78,15 @@ def _rect(top: int, left: int, bottom: int, right: int) -> frozenset[Point]:
         return frozenset()
     check_count((bottom - top + 1) * (right - left + 1))
     return frozenset((i, j) for i in range(top, bottom + 1) for j in range(left, right + 1))
+
+
+def building_its_box(size: Callable[[object], int], patch: Patch) -> int:
+    """The cost of a primitive that builds a patch's bounding box (one step out, at most) as
+    a whole rectangle, however few locations the patch or the result have."""
+    if not patch:
+        return 0
+    top, left, bottom, right = bounds(patch)
+    return size(patch) + (bottom - top + 3) * (right - left + 3)
 
 
 def _outline(top: int, left: int, bottom: int, right: int) -> frozenset[Point]:
@@ -174,32 +191,32 @@ def color_(obj: Patch) -> int:
     return Counter(c for c, _ in sorted(obj)).most_common(1)[0][0]
 
 
-@primitive(PATCH, returns=INDICES)
+@primitive(PATCH, returns=INDICES, cost=building_its_box)
 def backdrop(patch: Patch) -> Patch:
     """all locations of the bounding box"""
     return _rect(*bounds(patch)) if patch else frozenset()
 
 
-@primitive(PATCH, returns=INDICES)
+@primitive(PATCH, returns=INDICES, cost=building_its_box)
 def delta(patch: Patch) -> Patch:
     """the bounding box without the patch"""
     return backdrop(patch) - locations(patch)
 
 
-@primitive(PATCH, returns=INDICES)
+@primitive(PATCH, returns=INDICES, cost=building_its_box)
 def box(patch: Patch) -> Patch:
     """the outline of the bounding box"""
     return _outline(*bounds(patch)) if patch else frozenset()
 
 
-@primitive(PATCH, returns=INDICES)
+@primitive(PATCH, returns=INDICES, cost=building_its_box)
 def inbox(patch: Patch) -> Patch:
     """the outline one step inside the bounding box"""
     top, left, bottom, right = bounds(patch)
     return _outline(top + 1, left + 1, bottom - 1, right - 1)
 
 
-@primitive(PATCH, returns=INDICES)
+@primitive(PATCH, returns=INDICES, cost=building_its_box)
 def outbox(patch: Patch) -> Patch:
     """the outline one step outside the bounding box"""
     top, left, bottom, right = bounds(patch)
@@ -267,7 +284,7 @@ def vfrontier(p: Point) -> Patch:
     return frozenset((i, p[1]) for i in range(MAX_SIDE))
 
 
-@primitive(P, BOOL, returns=Coll(P))
+@primitive(P, BOOL, returns=Coll(P), cost=flooding)
 def components(patch: Patch, diagonal: bool) -> frozenset:
     """the connected parts of a patch (through edges, or also through corners)"""
     at: dict[Point, list] = {}
@@ -296,7 +313,7 @@ def vline(patch: Patch) -> bool:
     return left == right and len(locations(patch)) == bottom - top + 1
 
 
-@primitive(PATCH, PATCH, returns=INT)
+@primitive(PATCH, PATCH, returns=INT, cost=lambda size, a, b: len(a) * len(b))
 def manhattan(a: Patch, b: Patch) -> int:
     """the smallest Manhattan distance between their locations"""
     la, lb = locations(a), locations(b)
@@ -340,7 +357,12 @@ def position(a: Patch, b: Patch) -> Point:
     return ((bi > ai) - (bi < ai), (bj > aj) - (bj < aj))
 
 
-@primitive(PATCH, PATCH, returns=POINT)
+def _gravitate_cost(size: Callable[[object], int], source: Patch, target: Patch) -> int:
+    """Up to 2 * MAX_SIDE shifts of source, each checked for touching target."""
+    return 2 * MAX_SIDE * (5 * size(source) + size(target))
+
+
+@primitive(PATCH, PATCH, returns=POINT, cost=_gravitate_cost)
 def gravitate(source: Patch, target: Patch) -> Point:
     """the offset that moves source straight towards target until they touch"""
     di, dj = position(source, target)
