@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import grpc
 import pytest
@@ -90,6 +91,7 @@ def test_a_slow_grammar_is_refused_at_the_time_limit_while_small_requests_go_on(
         ab = generate(max_new_tokens=8, grammar=pb.Grammar(regex="[ab]{3}"))
         assert re.fullmatch("[ab]{3}", stub.Generate(ab).completions[0].text)  # worker started
         wide = generate(max_new_tokens=2, grammar=pb.Grammar(json_schema=WIDE_SCHEMA))
+        started = time.monotonic()
         costly = stub.Generate.future(wide)
         small_done_before = []
         for _ in range(3):
@@ -99,7 +101,12 @@ def test_a_slow_grammar_is_refused_at_the_time_limit_while_small_requests_go_on(
         assert small_done_before == [True, True, True]
         error = costly.exception(timeout=120)
         assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        first_s = time.monotonic() - started
         assert error.details() == "grammar.json_schema took longer than 2 s to compile; simplify it"
+        # the refusal is remembered: the same grammar again does not hold the worker for 2 s
+        started = time.monotonic()
+        assert refusal(stub, wide) == error.details()
+        assert time.monotonic() - started < first_s / 2
         # the killed worker was replaced: grammars compile again
         again = generate(max_new_tokens=8, grammar=pb.Grammar(regex="[ab]{4}"))
         assert re.fullmatch("[ab]{4}", stub.Generate(again).completions[0].text)

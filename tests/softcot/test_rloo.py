@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from reasonloop.sampling.thinking import gaussian_log_density
-from softcot.rloo import fill_unjudged, leave_one_out_advantages, policy_gradient_loss
+from softcot.rloo import (
+    fill_unjudged,
+    leave_one_out_advantages,
+    policy_gradient_loss,
+    scale_thought_gradient,
+)
 
 
 def test_leave_one_out_advantages_by_hand() -> None:
@@ -77,3 +82,12 @@ def test_soft_log_density_gradient_matches_the_closed_form() -> None:
     # and the value itself: the sum of 16 independent normal log-densities
     expected = torch.distributions.Normal(mean.detach(), sigma).log_prob(x).sum()
     assert float(gaussian_log_density(x, mean.detach(), sigma)) == pytest.approx(float(expected))
+
+
+def test_scale_thought_gradient_keeps_values_and_scales_only_the_thought() -> None:
+    steps = torch.tensor([-1.0, -2.0, -3.0, -4.0], dtype=torch.float64, requires_grad=True)
+    scaled = scale_thought_gradient(steps, 3, 0.25)
+    assert torch.equal(scaled.detach(), steps.detach())
+    scaled.sum().backward()
+    assert steps.grad.tolist() == [0.25, 0.25, 0.25, 1.0]
+    assert scale_thought_gradient(steps, 3, 1.0) is steps

@@ -62,3 +62,20 @@ def policy_gradient_loss(
             kl.append((delta.exp() - delta - 1).sum())
         loss = loss + kl_coef * torch.stack(kl).to(torch.float64).mean()
     return loss
+
+
+def scale_thought_gradient(
+    step_log_probs: torch.Tensor, thought: int, weight: float
+) -> torch.Tensor:
+    """The same per-step log-probabilities, with the gradient through the first `thought`
+    (chain-of-thought) steps multiplied by `weight`; values are unchanged.
+
+    A soft step's score is the Gaussian one, eps / sigma with norm ~ sqrt(hidden) / sigma,
+    so in soft/fuzzy RL the CoT term's gradient is mostly noise and can dwarf the answer's;
+    `weight` < 1 trades CoT credit for a cleaner answer signal (`train.cot_weight`).
+    """
+    if weight == 1:
+        return step_log_probs
+    head = step_log_probs[:thought]
+    scaled = head * weight + head.detach() * (1 - weight)
+    return torch.cat([scaled, step_log_probs[thought:]])

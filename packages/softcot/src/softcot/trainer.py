@@ -56,7 +56,12 @@ from reasonloop.sampling import (
 from softcot.config import RunConfig
 from softcot.problems import load_problems
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt
-from softcot.rloo import fill_unjudged, leave_one_out_advantages, policy_gradient_loss
+from softcot.rloo import (
+    fill_unjudged,
+    leave_one_out_advantages,
+    policy_gradient_loss,
+    scale_thought_gradient,
+)
 
 CONFIG_FILE = "run.json"
 LOG_FILE = "log.jsonl"
@@ -401,7 +406,10 @@ class Trainer:
             part = completions[start : start + config.micro_batch]
             part_advantages = flat_advantages[start : start + len(part)]
             with self._autocast():
-                log_probs = completion_log_probs(model, part)
+                log_probs = [
+                    scale_thought_gradient(lp, thought_steps(c), config.cot_weight)
+                    for lp, c in zip(completion_log_probs(model, part), part, strict=True)
+                ]
                 reference = self._reference_log_probs(part) if config.kl_coef > 0 else None
             share = len(part) / count
             loss = policy_gradient_loss(

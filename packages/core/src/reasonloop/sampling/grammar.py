@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -81,7 +81,21 @@ class GrammarCompilerCache:
         self.vocab_size = vocab_size
         self.time_limit_s = time_limit_s
         self._info_json = lru_cache(maxsize=1)(self._info.serialize_json)
-        self.compile = lru_cache(maxsize=64)(self._compile)
+        self._compiled = lru_cache(maxsize=64)(self._compile_or_refusal)
+
+    def compile(self, grammar: Grammar) -> xgr.CompiledGrammar:
+        """The compiled grammar; ValueError naming the field if it is refused. Refusals are
+        cached like results: a grammar too slow to compile costs the worker once, not per call."""
+        compiled = self._compiled(grammar)
+        if isinstance(compiled, str):
+            raise ValueError(compiled)
+        return compiled
+
+    def _compile_or_refusal(self, grammar: Grammar) -> xgr.CompiledGrammar | str:
+        try:
+            return self._compile(grammar)
+        except ValueError as error:
+            return str(error)
 
     def _compile(self, grammar: Grammar) -> xgr.CompiledGrammar:
         from reasonloop.sampling.grammar_compile import compile_grammar
@@ -122,6 +136,20 @@ def _worker(time_limit_s: float) -> WorkerPool:
                 memory_limit_mb=GRAMMAR_MEMORY_MB,
             )
         return _pools[time_limit_s]
+
+
+class RowConstraint(Protocol):
+    """What constrains the answer tokens of a batch's rows: `RowGrammars`, or a caller's own
+    (codeit's type-aware program decoder). Rows are numbered prompt by prompt, `n` each."""
+
+    def mask(self, logits: torch.Tensor, rows: list[int]) -> None:
+        """Set to -inf, in place, the logits of the tokens each row may not take next;
+        `rows[i]` is the row of `logits[i]`."""
+        ...
+
+    def accept(self, row: int, token: int) -> bool:
+        """Advance `row` by `token`; True when the row is complete (it stops)."""
+        ...
 
 
 class RowGrammars:
