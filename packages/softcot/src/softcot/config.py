@@ -85,6 +85,9 @@ class TrainSection(ConfigSection):
     # log the CoT term's and the answer term's gradient norms apart: one more backward pass
     # of the CoT term per micro-batch and a copy of the trainable parameters' gradient
     log_grad_components: bool = True
+    # gradient weight of the chain of thought's log-probability (1: the paper's estimator);
+    # below 1 damps the noisy Gaussian score of soft/fuzzy steps (softcot.rloo)
+    cot_weight: float = Field(1.0, ge=0)
 
 
 class EvalSection(ConfigSection):
