@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reasonloop import rewards
-from reasonloop.brief import brief
+from reasonloop.limits import shown
 from reasonloop.rewards import Reward
 
 if TYPE_CHECKING:  # the sampler (and torch) stay unimported for graders and clients
@@ -87,7 +87,7 @@ class Benchmark(ABC):
         try:
             return self._by_id[task_id]
         except KeyError:
-            raise KeyError(f"no task with id {brief(task_id)}") from None
+            raise KeyError(f"no task with id {shown(task_id)}") from None
 
     @cached_property
     def _by_id(self) -> dict[str, BenchmarkTask]:

@@ -2,8 +2,8 @@
 
 Every request field is checked at this edge, before a benchmark sees it: a page token must be
 one this server hands out (a decimal task offset), an answer is size-capped before grading
-(graders parse it), and an error quotes a sent value only through `reasonloop.brief`, so a
-huge field never fills the status details. Bad fields are INVALID_ARGUMENT naming the field;
+(graders parse it), and an error quotes a sent value only through `reasonloop.limits.shown`,
+so a huge field never fills the status details. Bad fields are INVALID_ARGUMENT naming the field;
 unknown task ids are NOT_FOUND.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from reasonloop.benchmarks import Benchmark, BenchmarkTask, GradeResult
-from reasonloop.brief import brief
+from reasonloop.limits import shown
 from reasonloop.rewards.extraction import MAX_ANSWER_CHARS  # the graders' own cap
 from reasonloop.rpc import convert
 from reasonloop.rpc.hosting import RunningServer, ServerOptions, start_server
@@ -70,7 +70,7 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
         if start is None:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"page_token {brief(request.page_token)} is not one this server handed out",
+                f"page_token {shown(request.page_token)} is not one this server handed out",
             )
         end = min(start + size, len(tasks))
         return pb.ListTasksResponse(
@@ -112,7 +112,7 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
         try:
             grades = self.benchmark.grade([(s.task_id, s.answer) for s in submissions])
         except Exception as error:  # a grader bug: report it, keep serving
-            context.abort(grpc.StatusCode.INTERNAL, f"grading failed: {brief(error, 200)}")
+            context.abort(grpc.StatusCode.INTERNAL, f"grading failed: {shown(error, 200)}")
         return pb.GradeResponse(grades=[grade_to_proto(g) for g in grades])
 
 
