@@ -197,6 +197,29 @@ def raw_status(port: int, head: bytes, body: bytes = b"") -> int:
     return int(reply.split()[1])
 
 
+@pytest.mark.parametrize(
+    ("item", "temperature", "expected"),
+    [
+        (("a", "b"), NAN, "temperature"),
+        (("a", "b"), INF, "temperature"),
+        (("a", "z" * 3_900_000), 1.0, "items[0].continuation has 3900000 characters"),
+        (("z" * 3_900_000, "b"), 1.0, "3900000 characters"),
+    ],
+)
+def test_score_refuses_non_finite_temperatures_and_oversized_items(
+    item: tuple[str, str], temperature: float, expected: str, stub
+) -> None:
+    prompt, continuation = item
+    request = pb.ScoreRequest(
+        items=[pb.ScoreItem(prompt=pb.Prompt(text=prompt), continuation=continuation)],
+        temperature=temperature,
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Score(request)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert expected in error.value.details()
+
+
 def test_oversized_bodies_are_413_before_they_are_read(http_server: OpenAIServer) -> None:
     request = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     # a declared length over the limit is refused before any of the body is sent

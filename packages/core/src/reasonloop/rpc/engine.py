@@ -21,6 +21,7 @@ their samples.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import secrets
 import threading
@@ -32,6 +33,7 @@ from typing import Any
 
 import torch
 
+from reasonloop.limits import MIN_TEMPERATURE
 from reasonloop.models import LoadedModel
 from reasonloop.rpc.delivery import Delivery
 from reasonloop.sampling import Completion, Grammar, Sampler, SamplingParams, StreamEvent
@@ -233,11 +235,18 @@ class InferenceEngine:
             raise ValueError(
                 f"items: {len(items)} items, the limit is {self.limits.max_score_items}"
             )
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
+            raise ValueError(
+                f"temperature must be finite and >= {MIN_TEMPERATURE}, got {temperature}"
+            )
         sequences = []
         for i, (prompt, continuation) in enumerate(items):
             prompt_ids = self.sampler.validate([prompt], SamplingParams())[0]
+            if len(continuation) > self.sampler.max_prompt_chars:  # before tokenizing it
+                raise ValueError(
+                    f"items[{i}].continuation has {len(continuation)} characters, more than fit "
+                    f"the context (at most {self.sampler.max_prompt_chars})"
+                )
             ids = list(self.loaded.tokenizer.encode(continuation, add_special_tokens=False))
             if not ids:
                 raise ValueError(f"items[{i}].continuation is empty")
