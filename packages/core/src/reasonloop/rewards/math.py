@@ -27,7 +27,15 @@ from reasonloop.sandbox import Outcome, WorkerPool
 # hundred characters; nested input of a few hundred characters already takes it seconds.
 MAX_MATH_CHARS = 1000
 _TARGET = "reasonloop.rewards.math_compare:compare"
-_SCORES = {"match": 1.0, "mismatch": 0.0, "unparseable": 0.0, "error": 0.0, "timeout": math.nan}
+_SCORES = {
+    "match": 1.0,
+    "mismatch": 0.0,
+    "no answer": 0.0,
+    "too long": 0.0,
+    "unparseable": 0.0,
+    "error": 0.0,
+    "timeout": math.nan,  # not judged
+}
 
 
 class MathAnswerReward:
@@ -64,23 +72,18 @@ class MathAnswerReward:
     ) -> list[RewardResult]:
         check_lengths(prompts, completions, references)
         results: list[RewardResult | None] = []
-        pending: list[tuple[int, tuple[str, str]]] = []
-        for completion, reference in zip(completions, references, strict=True):
-            answer, reference, refusal = _answer_and_reference(completion, reference)
-            details = {"extracted": answer, "reference": reference}
-            if refusal is not None:
-                outcome, reason = refusal
-                results.append(RewardResult(0.0, {**details, "outcome": outcome, "reason": reason}))
-            else:
+        pending: list[tuple[int, tuple[str, str]]] = []  # (index in results, pair to compare)
+        for completion, given in zip(completions, references, strict=True):
+            answer, reference, refusal = _answer_and_reference(completion, given)
+            if refusal is None:
                 assert answer is not None and reference is not None
                 pending.append((len(results), (answer, reference)))
                 results.append(None)
+            else:
+                results.append(_result(answer, reference, *refusal))
         compared = self._compare([pair for _, pair in pending])
         for (index, (answer, reference)), (outcome, reason) in zip(pending, compared, strict=True):
-            details = {"extracted": answer, "reference": reference}
-            results[index] = RewardResult(
-                _SCORES[outcome], {**details, "outcome": outcome, "reason": reason}
-            )
+            results[index] = _result(answer, reference, outcome, reason)
         return results  # type: ignore[return-value]  # every slot is filled
 
     def _compare(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -116,6 +119,11 @@ class MathAnswerReward:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+
+
+def _result(answer: str | None, reference: str | None, outcome: str, reason: str) -> RewardResult:
+    details = {"extracted": answer, "reference": reference, "outcome": outcome, "reason": reason}
+    return RewardResult(_SCORES[outcome], details)
 
 
 def _answer_and_reference(
