@@ -28,7 +28,7 @@ from benchagents.instance import Instance
 from codeit.benchmark import parse_grids
 from codeit.program import ProgramSyntaxError, parse
 from reasonloop.benchmarks import BenchmarkTask, ReferenceBenchmark
-from reasonloop.rewards import ExactMatchReward, MathAnswerReward
+from reasonloop.rewards import ExactMatchReward, FormatReward, MathAnswerReward
 from reasonloop.rewards.extraction import MAX_ANSWER_CHARS, extract_final_answer
 from reasonloop.rpc import BenchmarkClient, serve_benchmark
 from softcot.problems import reference_answer
@@ -183,7 +183,8 @@ def test_answers_over_the_cap_are_refused_with_a_reason() -> None:
     reason = f"answer of {len(text)} characters is over the limit of {MAX_ANSWER_CHARS}"
     [math_result] = MathAnswerReward()(["p"], [text], ["42"])
     [exact_result] = EXACT(["p"], [text], ["42"])
-    for result in (math_result, exact_result):
+    [format_result] = FormatReward("x")(["p"], [text], [""])
+    for result in (math_result, exact_result, format_result):
         assert result.score == 0.0
         assert (result.details["outcome"], result.details["reason"]) == ("too long", reason)
     assert str(calendar(text)) == reason

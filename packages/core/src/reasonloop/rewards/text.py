@@ -50,7 +50,9 @@ class FormatReward:
 
     Rewards following an output format (e.g. `<think>...</think>` then an answer) separately
     from correctness. `mode="search"` accepts a match anywhere, `"fullmatch"` needs the whole
-    completion to match.
+    completion to match. The pattern is the configuration's, so its cost is too (`.*` twice
+    can be quadratic); completions over `MAX_ANSWER_CHARS` are not searched but refused
+    ("too long", 0) so that cost stays bounded.
     """
 
     def __init__(self, pattern: str, mode: Literal["search", "fullmatch"] = "search"):
@@ -63,10 +65,13 @@ class FormatReward:
         self, prompts: Sequence[str], completions: Sequence[str], references: Sequence[str]
     ) -> list[RewardResult]:
         check_lengths(prompts, completions, references)
+        return [self._score(completion) for completion in completions]
+
+    def _score(self, completion: str) -> RewardResult:
+        if too_long := answer_too_long(completion):
+            return RewardResult(0.0, {"outcome": "too long", "reason": too_long})
         match = self.pattern.search if self.mode == "search" else self.pattern.fullmatch
-        return [
-            RewardResult(1.0, {"reason": "match"})
-            if match(completion)
-            else RewardResult(0.0, {"reason": f"no {self.mode} of {self.pattern.pattern!r}"})
-            for completion in completions
-        ]
+        if match(completion):
+            return RewardResult(1.0, {"outcome": "match", "reason": "match"})
+        reason = f"no {self.mode} of {self.pattern.pattern!r}"
+        return RewardResult(0.0, {"outcome": "mismatch", "reason": reason})
