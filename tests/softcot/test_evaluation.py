@@ -92,6 +92,14 @@ def test_cell_from_scores_counts_passes() -> None:
     assert cell.format_rate == pytest.approx(0.75)
     assert cell.mean_thinking_steps == pytest.approx(5.5)
 
+    assert cell.unjudged == 0
+
+    unjudged = cell_from_scores(
+        "p", "m", [[1.0, math.nan], [math.nan, 0.0]], (1,), [True] * 4, [0] * 4
+    )
+    assert (unjudged.correct_per_problem, unjudged.unjudged) == ([1, 0], 2)
+    assert unjudged.to_json()["unjudged"] == 2
+
     greedy = cell_from_scores("base", "hard-greedy", [[1.0], [0.0]], (1, 4), [True, True], [2, 4])
     assert greedy.pass_at_k[1].mean == pytest.approx(0.5)
     assert greedy.pass_at_k[4] is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -133,6 +134,7 @@ class CellResult:
     format_rate: float  # fraction of samples stating an extractable final answer
     mean_thinking_steps: float
     correct_per_problem: list[int] = field(default_factory=list)  # in the problems' order
+    unjudged: int = 0  # samples the reward could not judge (NaN: math timeouts), not correct
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -165,6 +167,7 @@ def cell_from_scores(
     steps: Sequence[int],
 ) -> CellResult:
     """Aggregate graded samples into a cell; a sample counts as correct when its score is 1.
+    A NaN score (the reward could not judge the sample) is not correct and is counted apart.
 
     `scores_per_problem[i]` holds the scores of problem i's samples (the same number for
     every problem); `format_flags` and `steps` have one entry per sample, in any order.
@@ -189,6 +192,7 @@ def cell_from_scores(
         format_rate=sum(map(bool, format_flags)) / total,
         mean_thinking_steps=statistics.fmean(steps),
         correct_per_problem=correct,
+        unjudged=sum(math.isnan(score) for scores in scores_per_problem for score in scores),
     )
 
 
