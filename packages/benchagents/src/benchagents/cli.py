@@ -55,6 +55,14 @@ AuthToken = Annotated[
     typer.Option(envvar="REASONLOOP_AUTH_TOKEN", help="Bearer token of grpc: servers."),
 ]
 Device = Annotated[str | None, typer.Option(help="Local models: cpu, cuda (default: auto).")]
+MetricOption = Annotated[
+    str | None,
+    typer.Option(
+        "--metric",
+        help="Score in strict (our checks) or reference (BA-Calendar's published metric, "
+        "calendar only); reports show the other beside it.",
+    ),
+]
 StopAfter = Annotated[
     str | None, typer.Option(help="Stop after this stage (state saved; resume continues).")
 ]
@@ -84,6 +92,14 @@ def _ui() -> Any:
     from benchagents.pipeline import UI
 
     return UI(out, err)
+
+
+def _metric(name: str | None) -> str | None:
+    from benchagents.scoring import METRICS
+
+    if name is not None and name not in METRICS:
+        raise fail(f"--metric must be one of {', '.join(METRICS)}, not {name!r}")
+    return name
 
 
 def _stage(name: str | None) -> Stage | None:
@@ -201,6 +217,7 @@ def create(
     rewrite: Annotated[
         bool, typer.Option(help="Let the LLM rephrase the domain's rewritable text.")
     ] = True,
+    metric: MetricOption = None,
     stop_after: StopAfter = None,
     unsafe_no_sandbox: UnsafeNoSandbox = False,
     base_url: BaseUrl = None,
@@ -216,6 +233,7 @@ def create(
 
     started = time.monotonic()
     stage = _stage(stop_after)
+    metric = _metric(metric)
     run_dir = run_dir or Path("runs") / f"{domain}-{datetime.now():%Y%m%d-%H%M%S}"
     try:
         config = RunConfig(
@@ -233,6 +251,7 @@ def create(
             description=description,
             draft=str(draft) if draft else None,
             review=review,
+            **({"metric": metric} if metric else {}),
         )
     except ValidationError as error:
         item = error.errors()[0]
@@ -289,6 +308,7 @@ def evaluate(
         list[str], typer.Option(help="Model to evaluate: local:, grpc: or openai: (repeatable).")
     ],
     samples: Annotated[int | None, typer.Option(help="Answers per instance.")] = None,
+    metric: MetricOption = None,
     unsafe_no_sandbox: UnsafeNoSandbox = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
@@ -301,12 +321,13 @@ def evaluate(
 
     if samples is not None and samples < 1:
         raise fail(f"--samples must be >= 1, got {samples}")
+    metric = _metric(metric)
     endpoints = _endpoints(base_url, api_key, model, auth_token, device)
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
             _sandbox(pipeline.state.domain == DESCRIBED, unsafe_no_sandbox)
             for spec in target:
-                pipeline.evaluate(spec, samples=samples)
+                pipeline.evaluate(spec, samples=samples, metric=metric)  # type: ignore[arg-type]
     except _expected_errors() as error:
         raise fail(str(error)) from None
 

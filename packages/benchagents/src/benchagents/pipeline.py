@@ -53,7 +53,7 @@ from benchagents.domains.described import DescribedDomain, write_draft
 from benchagents.instance import Instance
 from benchagents.llm import DEFAULT_BACKEND, LLM, Endpoints, make_backend
 from benchagents.plan import Plan
-from benchagents.scoring import ScoreReport
+from benchagents.scoring import Metric, ScoreReport, reference_grader
 from reasonloop.atomic import write_atomic
 
 Stage = Literal["planning", "generation", "verification", "evaluation", "done"]
@@ -101,6 +101,7 @@ class RunConfig(BaseModel):
     eval_limit: int = Field(20, ge=1)  # verified instances evaluated (the first ones)
     eval_max_tokens: int = Field(24, ge=1)
     eval_temperature: float = Field(0.7, ge=0)
+    metric: Metric = "strict"  # the reports' metric; the other one is shown beside it
     rewrite: bool = True  # let the LLM rephrase the domain's llm_fields
     llm_checks: LLMCheckMode = "advisory"
     llm_check_limit: int = Field(10, ge=0)  # instances the LLM checks look at (0: all)
@@ -197,6 +198,13 @@ class Pipeline:
                 raise PipelineError("a described domain needs --description (or --draft DIR)")
         else:
             get_domain(config.domain)  # ValueError naming the known domains
+        if config.metric == "reference" and (
+            config.domain == DESCRIBED or reference_grader(get_domain(config.domain)) is None
+        ):
+            raise PipelineError(
+                f"--metric reference: the {config.domain} domain has no reference metric "
+                "(BA-Calendar's exists for calendar)"
+            )
         pipeline = cls(run_dir, RunState(domain=config.domain, config=config), ui, endpoints)
         for spec in [config.backend, *config.targets]:
             pipeline.llm(spec)  # a bad spec fails now, before the run exists (models load later)
@@ -382,7 +390,9 @@ class Pipeline:
         self.log("dataset_written", path=self.state.dataset, instances=len(verified))
         self.ui.out.print(f"dataset: {path} ({len(verified)} verified instances)")
 
-    def evaluate(self, spec: str, *, samples: int | None = None) -> ScoreReport:
+    def evaluate(
+        self, spec: str, *, samples: int | None = None, metric: Metric | None = None
+    ) -> ScoreReport:
         """Evaluate one target model on this run's latest dataset; writes evaluation/<spec>/."""
         config = self.state.config
         dataset = load_dataset_dir(self.run_dir)
@@ -392,6 +402,7 @@ class Pipeline:
             max_tokens=config.eval_max_tokens,
             temperature=config.eval_temperature,
             seed=config.seed,
+            metric=metric or config.metric,
         )
         with self.ui.progress() as progress:
             answers, report = Evaluator(self.domain, settings).evaluate(

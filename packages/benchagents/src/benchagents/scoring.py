@@ -192,7 +192,9 @@ class ScoreReport:
         """The report as a rich table for the command line."""
         from rich.table import Table
 
-        title = f"{self.name} ({len(self.instances)} instances, N={self.samples}, {self.metric})"
+        title = f"{self.name} ({len(self.instances)} instances, N={self.samples})"
+        if self.alternate is not None:
+            title += f", {self.metric} metric"
         table = Table(title=title)
         for column in ("metric", "mean", "95% CI"):
             table.add_column(column)

@@ -15,7 +15,7 @@ from benchagents.agents.progress import ProgressFactory, no_progress
 from benchagents.domains import Domain
 from benchagents.instance import Instance
 from benchagents.llm import LLM
-from benchagents.scoring import ScoreReport, score_answers
+from benchagents.scoring import Metric, ScoreReport, score_answers
 
 _MEANS = ("all_correct", "fraction_passed", "best_of_n", "worst_of_n", "majority_vote")
 
@@ -26,6 +26,7 @@ class EvaluationSettings:
     max_tokens: int = 24
     temperature: float = 0.7  # when samples > 1
     seed: int = 0
+    metric: Metric = "strict"  # the report's metric; the other one is shown beside it
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -65,11 +66,14 @@ class Evaluator:
         progress: ProgressFactory = no_progress,
     ) -> tuple[dict[str, list[str]], ScoreReport]:
         answers = self.answers(target, instances, progress)
-        return answers, score_answers(instances, self.domain, answers, name=target.name)
+        return answers, score_answers(
+            instances, self.domain, answers, name=target.name, metric=self.settings.metric
+        )
 
 
 def metric_rows(report: ScoreReport, metrics: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(metric, value, detail) rows of the metrics the evaluation plan asks for, in its order."""
+    """(metric, value, detail) rows of the metrics the evaluation plan asks for, in its order,
+    then the two scoring metrics side by side when the report has both."""
     rows = []
     for metric in metrics:
         if metric in _MEANS:
@@ -91,4 +95,4 @@ def metric_rows(report: ScoreReport, metrics: Sequence[str]) -> list[tuple[str, 
                 )
         else:
             raise ValueError(f"unknown metric {metric!r}")
-    return rows
+    return rows + report.comparison_rows()
