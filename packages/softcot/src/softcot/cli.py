@@ -101,14 +101,41 @@ def train(
     model: Annotated[str | None, typer.Option(help="Override model.spec.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            help="Print the batch, memory per process and expected GPU hours; do not train."
+        ),
+    ] = False,
+    processes: Annotated[
+        int, typer.Option(help="With --dry-run: the number of processes (GPUs) to plan for.")
+    ] = 1,
 ) -> None:
     """Train a policy with RLOO in one thinking mode (default: the embedded CPU config)."""
     _quiet_hf()
     try:
         run_config = _config(config, mode, steps, model)
+        if dry_run:
+            _dry_run(run_config, processes)
+            return
         _train(run_config, out_dir or Path("runs") / f"softcot-{run_config.thinking.mode}", resume)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
+
+
+def _dry_run(config: RunConfig, processes: int) -> None:
+    """What `train` would need, from the config alone (no weights, no data, no training)."""
+    import importlib.util
+
+    from softcot.estimate import estimate
+
+    with err.status(f"sizing {config.model.spec}"):
+        plan = estimate(config, processes=processes)
+    for line in plan.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    sources = (config.data.train, config.data.test)
+    if any(s.startswith("hf:") for s in sources) and importlib.util.find_spec("datasets") is None:
+        out.print("note: hf: datasets need `pip install reasonloop-softcot[hub]`", highlight=False)
 
 
 def _evaluate(runs: list[str], config: RunConfig, out_dir: Path, base: str | None) -> MatrixReport:

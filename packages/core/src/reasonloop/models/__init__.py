@@ -6,6 +6,7 @@ from reasonloop.models.loading import (
     ModelSpecError,
     default_device,
     load_model,
+    load_model_config,
 )
 from reasonloop.models.lora import attach_lora, merge_and_export
 
@@ -16,5 +17,6 @@ __all__ = [
     "attach_lora",
     "default_device",
     "load_model",
+    "load_model_config",
     "merge_and_export",
 ]

@@ -13,7 +13,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+)
 
 from reasonloop.models.gguf import ensure_converted, smollm2_gguf_path
 from reasonloop.models.tiny import TINY_SIZES, tiny_llama
@@ -94,6 +100,20 @@ def load_model(
     return LoadedModel(
         model=model, tokenizer=tokenizer, spec=spec, source=source, metadata=metadata
     )
+
+
+def load_model_config(spec: str) -> PretrainedConfig:
+    """The architecture config of `spec` without its weights (for estimates and dry runs);
+    a hub id needs the hub or the local cache."""
+    if spec in TINY_SIZES:
+        return tiny_llama(spec)[0].config  # built in a blink: the model is tiny
+    source = _resolve_source(spec)
+    local_only = not Path(source).is_dir() and not _hub_reachable()
+    try:
+        return AutoConfig.from_pretrained(source, local_files_only=local_only)
+    except OSError as error:
+        reason = "the hub is unreachable (offline?)" if local_only else str(error).splitlines()[0]
+        raise ModelSpecError(f"could not load the config of '{spec}': {reason}") from error
 
 
 def _resolve_source(spec: str) -> str:
