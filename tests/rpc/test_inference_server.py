@@ -256,7 +256,8 @@ def test_full_queue_is_resource_exhausted(tiny) -> None:
 def test_cancel_and_deadline_stop_the_decoding(tiny) -> None:
     from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
 
-    engine = InferenceEngine(tiny, EngineLimits(max_new_tokens=4000))
+    # 16 rows x 4,002 positions: above the default token budget
+    engine = InferenceEngine(tiny, EngineLimits(max_new_tokens=4000, max_batch_tokens=65536))
     server = serve_inference(engine, ServerOptions(port=0))
     stub = stub_for(f"127.0.0.1:{server.port}")
     long = bad(max_new_tokens=4000, ignore_eos=True, temperature=0, n=16)
