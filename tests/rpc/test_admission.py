@@ -174,6 +174,9 @@ def test_calls_beyond_max_concurrent_rpcs_are_refused_and_slots_come_back(tiny) 
             stub.Generate(generate(max_new_tokens=2))
         assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert error.value.details() == "the server is busy (2 calls in service); retry later"
+        with pytest.raises(grpc.RpcError) as error:
+            next(stub.GenerateStream(generate(max_new_tokens=2)))
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert health_status(address, timeout_s=10) == health_pb2.HealthCheckResponse.SERVING
         for call in calls:
             call.cancel()
@@ -184,3 +187,14 @@ def test_calls_beyond_max_concurrent_rpcs_are_refused_and_slots_come_back(tiny) 
 
         # the cancelled calls (a unary one, a stream) gave their slots back
         wait_until(two_at_once, "the slots came back", timeout_s=30)
+
+
+def test_limits_must_be_positive() -> None:
+    from reasonloop.rpc import ServerOptions
+
+    with pytest.raises(ValueError, match=r"^max_batch_tokens must be > 0, got 0$"):
+        EngineLimits(max_batch_tokens=0)
+    with pytest.raises(ValueError, match=r"^grammar_compile_s must be > 0, got -1\.0$"):
+        EngineLimits(grammar_compile_s=-1.0)
+    with pytest.raises(ValueError, match=r"^max_concurrent_rpcs must be >= 1, got 0$"):
+        ServerOptions(max_concurrent_rpcs=0)
