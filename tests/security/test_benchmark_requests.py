@@ -154,3 +154,25 @@ def test_huge_answers_are_refused_before_grading(server) -> None:
     assert time.monotonic() - started < 60
     with BenchmarkClient(address) as client:
         assert client.info().task_count == len(benchmark.tasks())
+
+
+UNDECODABLE = {
+    "GetTask": b"\x0a\x02\xff\xfe",  # task_id: two bytes that are not UTF-8
+    "ListTasks": b"\x12\x03\xc2\xb2\xff",  # page_token: "²" and a stray byte
+    "Grade": b"\x0a\xff\xff\xff\xff\x0f",  # a submission longer than the request
+    "GetBenchmarkInfo": b"\xff\xff\xff",  # not the wire format at all
+}
+
+
+def test_requests_that_do_not_decode_are_invalid_arguments(server) -> None:
+    _, benchmark, address = server
+    with grpc.insecure_channel(address) as channel:
+        for method, data in UNDECODABLE.items():
+            call = channel.unary_unary(f"/reasonloop.v1.BenchmarkService/{method}")
+            with pytest.raises(grpc.RpcError) as error:
+                call(data, timeout=60)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, method
+            assert error.value.details().startswith(f"request: not a valid {method}"), method
+            assert len(error.value.details()) < SHORT
+    with BenchmarkClient(address) as client:
+        assert client.info().task_count == len(benchmark.tasks())

@@ -3,8 +3,9 @@
 Every request field is checked at this edge, before a benchmark sees it: a page token must be
 one this server hands out (a decimal task offset), an answer is size-capped before grading
 (graders parse it), and an error quotes a sent value only through `reasonloop.limits.shown`,
-so a huge field never fills the status details. Bad fields are INVALID_ARGUMENT naming the field;
-unknown task ids are NOT_FOUND.
+so a huge field never fills the status details. Bad fields are INVALID_ARGUMENT naming the field
+(and so is a request that does not even decode: `reasonloop.rpc.servicers`); unknown task ids
+are NOT_FOUND.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from reasonloop.limits import shown
 from reasonloop.rewards.extraction import MAX_ANSWER_CHARS  # the graders' own cap
 from reasonloop.rpc import convert
 from reasonloop.rpc.hosting import RunningServer, ServerOptions, start_server
+from reasonloop.rpc.servicers import add_servicer
 from reasonloop.v1 import benchmark_pb2 as pb
 from reasonloop.v1 import benchmark_pb2_grpc
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenchmarkService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["BenchmarkService"]
+SERVICE_NAME = SERVICE.full_name
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_SUBMISSIONS = 4096
@@ -130,7 +133,7 @@ def _page_start(token: str, total: int) -> int | None:
 
 
 def add_benchmark_service(server: grpc.Server, benchmark: Benchmark) -> None:
-    benchmark_pb2_grpc.add_BenchmarkServiceServicer_to_server(BenchmarkServicer(benchmark), server)
+    add_servicer(server, SERVICE, BenchmarkServicer(benchmark))
 
 
 def serve_benchmark(
