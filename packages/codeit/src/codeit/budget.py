@@ -15,6 +15,9 @@ tuple of 30 copies of a tuple of 30 copies of ... is as big as it is to walk; me
 visits each distinct part once (memoized by id), so the measure never costs what it refuses.
 The measures of big parts are kept for the whole run, with the parts themselves (so that their
 ids stay theirs): a value passed on from call to call is walked once, not at every call.
+
+`bench/codeit_budget.py` measures what a charged item takes per primitive (declared costs keep
+the median call of each under about 0.5 us) and what real programs use of the budget.
 """
 
 from __future__ import annotations
