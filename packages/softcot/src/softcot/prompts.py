@@ -5,8 +5,9 @@ question, so that even a 135M instruct model answers in a checkable form: a shor
 then `The answer is \\boxed{N}.` Measured with SmolLM2-135M, greedy, on 64 level-0 problems:
 an instruction alone gets ~0%, one example inlined in the question 5%, three example turns 23%.
 
-The chain of thought is the calculation: it ends where the model is about to write
-`ANSWER_MARKER`, the marker is fed, and the answer is decoded discretely up to the first `}`
+The chain of thought is the calculation: it ends once the model has written the whole
+`ANSWER_MARKER` (its first token, " The", alone does not end it; see
+`reasonloop.sampling.thinking`), and the answer is decoded discretely up to the first `}`
 (`ANSWER_STOP`), so exactly one complete answer is scored and a model is never rewarded for
 repeating it.
 """
