@@ -2,11 +2,16 @@
 
 Every method's CLI takes `--config FILE` (or the name of a config its package ships), so the
 reading, the validation and the one-line error naming the file and the key live here once.
+Whatever is wrong with a file (too large, not UTF-8, a syntax error, nesting too deep for the
+parser, a YAML tag or alias, a value of the wrong type, an infinite or NaN float) is a
+ValueError of one line: `FILE:LINE: what` where the parser knows the line, `FILE: field: what`
+otherwise.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -14,11 +19,15 @@ from typing import Any, Self, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from reasonloop.errors import describe, one_line
+
+MAX_CONFIG_BYTES = 1024 * 1024
+
 
 class ConfigSection(BaseModel):
-    """Base of config models: unknown keys are errors, values are immutable."""
+    """Base of config models: unknown keys are errors, values are immutable, floats finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Config = TypeVar("Config", bound=BaseModel)
@@ -46,23 +55,77 @@ def load_config_file(
         if shipped is None or not shipped.is_file():
             raise ValueError(f"config file not found: {path}")
         path = shipped
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes, not a config")
+    if path.suffix not in _PARSERS:
+        raise ValueError(f"{path}: config must be .toml, .yaml or .json")
+    raw = path.read_bytes()
     try:
-        text = path.read_text()
-        if path.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        elif path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise ValueError(f"{path}: config must be .toml, .yaml or .json")
+        data = _PARSERS[path.suffix](raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{raw[error.start]:02x})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deep") from None
+    except _Malformed as error:
+        where = f"{path}:{error.line}" if error.line is not None else f"{path}"
+        raise ValueError(f"{where}: {error.what}") from None
+    try:
         return model.model_validate(data)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not valid {path.suffix[1:].upper()}: {error}") from None
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg']}") from None
+        raise ValueError(f"{path}: {describe(error)}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deep") from None
+
+
+class _Malformed(Exception):
+    """A parser's error as the line it is on (when known) and one line of what is wrong."""
+
+    def __init__(self, line: int | None, what: str) -> None:
+        super().__init__(what)
+        self.line, self.what = line, what
+
+
+def _toml(text: str) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        at = re.search(r" \(at line (\d+), column \d+\)$", message)
+        what = message[: at.start()] if at else message
+        raise _Malformed(int(at.group(1)) if at else None, f"not valid TOML: {what}") from None
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: an alias repeats a node, so a few lines of them make a tree
+    of billions of nodes to validate."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.MarkedYAMLError(problem="aliases are not allowed", problem_mark=mark)
+        return super().compose_node(parent, index)
+
+
+def _yaml(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_SafeLoader) or {}  # a SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = one_line(ValueError(error.problem or error.context or "invalid"))
+        raise _Malformed(mark and mark.line + 1, f"not valid YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise _Malformed(None, f"not valid YAML: {one_line(error)}") from None
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _Malformed(error.lineno, f"not valid JSON: {error.msg}") from None
+
+
+_PARSERS = {".toml": _toml, ".yaml": _yaml, ".yml": _yaml, ".json": _json}
 
 
 def with_overrides(config: Config, **sections: dict[str, Any]) -> Config:
@@ -70,4 +133,7 @@ def with_overrides(config: Config, **sections: dict[str, Any]) -> Config:
     data = config.model_dump()
     for section, fields in sections.items():
         data[section].update({k: v for k, v in fields.items() if v is not None})
-    return type(config).model_validate(data)
+    try:
+        return type(config).model_validate(data)
+    except ValidationError as error:  # a bad option: `section.field: what is wrong`
+        raise ValueError(describe(error)) from None

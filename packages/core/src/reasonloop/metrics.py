@@ -1,4 +1,7 @@
-"""Evaluation metrics (pass@k, means with confidence intervals), JSONL logs and plots."""
+"""Evaluation metrics (pass@k, means with confidence intervals), JSONL logs and plots.
+
+Logs are read back with `reasonloop.jsonl` (line-numbered errors, torn last lines).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from reasonloop.jsonl import read_records as read_jsonl  # a metric log's records
 
 __all__ = [
     "JsonlLogger",
@@ -147,20 +152,6 @@ class JsonlLogger:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Read every record of a JSONL file, skipping blank lines."""
-    records = []
-    with Path(path).open(encoding="utf-8") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: invalid JSON: {exc}") from exc
-    return records
 
 
 def plot_curves(
