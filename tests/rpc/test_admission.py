@@ -144,18 +144,20 @@ def test_the_queue_limit_is_the_real_limit_and_health_answers_under_load(tiny) -
         calls = [stub.Generate.future(long_call()) for _ in range(100)]
         refused = lambda: [c for c in calls if c.done()]  # noqa: E731
         wait_until(
-            lambda: engine.waiting == limits.max_queue and len(refused()) >= 28,
+            lambda: engine.waiting == limits.max_queue and len(refused()) >= 27,
             "the waiting line is full and the excess refused",
         )
         started = time.monotonic()
         assert health_status(address, timeout_s=10) == health_pb2.HealthCheckResponse.SERVING
         health_s = time.monotonic() - started
         done = refused()
-        assert engine.served == 0  # the accepted calls were all still in flight
+        # the accepted calls were still held (one decodes in ~2 s or more on the tiny model)
+        assert engine.waiting >= limits.max_queue - 1
         assert {c.code() for c in done} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
         # refused by the full waiting line, or by the RPC limit sized to what the engine holds
         assert all(c.details().endswith("retry later") for c in done)
-        assert 28 <= len(done) <= 29  # 100 - 70 waiting - 1 decoding - (at most 1 held)
+        # 100 - 70 waiting - 1 decoding (- 1 decoded, on a fast machine)
+        assert 27 <= len(done) <= 29
         for call in calls:
             call.cancel()
     assert health_s < 10
