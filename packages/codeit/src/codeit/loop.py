@@ -31,7 +31,8 @@ from codeit.relabel import experience
 from codeit.replay import ReplayBuffer
 from codeit.scoring import CumulativeScore
 from codeit.targets import TaskSplit, split_tasks
-from reasonloop.checkpoint import latest_checkpoint, load_state, restore_weights, save_checkpoint
+from reasonloop.checkpoint import load_state, restore_weights, resume_checkpoint, save_checkpoint
+from reasonloop.jsonl import recover_jsonl
 from reasonloop.metrics import JsonlLogger
 from reasonloop.models import load_model
 
@@ -126,9 +127,15 @@ class CodeitRun:
     # ---- state ------------------------------------------------------------------------
 
     def _restore(self) -> RunState | None:
-        checkpoint = latest_checkpoint(self.run_dir)
-        if checkpoint is None:
-            return None
+        """The state of the latest checkpoint (None: none yet), what a crash left removed and
+        the log cut to the iterations that checkpoint holds (a torn last line dropped)."""
+        checkpoint = resume_checkpoint(self.run_dir)
+        state = None if checkpoint is None else self._load(checkpoint)
+        done = 0 if state is None else state.iteration
+        recover_jsonl(self.run_dir / LOG_FILE, lambda record: record.get("iteration", 0) <= done)
+        return state
+
+    def _load(self, checkpoint: Path) -> RunState:
         saved = load_state(checkpoint)  # also restores the RNGs
         restore_weights(self.policy.model, checkpoint, lora=self.config.model.lora)
         self.policy.optimizer.load_state_dict(saved["optimizer"])
@@ -184,8 +191,8 @@ class CodeitRun:
             while state.iteration < self.config.train.meta_iterations:
                 record = self.iteration(state, progress)
                 state.history.append(record)
+                log.log(asdict(record))  # before the checkpoint: a resume drops it if unsaved
                 self._save(state)
-                log.log(asdict(record))
                 if on_iteration is not None:
                     on_iteration(record)
         return state

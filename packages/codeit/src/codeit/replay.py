@@ -27,6 +27,7 @@ from typing import Any, Literal, get_args
 from codeit.data import Example
 from codeit.grid import to_grid
 from reasonloop.atomic import write_atomic
+from reasonloop.jsonl import parse_json
 
 Source = Literal["mutation", "policy", "relabel"]
 SOURCES: tuple[Source, ...] = get_args(Source)
@@ -199,7 +200,7 @@ class ReplayBuffer:
             if not line.strip():
                 continue
             try:
-                entries.append(ReplayEntry.from_json(json.loads(line)))
+                entries.append(ReplayEntry.from_json(parse_json(line)))
             except (ValueError, KeyError, TypeError) as error:
                 raise ValueError(f"replay buffer line {n}: {error}") from None
         return cls(entries, epsilon=epsilon)
@@ -211,8 +212,8 @@ class ReplayBuffer:
     @classmethod
     def from_jsonl(cls, path: str | Path, *, epsilon: float = DEFAULT_EPSILON) -> ReplayBuffer:
         try:
-            text = Path(path).read_text()
-        except OSError as error:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: cannot read the replay buffer: {error}") from None
         try:
             return cls.loads(text, epsilon=epsilon)

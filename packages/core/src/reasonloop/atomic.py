@@ -3,6 +3,8 @@
 Whatever a run resumes from or a person reads afterwards (state, buffers, reports, plots) is
 written to a temporary file in the target's directory, flushed to disk, and renamed over the
 target; a rename within one directory is atomic. Torch-free, so light modules can use it.
+A process killed mid-write leaves its temporary file behind; `remove_leftovers` is what a
+resumed run calls to clear them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+TMP_SUFFIX = ".tmp"
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -20,7 +24,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     and is removed when it raises. Parent directories are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -40,3 +44,12 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         else:
             tmp.write_bytes(data)
     return Path(path)
+
+
+def remove_leftovers(directory: str | Path) -> list[Path]:
+    """Remove the temporary files interrupted atomic writes left under `directory` (hidden
+    `.NAME.*.tmp` files); returns them. Only for a directory no live process writes to."""
+    found = [p for p in Path(directory).rglob(f".*{TMP_SUFFIX}") if p.is_file()]
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found

@@ -12,7 +12,6 @@ seeded word-problem set the CLI uses as its embedded default.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from abc import ABC, abstractmethod
@@ -23,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reasonloop import rewards
-from reasonloop.limits import shown
+from reasonloop.jsonl import read_jsonl
+from reasonloop.limits import MAX_CHAT_MESSAGES, MAX_PROMPT_CHARS, shown
 from reasonloop.rewards import Reward
 
 if TYPE_CHECKING:  # the sampler (and torch) stay unimported for graders and clients
@@ -154,33 +154,61 @@ class ReferenceBenchmark(Benchmark):
         """One task a line: {"id"?, "prompt" | "question", "answer", "metadata"?}.
 
         `prompt` may be a string or a list of chat messages; ids default to the line number.
+        A bad file is a ValueError of one line naming the file and the line: not a JSON
+        object, a field of the wrong type, a prompt over the size limits (checked here, before
+        anything tokenizes it), an id used twice (both lines named).
         """
         if grader not in GRADERS:
             raise ValueError(f"grader must be one of {', '.join(GRADERS)}, not {grader!r}")
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"task file not found: {path}")
-        tasks, references = [], {}
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                prompt = record.get("prompt", record.get("question"))
-                answer = str(record["answer"])
-            except (json.JSONDecodeError, KeyError, AttributeError) as error:
-                raise ValueError(
-                    f"{path}:{number}: expected a JSON object with prompt and answer ({error})"
-                ) from None
-            if not prompt:
-                raise ValueError(f"{path}:{number}: no prompt (or question)")
+        tasks, references, lines = [], {}, {}
+        for number, record in read_jsonl(path):
+            where = f"{path}:{number}"
+            if not isinstance(record, dict):
+                raise ValueError(f"{where}: expected a JSON object with prompt and answer")
+            prompt = _task_prompt(record.get("prompt", record.get("question")), where)
+            answer = record.get("answer")
+            if not isinstance(answer, str | int | float) or isinstance(answer, bool):
+                raise ValueError(f"{where}: answer must be text or a number")
+            metadata = record.get("metadata", {})
+            if not isinstance(metadata, dict):
+                raise ValueError(f"{where}: metadata must be a JSON object")
             task_id = str(record.get("id", number))
-            metadata = {str(k): str(v) for k, v in record.get("metadata", {}).items()}
+            if task_id in lines:
+                raise ValueError(
+                    f"{where}: task id {shown(task_id)} is also on line {lines[task_id]}"
+                )
+            lines[task_id] = number
+            metadata = {str(k): str(v) for k, v in metadata.items()}
             tasks.append(BenchmarkTask(task_id, prompt, metadata))
-            references[task_id] = answer
+            references[task_id] = str(answer)
         if not tasks:
             raise ValueError(f"{path} holds no tasks")
         return cls(name or path.stem, tasks, references, getattr(rewards, GRADERS[grader])())
+
+
+def _task_prompt(value: object, where: str) -> Prompt:
+    """A task file's prompt: non-empty text or chat messages, within the request limits."""
+    if isinstance(value, list):
+        if len(value) > MAX_CHAT_MESSAGES:
+            raise ValueError(f"{where}: prompt has {len(value)} messages, over {MAX_CHAT_MESSAGES}")
+        for message in value:
+            if not isinstance(message, dict) or not all(
+                isinstance(message.get(key), str) for key in ("role", "content")
+            ):
+                raise ValueError(f"{where}: prompt messages need a text role and content")
+        chars = sum(len(message["content"]) for message in value)
+    elif isinstance(value, str):
+        chars = len(value)
+    else:
+        raise ValueError(f"{where}: no prompt (or question): text or chat messages expected")
+    if not chars:
+        raise ValueError(f"{where}: no prompt (or question)")
+    if chars > MAX_PROMPT_CHARS:
+        raise ValueError(f"{where}: prompt has {chars} characters, over {MAX_PROMPT_CHARS}")
+    return value  # type: ignore[return-value]
 
 
 ANSWER_FORMAT = "Give the final answer as \\boxed{N}."

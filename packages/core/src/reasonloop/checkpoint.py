@@ -3,12 +3,15 @@
 A checkpoint holds the trainable weights (the LoRA adapter, or the whole model for full
 fine-tuning), the optimizer, the RNG states, the step and any method-specific files (a replay
 buffer, solutions so far). `latest` names the newest complete
-checkpoint; a crash mid-save leaves the previous one intact. Data order and sampling seeds are
-functions of (seed, step), so restoring these is enough for `--resume` to continue exactly.
+checkpoint; a crash mid-save leaves the previous one intact (and a hidden temporary directory,
+which `resume_checkpoint` removes with the atomic writes' leftovers before resuming). Data order
+and sampling seeds are functions of (seed, step), so restoring these is enough for `--resume` to
+continue exactly.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -19,11 +22,13 @@ from typing import Any
 
 import torch
 
-from reasonloop.atomic import write_atomic
+from reasonloop.atomic import remove_leftovers, write_atomic
 
 LATEST = "latest"
 STATE_FILE = "trainer_state.pt"
 WEIGHTS_DIR = "weights"
+
+log = logging.getLogger(__name__)
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -73,6 +78,25 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
         return None
     path = run_dir / "checkpoints" / pointer.read_text().strip()
     return path if (path / STATE_FILE).is_file() else None
+
+
+def resume_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint a resumed run starts from, after removing what a crash left in
+    `run_dir`: half-written checkpoint directories and temporary files (one logged line)."""
+    partial = [
+        p for p in (run_dir / "checkpoints").glob(".step-*") if p.is_dir() and not p.is_symlink()
+    ]
+    for path in partial:
+        shutil.rmtree(path, ignore_errors=True)
+    files = remove_leftovers(run_dir) if run_dir.is_dir() else []
+    if partial or files:
+        log.warning(
+            "%s: removed %d unfinished checkpoint(s) and %d temporary file(s) a crash left",
+            run_dir,
+            len(partial),
+            len(files),
+        )
+    return latest_checkpoint(run_dir)
 
 
 def load_state(checkpoint: Path) -> dict[str, Any]:

@@ -1,9 +1,9 @@
-"""JSONL files read back with line numbers, and append-only logs recovered after a crash.
+"""JSON and JSONL files read back with line numbers; append-only logs recovered after a crash.
 
-Every loader of a `.jsonl` file (task files, datasets, buffers, run logs) reads it here, so a
-bad file gets the same one-line `FILE:LINE: what is wrong` everywhere: a line over the size
-limit is refused before it is read whole, bytes that are not UTF-8, JSON nested too deep and
-JSON that does not parse are each named with their line.
+Every loader of a `.jsonl` (or whole `.json`) file — task files, datasets, buffers, run logs —
+reads it here, so a bad file gets the same one-line `FILE:LINE: what is wrong` everywhere: a
+line (file) over the size limit is refused before it is read whole, and bytes that are not
+UTF-8, JSON nested too deep and JSON that does not parse are each named with their line.
 
 A run appends one record a line to its logs and flushes after each; a crash can only tear the
 last line (it then lacks its newline). `recover_jsonl` is what a resumed run calls first: it
@@ -22,6 +22,7 @@ from typing import Any
 from reasonloop.atomic import write_atomic
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one record; larger lines are refused before being read
+MAX_JSON_BYTES = 64 * 1024 * 1024  # one whole .json file
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,33 @@ class JsonlError(ValueError):
 
 
 def parse_json(text: str | bytes) -> Any:
-    """`json.loads`, with nesting too deep for the parser as a ValueError (not a
-    RecursionError), so one message shape covers every malformed document."""
+    """`json.loads`, with nesting too deep for the parser a ValueError (not a RecursionError),
+    so that every malformed document is a ValueError (a JSONDecodeError when it is not JSON)."""
     try:
         return json.loads(text)
     except RecursionError:
         raise ValueError("nested too deep") from None
+
+
+def read_json(path: str | Path, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """A whole JSON file's value; JsonlError names the file and the line of what is wrong."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            raw = file.read(max_bytes + 1)
+    except OSError as error:
+        raise JsonlError(f"{path}: cannot read: {error.strerror or error}") from None
+    if len(raw) > max_bytes:
+        raise JsonlError(f"{path}: larger than {max_bytes} bytes")
+    try:
+        return parse_json(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise JsonlError(f"{path}:{line}: not UTF-8 (byte 0x{raw[error.start]:02x})") from None
     except json.JSONDecodeError as error:
-        raise ValueError(f"invalid JSON: {error.msg} (column {error.colno})") from None
+        raise JsonlError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
+    except ValueError as error:
+        raise JsonlError(f"{path}: {error}") from None
 
 
 def _lines(path: Path, max_line_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
@@ -76,6 +96,9 @@ def _scan(
         except UnicodeDecodeError as error:
             bad = raw[error.start : error.start + 1].hex()
             pending = JsonlError(f"{path}:{number}: not UTF-8 (byte 0x{bad} at {error.start})")
+        except json.JSONDecodeError as error:
+            what = f"not valid JSON: {error.msg} (column {error.colno})"
+            pending = JsonlError(f"{path}:{number}: {what}")
         except ValueError as error:
             pending = JsonlError(f"{path}:{number}: {error}")
         if pending is not None and torn_tail and not ended:

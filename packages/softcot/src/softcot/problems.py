@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import operator
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -39,6 +38,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
+from reasonloop.jsonl import read_jsonl
+from reasonloop.limits import MAX_PROMPT_CHARS
 from reasonloop.rewards.extraction import extract_boxed
 from softcot.carry import FAMILY as CARRY_FAMILY
 from softcot.carry import carry_source
@@ -579,10 +580,18 @@ _Record = tuple[str, str, Any]
 
 
 def _field(record: Mapping[str, Any], name: str, fallback: str, where: str) -> str:
-    """The record's `name` field, or its MATH-style `fallback` field when `name` is absent."""
+    """The record's `name` field, or its MATH-style `fallback` field when `name` is absent;
+    text (or a number) of at most MAX_PROMPT_CHARS, checked before anything tokenizes it."""
     for key in (name, fallback):
-        if record.get(key) is not None and str(record[key]).strip():
-            return str(record[key])
+        value = record.get(key)
+        if isinstance(value, bool) or not isinstance(value, str | int | float | None):
+            raise ValueError(f"{where}: {key!r} must be text, not {type(value).__name__}")
+        if isinstance(value, str) and len(value) > MAX_PROMPT_CHARS:
+            raise ValueError(
+                f"{where}: {key!r} is {len(value)} characters, over the {MAX_PROMPT_CHARS} limit"
+            )
+        if value is not None and str(value).strip():
+            return str(value)
     raise ValueError(f"{where}: no non-empty {name!r} field (nor {fallback!r})")
 
 
@@ -600,20 +609,11 @@ def _problem(record: _Record, family: str, question_field: str, answer_field: st
 
 def _jsonl_records(path: Path) -> list[_Record]:
     """The non-blank lines of a JSONL file, parsed (all of them, so a bad line fails early)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ValueError(f"problems file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"problems file {path} could not be read: {exc}") from None
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                records.append((f"{path}:{number}", f"{path.stem}-{number}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return records
+    if not path.is_file():
+        raise ValueError(f"problems file {path} not found")
+    return [
+        (f"{path}:{number}", f"{path.stem}-{number}", value) for number, value in read_jsonl(path)
+    ]
 
 
 def _hub_records(name: str, config: str | None, split: str) -> Iterator[_Record]:

@@ -41,8 +41,15 @@ from typing import Any
 
 import torch
 
-from reasonloop.checkpoint import latest_checkpoint, load_state, restore_weights, save_checkpoint
-from reasonloop.metrics import JsonlLogger, read_jsonl
+from reasonloop.checkpoint import (
+    latest_checkpoint,
+    load_state,
+    restore_weights,
+    resume_checkpoint,
+    save_checkpoint,
+)
+from reasonloop.jsonl import recover_jsonl
+from reasonloop.metrics import JsonlLogger
 from reasonloop.models import LoadedModel, attach_lora, load_model
 from reasonloop.rewards import BenchmarkReward, FormatReward, MathAnswerReward, Reward
 from reasonloop.rewards.extraction import extract_final_answer
@@ -181,7 +188,7 @@ class Trainer:
         )
         self.sampler = Sampler(self.loaded.model, self.loaded.tokenizer)
         self.step = 0
-        checkpoint = latest_checkpoint(self.run_dir) if resume else None
+        checkpoint = resume_checkpoint(self.run_dir) if resume else None
         if checkpoint is not None:
             restore_weights(self.loaded.model, checkpoint, lora=config.model.lora)
             state = load_state(checkpoint)
@@ -475,14 +482,12 @@ class Trainer:
         self.accelerator.wait_for_everyone()
 
     def _logger(self) -> AbstractContextManager[JsonlLogger | None]:
-        """The run's JSONL log, without entries past the step being resumed from (None on
-        all processes but the main one)."""
+        """The run's JSONL log, without a torn last line or entries past the step being resumed
+        from (None on all processes but the main one)."""
         if not self.accelerator.is_main_process:
             return nullcontext()
         path = self.run_dir / LOG_FILE
-        if path.is_file():
-            kept = [r for r in read_jsonl(path) if r.get("step", 0) <= self.step]
-            path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        recover_jsonl(path, lambda record: record.get("step", 0) <= self.step)
         return JsonlLogger(path)
 
     @contextmanager
