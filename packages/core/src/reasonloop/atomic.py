@@ -3,19 +3,23 @@
 Whatever a run resumes from or a person reads afterwards (state, buffers, reports, plots) is
 written to a temporary file in the target's directory, flushed to disk, and renamed over the
 target; a rename within one directory is atomic. Torch-free, so light modules can use it.
-A process killed mid-write leaves its temporary file behind; `remove_leftovers` is what a
-resumed run calls to clear them.
+A process killed mid-write leaves its temporary file (or a checkpoint's directory) behind;
+`remove_leftovers` is what a resumed run calls to clear them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-TMP_SUFFIX = ".tmp"
+TMP_SUFFIX = ".tmp"  # of every temporary file or directory: what `remove_leftovers` removes
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -47,9 +51,18 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
 
 
 def remove_leftovers(directory: str | Path) -> list[Path]:
-    """Remove the temporary files interrupted atomic writes left under `directory` (hidden
-    `.NAME.*.tmp` files); returns them. Only for a directory no live process writes to."""
-    found = [p for p in Path(directory).rglob(f".*{TMP_SUFFIX}") if p.is_file()]
+    """Remove what interrupted atomic writes left under `directory` (hidden `.NAME.*.tmp`
+    files, and directories such as a checkpoint's), saying so in one logged line; returns
+    them. Only for a directory no live process writes to: a resumed run's."""
+    directory = Path(directory)
+    found = [p for p in directory.rglob(f".*{TMP_SUFFIX}") if not p.is_symlink()]
     for path in found:
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if found:
+        names = ", ".join(str(p.relative_to(directory)) for p in found[:3])
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        log.warning("%s: removed %s%s, left by a crash mid-write", directory, names, more)
     return found

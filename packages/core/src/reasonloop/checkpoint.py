@@ -11,7 +11,6 @@ continue exactly.
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import shutil
@@ -22,13 +21,11 @@ from typing import Any
 
 import torch
 
-from reasonloop.atomic import remove_leftovers, write_atomic
+from reasonloop.atomic import TMP_SUFFIX, remove_leftovers, write_atomic
 
 LATEST = "latest"
 STATE_FILE = "trainer_state.pt"
 WEIGHTS_DIR = "weights"
-
-log = logging.getLogger(__name__)
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -49,7 +46,7 @@ def save_checkpoint(
     """
     final = checkpoint_dir(run_dir, step)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=TMP_SUFFIX))
     try:
         model.save_pretrained(tmp / WEIGHTS_DIR)  # a PEFT model saves its adapter only
         state = {
@@ -82,20 +79,9 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def resume_checkpoint(run_dir: Path) -> Path | None:
     """The checkpoint a resumed run starts from, after removing what a crash left in
-    `run_dir`: half-written checkpoint directories and temporary files (one logged line)."""
-    partial = [
-        p for p in (run_dir / "checkpoints").glob(".step-*") if p.is_dir() and not p.is_symlink()
-    ]
-    for path in partial:
-        shutil.rmtree(path, ignore_errors=True)
-    files = remove_leftovers(run_dir) if run_dir.is_dir() else []
-    if partial or files:
-        log.warning(
-            "%s: removed %d unfinished checkpoint(s) and %d temporary file(s) a crash left",
-            run_dir,
-            len(partial),
-            len(files),
-        )
+    `run_dir` (unfinished checkpoint directories, temporary files; one logged line)."""
+    if run_dir.is_dir():
+        remove_leftovers(run_dir)
     return latest_checkpoint(run_dir)
 
 
