@@ -217,6 +217,14 @@ def create(
     rewrite: Annotated[
         bool, typer.Option(help="Let the LLM rephrase the domain's rewritable text.")
     ] = True,
+    llm_generator: Annotated[
+        bool,
+        typer.Option(
+            "--llm-generator",
+            help="calendar/text: the backend writes the generator code (run in the sandbox, "
+            "its instances verified by the domain's code) instead of the hand-written one.",
+        ),
+    ] = False,
     metric: MetricOption = None,
     stop_after: StopAfter = None,
     unsafe_no_sandbox: UnsafeNoSandbox = False,
@@ -251,6 +259,7 @@ def create(
             description=description,
             draft=str(draft) if draft else None,
             review=review,
+            llm_generator=llm_generator,
             **({"metric": metric} if metric else {}),
         )
     except ValidationError as error:
@@ -258,7 +267,7 @@ def create(
         raise fail(f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}") from None
     endpoints = _endpoints(base_url, api_key, model, auth_token, device)
     try:
-        _sandbox(domain == DESCRIBED, unsafe_no_sandbox)
+        _sandbox(domain == DESCRIBED or llm_generator, unsafe_no_sandbox)
         with Pipeline.create(run_dir, config, _ui(), endpoints) as pipeline:
             out.print(f"run: {run_dir}")
             _drive(pipeline, stage, started)
@@ -289,7 +298,8 @@ def resume(
     endpoints = _endpoints(base_url, api_key, model, auth_token, device)
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
-            _sandbox(pipeline.state.domain == DESCRIBED, unsafe_no_sandbox)
+            runs_code = pipeline.state.config.llm_generator
+            _sandbox(pipeline.state.domain == DESCRIBED or runs_code, unsafe_no_sandbox)
             if review is not None:
                 pipeline.state.config.review = review
             if pipeline.state.stage == "done":

@@ -46,6 +46,11 @@ from benchagents.agents import (
     Verifier,
     metric_rows,
 )
+from benchagents.agents.generator_writer import (
+    GENERATOR_FILE,
+    WrittenGeneratorDomain,
+    write_generator,
+)
 from benchagents.agents.planner import METRICS
 from benchagents.dataset import load_dataset_dir, write_dataset
 from benchagents.domains import Domain, get_domain
@@ -102,6 +107,7 @@ class RunConfig(BaseModel):
     eval_max_tokens: int = Field(24, ge=1)
     eval_temperature: float = Field(0.7, ge=0)
     metric: Metric = "strict"  # the reports' metric; the other one is shown beside it
+    llm_generator: bool = False  # built-in domains: the backend writes the generator code
     rewrite: bool = True  # let the LLM rephrase the domain's llm_fields
     llm_checks: LLMCheckMode = "advisory"
     llm_check_limit: int = Field(10, ge=0)  # instances the LLM checks look at (0: all)
@@ -198,6 +204,11 @@ class Pipeline:
                 raise PipelineError("a described domain needs --description (or --draft DIR)")
         else:
             get_domain(config.domain)  # ValueError naming the known domains
+        if config.llm_generator and config.domain == DESCRIBED:
+            raise PipelineError(
+                "--llm-generator is for the built-in domains (a described domain's generator "
+                "is written by the LLM already)"
+            )
         if config.metric == "reference" and (
             config.domain == DESCRIBED or reference_grader(get_domain(config.domain)) is None
         ):
@@ -321,6 +332,8 @@ class Pipeline:
             plan, revision = Planner(self.domain, self.llm()).revise(self.plan(), feedback)
             self._note("generation", revision)
             plan.save(self.path(PLAN))
+        if config.llm_generator and not self.path(DOMAIN_DIR, GENERATOR_FILE).is_file():
+            self._write_generator()
         generator = Generator(self.domain, self.llm() if config.rewrite else None)
         with self.ui.progress() as progress:
             result = generator.generate(self.plan(), config.count, config.seed, progress)
@@ -333,6 +346,17 @@ class Pipeline:
             f"rephrased by the LLM with {c['rephrasings']} rephrasings; "
             f"{c['rephrasings_failed']} rephrasings failed)"
         )
+
+    def _write_generator(self) -> None:
+        self.ui.err.print(
+            "the LLM writes the generator code (small local models rarely manage: drop "
+            "--llm-generator for the hand-written one, or give a stronger --backend)"
+        )
+        with self.ui.err.status("writing the generator"):
+            domain = write_generator(self.llm(), get_domain(self.state.domain), self.plan())
+        domain.save(self.path(DOMAIN_DIR))
+        self._domain = domain
+        self.log("generator_written", domain=domain.name, source=self.state.config.backend)
 
     def _verification(self, feedback: str | None = None) -> None:
         config = self.state.config
@@ -484,14 +508,17 @@ class Pipeline:
 
     # ---- files, state, log ---------------------------------------------------------------
 
-    def path(self, name: str) -> Path:
-        return self.run_dir / name
+    def path(self, *names: str) -> Path:
+        return self.run_dir.joinpath(*names)
 
     @property
     def domain(self) -> Domain:
         if self._domain is None:
             if self.state.domain == DESCRIBED:
                 self._domain = DescribedDomain.from_dir(self.path(DOMAIN_DIR))
+            elif self.path(DOMAIN_DIR, GENERATOR_FILE).is_file():
+                base = get_domain(self.state.domain)
+                self._domain = WrittenGeneratorDomain.from_dir(base, self.path(DOMAIN_DIR))
             else:
                 self._domain = get_domain(self.state.domain)
         return self._domain

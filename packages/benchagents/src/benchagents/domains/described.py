@@ -125,17 +125,7 @@ class DescribedDomain(Domain):
 
     def generate(self, params: dict[str, Any], rng: random.Random, instance_id: str) -> Instance:
         value = self._call(self.generator_source, "generate", [params, rng.getrandbits(31)])
-        if not isinstance(value, dict):
-            raise GeneratedCodeError(f"generate() returned {type(value).__name__}, not a dict")
-        extra = sorted(set(value) - {"prompt", "constraints", "metadata", "reference"})
-        if extra:
-            raise GeneratedCodeError(f"generate() returned unknown keys: {', '.join(extra)}")
-        try:
-            return Instance(id=instance_id, params=params, **value)
-        except ValidationError as error:
-            raise GeneratedCodeError(
-                f"generate() returned a bad instance: {_first_line(error)}"
-            ) from None
+        return instance_from_code(value, params, instance_id)
 
     def verify(self, instance: Instance) -> list[Verdict]:
         if instance.reference is None:
@@ -170,16 +160,13 @@ class DescribedDomain(Domain):
     # ---- the sandbox -----------------------------------------------------------------------
 
     def _call(self, source: str, function: str, args: list[Any]) -> Any:
-        (result,) = run_python_batch(
+        return call_sandboxed(
             source,
             function,
-            [args],
+            args,
             time_limit_s=self.time_limit_s,
             memory_limit_mb=self.memory_limit_mb,
         )
-        if not result.ok:
-            raise GeneratedCodeError(f"{function}() failed ({result.kind}): {result.error}")
-        return result.value
 
     def _checks(self, instance: Instance, answer: str) -> list[Check]:
         value = self._call(self.checker_source, "check", [instance.model_dump(mode="json"), answer])
@@ -193,17 +180,55 @@ class DescribedDomain(Domain):
         return checks
 
 
-def trial(domain: DescribedDomain, seed: int = 0) -> None:
-    """Generate one instance and verify it: raises DescribedDomainError saying what failed."""
-    rng = random.Random(seed)
+def call_sandboxed(
+    source: str, function: str, args: list[Any], *, time_limit_s: float, memory_limit_mb: float
+) -> Any:
+    """`function(*args)` of untrusted `source`, run only in the sandbox; GeneratedCodeError
+    saying why when it fails (an error, a timeout, a crash, too much memory)."""
+    (result,) = run_python_batch(
+        source, function, [args], time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb
+    )
+    if not result.ok:
+        raise GeneratedCodeError(f"{function}() failed ({result.kind}): {result.error}")
+    return result.value
+
+
+def instance_from_code(value: Any, params: dict[str, Any], instance_id: str) -> Instance:
+    """The instance a generator's `generate()` returned: a dict with `prompt`, `constraints`
+    and optionally `metadata`, `reference` and `params` (added to the sweep's parameters)."""
+    if not isinstance(value, dict):
+        raise GeneratedCodeError(f"generate() returned {type(value).__name__}, not a dict")
+    extra = sorted(set(value) - {"prompt", "constraints", "metadata", "reference", "params"})
+    if extra:
+        raise GeneratedCodeError(f"generate() returned unknown keys: {', '.join(extra)}")
+    value = dict(value)
+    own = value.pop("params", {})
+    if not isinstance(own, dict):
+        raise GeneratedCodeError(f"generate() returned params of type {type(own).__name__}")
     try:
-        params = domain.sample_params(domain.plan, rng)
+        return Instance(id=instance_id, params={**params, **own}, **value)
+    except ValidationError as error:
+        raise GeneratedCodeError(
+            f"generate() returned a bad instance: {_first_line(error)}"
+        ) from None
+
+
+def trial(domain: Domain, plan: Plan | None = None, seed: int = 0) -> None:
+    """Generate one instance (from `plan`, the domain's default plan if none) and verify it,
+    repairing what the domain can: raises DescribedDomainError saying what failed."""
+    rng = random.Random(seed)
+    plan = plan or domain.default_plan()
+    try:
+        params = domain.sample_params(plan, rng)
     except ValueError as error:
         raise DescribedDomainError(f"the plan's parameters: {error}") from None
     instance = domain.generate(params, rng, "trial")
-    failed = [v for v in domain.verify(instance) if not v.passed]
-    if failed:
-        raise DescribedDomainError(f"trial instance fails {failed[0].name}: {failed[0].detail}")
+    verdicts = domain.verify(instance)
+    failed = [v for v in verdicts if not v.passed]
+    if failed:  # as in verification: what the domain's repair fixes is fine
+        fixed = domain.repair(instance, verdicts)
+        if fixed is None or not all(v.passed for v in domain.verify(fixed)):
+            raise DescribedDomainError(f"trial instance fails {failed[0].name}: {failed[0].detail}")
 
 
 def write_draft(
