@@ -60,8 +60,10 @@ def check_grammar_size(grammar: Grammar) -> None:
 class GrammarCompilerCache:
     """Compiles and caches grammars for one tokenizer/vocabulary.
 
-    `time_limit_s` None compiles in this process (training, scripts); a number compiles in a
-    worker process under that limit (servers), refusing with ValueError past it.
+    `time_limit_s` None compiles in this process, unchecked (training, scripts: the caller's own
+    grammars); a number is for grammars a client sent (servers): their size and depth are
+    checked first, then they compile in a worker process under that limit, refused with
+    ValueError past it.
     """
 
     def __init__(
@@ -100,9 +102,9 @@ class GrammarCompilerCache:
     def _compile(self, grammar: Grammar) -> xgr.CompiledGrammar:
         from reasonloop.sampling.grammar_compile import compile_grammar
 
-        check_grammar_size(grammar)
-        if self.time_limit_s is None:
+        if self.time_limit_s is None:  # trusted caller (codeit's own DSL grammar is ~166 KB)
             return compile_grammar(self._compiler, grammar.kind, grammar.text)
+        check_grammar_size(grammar)
         return self._compile_isolated(grammar, self.time_limit_s)
 
     def _compile_isolated(self, grammar: Grammar, time_limit_s: float) -> xgr.CompiledGrammar:
