@@ -403,3 +403,27 @@ def test_cli_evaluates_in_the_reference_metric(tmp_path: Path) -> None:
     report = json.loads((run / "evaluation" / "local-tiny-llama" / "report.json").read_text())
     assert report["metric"] == "reference" and report["alternate"]["metric"] == "strict"
     assert [len(i["all_correct"]) for i in report["alternate"]["instances"]] == [1, 1]
+
+
+def test_cli_refuses_the_reference_metric_on_a_text_run_before_any_model_runs(
+    tmp_path: Path,
+) -> None:
+    import io
+    import random
+
+    from rich.console import Console
+
+    from benchagents.pipeline import UI, Pipeline
+
+    text = get_domain("text")
+    rng = random.Random(0)
+    instance = text.generate(text.sample_params(text.default_plan(), rng), rng, "t0")
+    run = tmp_path / "text-run"
+    quiet = UI(Console(file=io.StringIO()), Console(file=io.StringIO()))
+    Pipeline.imported(run, "text", [instance], "hand-made", quiet).close()
+    args = ["evaluate", str(run), "--target", "local:no-such-model", "--metric", "reference"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert "the text domain has none" in line  # refused before the (missing) model loads
+    assert not (run / "evaluation").exists()

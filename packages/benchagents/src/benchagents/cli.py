@@ -328,6 +328,7 @@ def evaluate(
 ) -> None:
     """Evaluate (another) model on a run's latest dataset."""
     from benchagents.pipeline import DESCRIBED, Pipeline
+    from benchagents.scoring import reference_grader
 
     if samples is not None and samples < 1:
         raise fail(f"--samples must be >= 1, got {samples}")
@@ -336,6 +337,8 @@ def evaluate(
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
             _sandbox(pipeline.state.domain == DESCRIBED, unsafe_no_sandbox)
+            if metric == "reference" and reference_grader(pipeline.domain) is None:
+                raise fail(f"--metric reference: the {pipeline.domain.name} domain has none")
             for spec in target:
                 pipeline.evaluate(spec, samples=samples, metric=metric)  # type: ignore[arg-type]
     except _expected_errors() as error:
