@@ -197,6 +197,18 @@ def raw_status(port: int, head: bytes, body: bytes = b"") -> int:
     return int(reply.split()[1])
 
 
+def test_too_many_prompts_or_items_are_counted_before_conversion(stub) -> None:
+    many = pb.GenerateRequest(prompts=[pb.Prompt(text="a")] * 200_000)
+    assert "prompts: 200000 prompts, the limit is" in invalid_argument(stub, many)
+    items = pb.ScoreRequest(
+        items=[pb.ScoreItem(prompt=pb.Prompt(text="a"), continuation="b")] * 50_000
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Score(items)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "items: 50000 items, the limit is" in error.value.details()
+
+
 @pytest.mark.parametrize(
     ("item", "temperature", "expected"),
     [

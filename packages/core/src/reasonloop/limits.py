@@ -38,6 +38,12 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
+def at_most(field: str, count: int, limit: int) -> None:
+    """Refuse `count` things in `field` (prompts, items) beyond `limit`, naming the field."""
+    if count > limit:
+        raise ValueError(f"{field}: {count} {field}, the limit is {limit}")
+
+
 def clipped(message: str) -> str:
     """An error message cut to `MAX_ERROR_CHARS` (a last guard: fields are `shown` already)."""
     if len(message) <= MAX_ERROR_CHARS:

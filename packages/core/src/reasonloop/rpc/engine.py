@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from reasonloop.limits import MIN_TEMPERATURE
+from reasonloop.limits import MIN_TEMPERATURE, at_most
 from reasonloop.models import LoadedModel
 from reasonloop.rpc.delivery import Delivery
 from reasonloop.sampling import Completion, Grammar, Sampler, SamplingParams, StreamEvent
@@ -167,10 +167,7 @@ class InferenceEngine:
         """Validate a request against the model and the limits (ValueError naming the field)."""
         if not prompts:
             raise ValueError("prompts: at least one prompt is required")
-        if len(prompts) > self.limits.max_prompts:
-            raise ValueError(
-                f"prompts: {len(prompts)} prompts, the limit is {self.limits.max_prompts}"
-            )
+        at_most("prompts", len(prompts), self.limits.max_prompts)
         if params.n > self.limits.max_n:
             raise ValueError(f"n: {params.n} is above the limit of {self.limits.max_n}")
         if params.max_new_tokens > self.max_new_tokens_limit:
@@ -231,10 +228,7 @@ class InferenceEngine:
         """
         if not items:
             raise ValueError("items: at least one item is required")
-        if len(items) > self.limits.max_score_items:
-            raise ValueError(
-                f"items: {len(items)} items, the limit is {self.limits.max_score_items}"
-            )
+        at_most("items", len(items), self.limits.max_score_items)
         if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
             raise ValueError(
                 f"temperature must be finite and >= {MIN_TEMPERATURE}, got {temperature}"

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from reasonloop.limits import clipped
+from reasonloop.limits import at_most, clipped
 from reasonloop.rpc import convert
 from reasonloop.rpc.engine import (
     EngineClosedError,
@@ -51,6 +51,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     def _submit(self, request: Any, context: grpc.ServicerContext) -> GenerationRequest:
         def submit() -> GenerationRequest:
+            # counted before converting: a 4 MB message holds 800,000 one-letter prompts
+            at_most("prompts", len(request.prompts), self.engine.limits.max_prompts)
             prompts = convert.prompts_from_proto(request.prompts)
             params = convert.params_from_proto(request.params)
             return self.engine.submit(prompts, params)
@@ -100,6 +102,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     def Score(self, request: pb.ScoreRequest, context: grpc.ServicerContext) -> Any:
         def score() -> list[list[tuple[int, float]]]:
+            at_most("items", len(request.items), self.engine.limits.max_score_items)
             items = [
                 (convert.prompt_from_proto(item.prompt, f"items[{i}].prompt"), item.continuation)
                 for i, item in enumerate(request.items)
