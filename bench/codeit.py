@@ -1,10 +1,13 @@
 """codeit sandbox throughput and search yield, measured in this run.
 
 1. Overhead of the sandbox. The same (program, grids) jobs -- mutants of the seed programs on
-   their own tasks' demonstration inputs -- are run (a) in-process by calling the interpreter
-   directly and (b) through `ProgramRunner`, the worker pool that isolates each program with
-   time and memory limits, with its result cache off. The ratio sandbox/direct is the price of
-   isolation at batch scale (goal: <= 3x); with more workers than one the pool can also win.
+   their own tasks' demonstration inputs -- are run (a) without isolation, by calling the
+   interpreter directly, and (b) through `ProgramRunner`, the worker pool that isolates each
+   program with time and memory limits, with its result cache off. Parallelism is kept out of
+   the price of isolation: 1 sandbox worker is compared with 1 thread calling the interpreter,
+   and N workers with N plain processes (a `ProcessPoolExecutor` calling the interpreter, no
+   limits; threads would share one GIL). The ratio sandbox/direct at equal parallelism is the
+   price of isolation at batch scale (goal: <= 3x).
 
 2. Tasks solved vs sampling budget. The policy (a model spec, or a `codeit run` directory's
    latest checkpoint) samples `budget` programs per target task for growing budgets; a task
@@ -17,10 +20,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 # This script is named like the package it measures: move its own folder to the end of the
@@ -34,7 +39,8 @@ from codeit.program import parse
 from codeit.seeds import SEED_PROGRAMS
 
 
-def sandbox_overhead(jobs: int, workers: int) -> None:
+def overhead_jobs(jobs: int) -> tuple[list[str], list[tuple]]:
+    """`jobs` mutants of the seed programs, each with its task's demonstration inputs."""
     rng = random.Random(0)
     tasks = {t.id: t for t in load_tasks("arc1-train")}
     seeds = sorted(SEED_PROGRAMS.items())
@@ -45,19 +51,47 @@ def sandbox_overhead(jobs: int, workers: int) -> None:
         if mutant is not None:
             programs.append(mutant.to_source())
             inputs.append(tuple(e.input for e in tasks[task_id].train))
-    started = time.perf_counter()
-    direct = [run_job((p, grids, 10_000)) for p, grids in zip(programs, inputs, strict=True)]
-    direct_s = time.perf_counter() - started
+    return programs, inputs
+
+
+def direct(programs: list[str], inputs: list[tuple], parallel: int) -> tuple[float, list]:
+    """Seconds and outputs of the jobs without isolation: this thread, or `parallel` plain
+    processes (warmed up first, as the sandbox's workers are)."""
+    jobs = [(p, grids, 10_000) for p, grids in zip(programs, inputs, strict=True)]
+    if parallel == 1:
+        [run_job(job) for job in jobs[:8]]  # the interpreter's imports and caches, as in workers
+        started = time.perf_counter()
+        outputs = [run_job(job) for job in jobs]
+        return time.perf_counter() - started, outputs
+    with ProcessPoolExecutor(parallel) as pool:
+        list(pool.map(run_job, jobs[: 8 * parallel]))  # processes up, interpreter imported
+        started = time.perf_counter()
+        outputs = list(pool.map(run_job, jobs, chunksize=max(1, len(jobs) // (8 * parallel))))
+        return time.perf_counter() - started, outputs
+
+
+def sandboxed(programs: list[str], inputs: list[tuple], workers: int) -> tuple[float, list]:
+    """Seconds and outputs of the jobs through `ProgramRunner` with `workers` workers."""
     with ProgramRunner(workers, time_limit_s=2.0) as runner:
         runner.run(programs[:8], inputs[:8], cache=False)  # workers up
         started = time.perf_counter()
-        sandboxed = runner.run(programs, inputs, cache=False)
-        sandbox_s = time.perf_counter() - started
-    same = sum(r.outputs == d for r, d in zip(sandboxed, direct, strict=True))
-    print(f"{jobs} programs x their task's demonstration inputs, {workers} workers")
-    print(f"  direct in-process: {direct_s:7.2f} s  {jobs / direct_s:8.0f} programs/s")
-    print(f"  sandboxed pool:    {sandbox_s:7.2f} s  {jobs / sandbox_s:8.0f} programs/s")
-    print(f"  sandbox/direct:    {sandbox_s / direct_s:7.2f}x   same outputs: {same}/{jobs}")
+        results = runner.run(programs, inputs, cache=False)
+        return time.perf_counter() - started, [r.outputs for r in results]
+
+
+def sandbox_overhead(jobs: int, workers: int) -> None:
+    programs, inputs = overhead_jobs(jobs)
+    print(f"{jobs} programs x their task's demonstration inputs, {os.cpu_count()} CPUs")
+    print(f"  {'parallel':>8}  {'direct s':>9}  {'sandbox s':>9}  {'programs/s':>21}  ratio")
+    for parallel in sorted({1, workers}):
+        direct_s, expected = direct(programs, inputs, parallel)
+        sandbox_s, outputs = sandboxed(programs, inputs, parallel)
+        same = sum(o == e for o, e in zip(outputs, expected, strict=True))
+        print(
+            f"  {parallel:>8}  {direct_s:9.2f}  {sandbox_s:9.2f}  "
+            f"{jobs / direct_s:9.0f} vs {jobs / sandbox_s:9.0f}  "
+            f"{sandbox_s / direct_s:5.2f}x  (same outputs: {same}/{jobs})"
+        )
 
 
 def solved_vs_budget(policy_spec: str, budgets: list[int], tasks_count: int) -> None:
@@ -94,7 +128,7 @@ def solved_vs_budget(policy_spec: str, budgets: list[int], tasks_count: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="N: N workers vs N processes")
     parser.add_argument("--budgets", default="", help="e.g. 1,2,4,8 (part 2; needs a model)")
     parser.add_argument("--policy", default="smollm2-135m")
     parser.add_argument("--tasks", type=int, default=10)
