@@ -138,7 +138,7 @@ def test_jsonl_file(tmp_path: Path) -> None:
     path.write_text(json.dumps(row()) + "\n\n" + json.dumps(row(id="ba-2")) + "\n")
     assert [i.id for i in load_ba_calendar_jsonl(path)] == ["ba-1", "ba-2"]
     path.write_text(json.dumps(row()) + "\n{oops\n")
-    with pytest.raises(ValueError, match=r"ba\.jsonl:2: not JSON"):
+    with pytest.raises(ValueError, match=r"ba\.jsonl:2: invalid JSON"):
         load_ba_calendar_jsonl(path)
     with pytest.raises(ValueError, match="no BA-Calendar file"):
         load_ba_calendar_jsonl(tmp_path / "missing.jsonl")

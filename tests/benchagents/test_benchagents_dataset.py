@@ -131,7 +131,7 @@ def _break_line(path: Path, number: int, text: str) -> None:
         (lambda p: (p / "card.md").unlink(), r"v1: not a dataset version, missing card\.md"),
         (
             lambda p: _break_line(p, 2, "{not json"),
-            r"instances\.jsonl:2: not an instance: Invalid JSON",
+            r"instances\.jsonl:2: invalid JSON",
         ),
         (
             lambda p: _break_line(p, 3, '{"id": "x", "params": {}, "constraints": {}}'),
@@ -139,7 +139,7 @@ def _break_line(path: Path, number: int, text: str) -> None:
         ),
         (
             lambda p: _break_line(p, 2, (p / "instances.jsonl").read_text().splitlines()[0]),
-            r"instances\.jsonl:2: duplicate instance id 'cal-000'",
+            r"instances\.jsonl:2: instance id 'cal-000' is also on line 1",
         ),
         (lambda p: (p / "instances.jsonl").write_text("\n"), r"instances\.jsonl: holds no"),
         (

@@ -47,7 +47,7 @@ def test_directory_and_single_file(tmp_path) -> None:
 def test_malformed_json_names_the_file(tmp_path) -> None:
     bad = tmp_path / "broken.json"
     bad.write_text('{"train": [')
-    with pytest.raises(ValueError, match=r"broken\.json:1: not valid JSON"):
+    with pytest.raises(ValueError, match=r"broken\.json:1: invalid JSON"):
         load_tasks(str(tmp_path))
 
 

@@ -195,7 +195,7 @@ def test_math_style_and_custom_fields(tmp_path):
 
 def test_file_errors_name_the_file_and_line(tmp_path):
     bad_json = write_jsonl(tmp_path / "bad.jsonl", [{"question": "q", "answer": "1"}, "{oops"])
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(bad_json))}:2: not valid JSON"):
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(bad_json))}:2: invalid JSON"):
         load_problems(str(bad_json))
     missing = write_jsonl(tmp_path / "missing.jsonl", ["", {"question": "q"}])
     with pytest.raises(ValueError, match=rf"{re.escape(str(missing))}:2: no non-empty 'answer'"):

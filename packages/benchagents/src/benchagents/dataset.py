@@ -26,6 +26,9 @@ from pydantic import ValidationError
 from benchagents.domains import Domain, get_domain
 from benchagents.instance import Instance
 from benchagents.plan import Parameter, Plan
+from reasonloop.errors import describe, one_line
+from reasonloop.jsonl import read_json, read_jsonl
+from reasonloop.limits import shown
 
 INSTANCES = "instances.jsonl"
 PLAN = "plan.yaml"
@@ -149,17 +152,15 @@ def load_dataset_dir(path: str | Path) -> Dataset:
     if missing:
         raise ValueError(f"{version_dir}: not a dataset version, missing {', '.join(missing)}")
     stats_file = version_dir / STATS
+    stats = read_json(stats_file)
     try:
-        stats = json.loads(stats_file.read_text(encoding="utf-8"))
         version, domain_name = int(stats["version"]), str(stats["domain"])
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{stats_file}:{error.lineno}: invalid JSON: {error.msg}") from None
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{stats_file}: needs an integer `version` and a `domain`") from None
     try:
         plan = Plan.load(version_dir / PLAN)
     except ValueError as error:
-        raise ValueError(f"{version_dir / PLAN}: {_first_line(error)}") from None
+        raise ValueError(f"{version_dir / PLAN}: {one_line(error)}") from None
     return Dataset(
         version_dir, version, domain_name, plan, _read_instances(version_dir / INSTANCES), stats
     )
@@ -167,19 +168,19 @@ def load_dataset_dir(path: str | Path) -> Dataset:
 
 def _read_instances(path: Path) -> list[Instance]:
     instances: list[Instance] = []
-    seen: set[str] = set()
-    with path.open(encoding="utf-8") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                instance = Instance.model_validate_json(line)
-            except ValidationError as error:
-                raise ValueError(f"{path}:{number}: not an instance: {_describe(error)}") from None
-            if instance.id in seen:
-                raise ValueError(f"{path}:{number}: duplicate instance id {instance.id!r}")
-            seen.add(instance.id)
-            instances.append(instance)
+    seen: dict[str, int] = {}
+    for number, row in read_jsonl(path):
+        try:
+            instance = Instance.model_validate(row)
+        except ValidationError as error:
+            raise ValueError(f"{path}:{number}: not an instance: {describe(error)}") from None
+        if instance.id in seen:
+            raise ValueError(
+                f"{path}:{number}: instance id {shown(instance.id)} is also on line "
+                f"{seen[instance.id]}"
+            )
+        seen[instance.id] = number
+        instances.append(instance)
     if not instances:
         raise ValueError(f"{path}: holds no instances")
     return instances
@@ -201,20 +202,6 @@ def _latest(path: Path) -> Path:
     if not versions:
         raise ValueError(f"{path}: no dataset version (expected {INSTANCES} or dataset/v1/)")
     return root / f"v{max(versions)}"
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for e in error.errors()[:3]:
-        where = ".".join(str(part) for part in e["loc"])
-        parts.append(f"{where}: {e['msg']}" if where else e["msg"])
-    return "; ".join(parts)
-
-
-def _first_line(error: ValueError) -> str:
-    if isinstance(error, ValidationError):
-        return _describe(error)
-    return str(error).splitlines()[0]
 
 
 def _coverage(parameter: Parameter, instances: Sequence[Instance]) -> dict[str, Any]:

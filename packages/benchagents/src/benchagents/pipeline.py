@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -59,7 +59,9 @@ from benchagents.instance import Instance
 from benchagents.llm import DEFAULT_BACKEND, LLM, Endpoints, make_backend
 from benchagents.plan import Plan
 from benchagents.scoring import Metric, ScoreReport, reference_grader
-from reasonloop.atomic import write_atomic
+from reasonloop.atomic import remove_leftovers, write_atomic
+from reasonloop.errors import describe, one_line
+from reasonloop.jsonl import read_json, read_jsonl, recover_jsonl
 
 Stage = Literal["planning", "generation", "verification", "evaluation", "done"]
 STAGES: tuple[Stage, ...] = ("planning", "generation", "verification", "evaluation", "done")
@@ -85,7 +87,7 @@ EDITABLE: dict[str, tuple[str, ...]] = {
     "evaluation": (PLAN,),
 }
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 
 
 class PipelineError(ValueError):
@@ -252,15 +254,18 @@ class Pipeline:
         if not path.is_file():
             raise PipelineError(f"{run_dir} holds no run ({STATE} not found)")
         try:
-            state = RunState.model_validate_json(path.read_text(encoding="utf-8"))
+            state = RunState.model_validate(read_json(path))
         except ValidationError as error:
-            raise PipelineError(f"{path}: {_describe(error)}") from None
+            raise PipelineError(f"{path}: {describe(error)}") from None
         return cls(run_dir, state, ui, endpoints)
 
     # ---- running -----------------------------------------------------------------------
 
     def run(self, stop_after: Stage | None = None) -> RunState:
         """Run (or continue) to `done`; raises Stopped after `stop_after` or a quit."""
+        # what a crash left (one line each): a torn last log line, unfinished atomic writes
+        recover_jsonl(self.path(LOG))
+        remove_leftovers(self.run_dir)
         try:
             while self.state.stage != "done":
                 stage = self.state.stage
@@ -365,7 +370,7 @@ class Pipeline:
         plan, revision = planner.verification_plan(self.plan(), instances[0], feedback)
         self._note("verification", revision)
         plan.save(self.path(PLAN))
-        rewrites = [Rewrite(**row) for _, row in _read_jsonl(self.path(REWRITES))]
+        rewrites = _read_models(self.path(REWRITES), Rewrite)
         verifier = Verifier(
             self.domain,
             self.llm(),
@@ -397,7 +402,7 @@ class Pipeline:
             self.evaluate(spec)
 
     def _write_dataset(self, plan: Plan) -> None:
-        stats = json.loads(self.path(VERIFICATION_STATS).read_text(encoding="utf-8"))
+        stats = read_json(self.path(VERIFICATION_STATS))
         verified = self._instances(VERIFIED)
         checker = self.domain.checker_source if isinstance(self.domain, DescribedDomain) else None
         path = write_dataset(
@@ -536,7 +541,7 @@ class Pipeline:
         except FileNotFoundError:
             raise PipelineError(f"{self.path(PLAN)} is missing") from None
         except ValueError as error:
-            raise PipelineError(f"{self.path(PLAN)}: {_first_line(error)}") from None
+            raise PipelineError(f"{self.path(PLAN)}: {one_line(error)}") from None
 
     def _instances(self, name: str) -> list[Instance]:
         instances = _read_models(self.path(name), Instance)
@@ -615,38 +620,15 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
-    """(line number, value) of each non-blank line."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((number, json.loads(line)))
-        except json.JSONDecodeError as error:
-            raise PipelineError(f"{path}:{number}: invalid JSON: {error.msg}") from None
-    return rows
-
-
 def _read_models(path: Path, model: type[M]) -> list[M]:
+    """The rows of a stage's JSONL file, each validated; one line names a bad one's line."""
     if not path.is_file():
         raise PipelineError(f"{path} is missing")
+    adapter = TypeAdapter(model)  # a pydantic model or a dataclass
     items = []
-    for number, row in _read_jsonl(path):
+    for number, row in read_jsonl(path):
         try:
-            items.append(model.model_validate(row))
+            items.append(adapter.validate_python(row))
         except ValidationError as error:
-            raise PipelineError(f"{path}:{number}: {_describe(error)}") from None
+            raise PipelineError(f"{path}:{number}: {describe(error)}") from None
     return items
-
-
-def _describe(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:3]
-    )
-
-
-def _first_line(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return _describe(error)
-    return str(error).splitlines()[0]

@@ -32,7 +32,7 @@ from codeit.replay import ReplayBuffer
 from codeit.scoring import CumulativeScore
 from codeit.targets import TaskSplit, split_tasks
 from reasonloop.checkpoint import load_state, restore_weights, resume_checkpoint, save_checkpoint
-from reasonloop.jsonl import recover_jsonl
+from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
 from reasonloop.models import load_model
 
@@ -139,10 +139,10 @@ class CodeitRun:
         saved = load_state(checkpoint)  # also restores the RNGs
         restore_weights(self.policy.model, checkpoint, lora=self.config.model.lora)
         self.policy.optimizer.load_state_dict(saved["optimizer"])
-        history = json.loads((checkpoint / HISTORY_FILE).read_text())
+        history = read_json(checkpoint / HISTORY_FILE)
         return RunState(
-            buffer=ReplayBuffer.loads((checkpoint / BUFFER_FILE).read_text()),
-            score=CumulativeScore.from_dict(json.loads((checkpoint / SCORE_FILE).read_text())),
+            buffer=ReplayBuffer.from_jsonl(checkpoint / BUFFER_FILE),
+            score=CumulativeScore.from_dict(read_json(checkpoint / SCORE_FILE)),
             history=[IterationRecord(**h) for h in history],
         )
 

@@ -43,8 +43,10 @@ DEFAULT_PROMPT = "A shop sells pens at 3 dollars each. How much do 7 pens cost? 
 
 
 def fail(message: str) -> typer.Exit:
+    """Print `error: MESSAGE` as one line (whatever a parser's message holds); exit code 2."""
     # escaped: a message's own brackets (`pip install 'pkg[extra]'`) are text, not markup
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    line = " ".join(message.split("\n"))
+    err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 

@@ -90,10 +90,12 @@ def _toml(text: str) -> Any:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        at = re.search(r" \(at line (\d+), column \d+\)$", message)
-        what = message[: at.start()] if at else message
-        raise _Malformed(int(at.group(1)) if at else None, f"not valid TOML: {what}") from None
+        message = str(error)  # "what (at line L, column C)" or "what (at end of document)"
+        at = re.search(r" \(at (?:line (\d+), column \d+|end of document)\)$", message)
+        if at is None:
+            raise _Malformed(None, f"not valid TOML: {message}") from None
+        line = int(at.group(1)) if at.group(1) else text.count("\n") + 1
+        raise _Malformed(line, f"not valid TOML: {message[: at.start()]}") from None
 
 
 class _SafeLoader(yaml.SafeLoader):

@@ -31,6 +31,7 @@ from benchagents.domains.calendar_solver import (
     active_constraints,
 )
 from benchagents.instance import Instance
+from reasonloop.jsonl import read_jsonl
 
 HUB_DATASET = "microsoft/ba-calendar"
 _ROW_FIELDS = ("id", "task_prompt", "params", "constraints", "metadata")
@@ -79,14 +80,13 @@ def load_ba_calendar_jsonl(path: str | Path) -> list[Instance]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no BA-Calendar file at {path}")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not JSON ({e.msg})") from None
-    return import_ba_calendar(rows)
+    instances = []
+    for number, row in read_jsonl(path):
+        try:
+            instances.append(_import_row(row, number - 1))
+        except ValueError as e:
+            raise ValueError(f"{path}:{number}: {' '.join(str(e).split())}") from None
+    return instances
 
 
 def load_ba_calendar_hub(split: str | None = None, name: str = HUB_DATASET) -> list[Instance]:
