@@ -134,7 +134,7 @@ def test_import_ba_calendar_then_evaluate(tmp_path: Path) -> None:
     assert (run / "evaluation" / "local-tiny-llama" / "report.json").is_file()
     rows.write_text('{"task_prompt": "x"}\n')
     bad = invoke("import-ba-calendar", str(rows), "--run-dir", str(tmp_path / "bad"))
-    assert bad.exit_code == 2 and "BA-Calendar row 0" in error_lines(bad.output)[0]
+    assert bad.exit_code == 2 and "ba.jsonl:1: missing field" in error_lines(bad.output)[0]
 
 
 def test_described_domain_end_to_end_and_served(tmp_path: Path) -> None:
