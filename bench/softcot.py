@@ -20,9 +20,15 @@
    1.0), KL coefficient 0 (`beta=0`), number of steps and reward (`MathAnswerReward`, wrapped
    as a TRL reward function). TRL's step time is timed by a callback from `on_step_begin` to
    `on_step_end`; its `sample` is `RLOOTrainer._generate` (tokenize + `generate` + decode).
-   Ours is the hard trainer of part 1, measured in this same run. Mean reward is over the
-   measured steps (the same prompts for both). `tok/compl` is decoded tokens per completion
-   (ours: thinking steps + answer tokens, the forced marker not counted).
+   Ours is a fresh hard trainer whose steps run interleaved with TRL's: the same callback runs
+   one of our steps after each TRL step, outside TRL's timer, so machine noise hits both alike.
+   Every TRL step runs forward and backward; ours skips the backward pass of a step whose
+   groups all got equal rewards, so ours is compared on trained steps only (`trained s`: the
+   mean of those steps, sampling included). `ms/token` divides each trained step by the tokens
+   it generated (completions x decoded tokens per completion), since the two trainers' completions
+   differ in length. Mean reward is over the measured steps (the same prompts for both).
+   `tok/compl` is decoded tokens per completion (ours: thinking steps + answer tokens, the forced
+   marker not counted).
 
    Not identical, and worth knowing when reading the ratio:
    - TRL samples with `model.generate` on a padded batch; ours uses the core sampler, which
@@ -54,6 +60,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 # This file is named like the `softcot` package it measures, and a script's own folder comes
@@ -144,8 +151,11 @@ def trl_model_dir(config: RunConfig, tmp: Path) -> str:
     return str(out)
 
 
-def bench_trl(args: argparse.Namespace, config: RunConfig, tmp: Path) -> dict[str, float]:
-    """TRL's RLOOTrainer on the same model, prompts, budgets and reward as `config`."""
+def bench_trl(
+    args: argparse.Namespace, config: RunConfig, tmp: Path, between: Callable[[], None]
+) -> dict[str, float]:
+    """TRL's RLOOTrainer on the same model, prompts, budgets and reward as `config`;
+    `between()` runs after each TRL step, outside its timer (our interleaved step)."""
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import PrinterCallback, TrainerCallback
@@ -213,6 +223,7 @@ def bench_trl(args: argparse.Namespace, config: RunConfig, tmp: Path) -> dict[st
 
         def on_step_end(self, args, state, control, **kwargs):
             step_times.append(time.perf_counter() - self.started)
+            between()
 
     trainer = RLOOTrainer(
         model=trl_model_dir(config, tmp),
@@ -243,12 +254,20 @@ def bench_trl(args: argparse.Namespace, config: RunConfig, tmp: Path) -> dict[st
     skip = args.warmup
     for i, (seconds, entry) in enumerate(zip(step_times, logs, strict=True)):
         print(f"  trl   step {i + 1}: {seconds:.2f}s, reward {entry['reward']:.3f}")
+    completions = train.prompts_per_step * train.group_size
     result = {
         "step_s": mean(step_times[skip:]),
         "best_s": min(step_times[skip:]),
         "sample_s": mean(sample_times[skip:]),
         "reward": mean([e["reward"] for e in logs[skip:]]),
         "tokens": mean([e["completions/mean_length"] for e in logs[skip:]]),
+        "ms_per_token": 1000
+        * mean(
+            [
+                t / (completions * e["completions/mean_length"])
+                for t, e in zip(step_times[skip:], logs[skip:], strict=True)
+            ]
+        ),
     }
     del trainer
     gc.collect()
@@ -285,7 +304,6 @@ def main() -> None:
         tmp = Path(tmp_name)
         console.print(f"modes {', '.join(modes)} ({budget})")
         measured = bench_modes(args, modes, tmp)
-        hard_step = mean([r.step_s for r in measured["hard"]])
         # A step whose groups all got equal rewards skips the backward pass, and which steps
         # do depends on the mode's samples: modes are compared on steps that trained.
         hard_trained = trained_step_s(measured["hard"])
@@ -323,42 +341,67 @@ def main() -> None:
         if args.skip_trl:
             return
 
-        console.print("TRL RLOOTrainer, same model, prompts, budgets and reward")
+        console.print("TRL RLOOTrainer vs ours (hard), steps interleaved")
         config = run_config(args, "hard")
-        trl = bench_trl(args, config, tmp)
-        hard = measured["hard"]
-        ours_tokens = mean([r.thinking_steps + r.answer_tokens for r in hard])
+        ours = Trainer(config, tmp / "run-hard-vs-trl")
+        hard: list[StepRecord] = []
+
+        def our_step() -> None:
+            record = ours.train_step()
+            print(f"  ours  step {record.step}: {record.step_s:.2f}s, reward {record.reward:.3f}")
+            hard.append(record)
+
+        trl = bench_trl(args, config, tmp, between=our_step)
+        hard = hard[args.warmup :]
+        trained = [r for r in hard if r.grad_norm > 0]
+        completions = args.prompts * args.group
         table = Table(title=f"RLOO step: ours (hard CoT) vs trl.RLOOTrainer ({budget})")
         for column in (
             "trainer",
-            "s/step",
+            "steps trained",
+            "trained s",
             "best s",
             "sample s",
             "train s",
             "tok/compl",
+            "ms/token",
             "mean reward",
-            "ours/TRL time",
+            "ours/TRL trained s",
+            "ours/TRL ms/token",
         ):
             table.add_column(column, justify="right")
-        ours_sample = mean([r.sample_s for r in hard])
-        table.add_row(
-            "ours (hard)",
-            f"{hard_step:.2f}",
-            f"{min(r.step_s for r in hard):.2f}",
-            f"{ours_sample:.2f}",
-            f"{hard_step - ours_sample:.2f}",
-            f"{ours_tokens:.1f}",
-            f"{mean([r.reward for r in hard]):.3f}",
-            f"{hard_step / trl['step_s']:.2f}x",
-        )
+        if trained:
+            ours_s = mean([r.step_s for r in trained])
+            ours_sample = mean([r.sample_s for r in trained])
+            ours_ms = 1000 * mean(
+                [r.step_s / (completions * (r.thinking_steps + r.answer_tokens)) for r in trained]
+            )
+            table.add_row(
+                "ours (hard)",
+                f"{len(trained)}/{len(hard)}",
+                f"{ours_s:.2f}",
+                f"{min(r.step_s for r in trained):.2f}",
+                f"{ours_sample:.2f}",
+                f"{ours_s - ours_sample:.2f}",
+                f"{mean([r.thinking_steps + r.answer_tokens for r in trained]):.1f}",
+                f"{ours_ms:.2f}",
+                f"{mean([r.reward for r in hard]):.3f}",
+                f"{ours_s / trl['step_s']:.2f}x",
+                f"{ours_ms / trl['ms_per_token']:.2f}x",
+            )
+        else:
+            console.print("[red]none of our measured steps trained: no comparison (more --steps)")
         table.add_row(
             "trl RLOOTrainer",
+            f"{args.steps}/{args.steps}",
             f"{trl['step_s']:.2f}",
             f"{trl['best_s']:.2f}",
             f"{trl['sample_s']:.2f}",
             f"{trl['step_s'] - trl['sample_s']:.2f}",
             f"{trl['tokens']:.1f}",
+            f"{trl['ms_per_token']:.2f}",
             f"{trl['reward']:.3f}",
+            "1.00x",
             "1.00x",
         )
         console.print(table)
