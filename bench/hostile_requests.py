@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--body-mb", type=int, default=64)
     parser.add_argument("--bad", type=int, default=500)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` stops the server
 
     grpc_port, http_port = free_port(), free_port()
     process = subprocess.Popen(
