@@ -39,7 +39,9 @@ class Grammar:
 
     def __post_init__(self) -> None:
         if self.kind not in ("json_schema", "regex", "ebnf"):
-            raise ValueError(f"grammar.kind must be json_schema, regex or ebnf, not {self.kind!r}")
+            raise ValueError(
+                f"grammar.kind must be json_schema, regex or ebnf, not {shown(self.kind)}"
+            )
         if not self.text.strip():
             raise ValueError("grammar.text is empty")
 
@@ -63,7 +65,7 @@ class ThinkingConfig:
     def __post_init__(self) -> None:
         if self.mode not in THINKING_MODES:
             raise ValueError(
-                f"thinking.mode must be one of {', '.join(THINKING_MODES)}, not {self.mode!r}"
+                f"thinking.mode must be one of {', '.join(THINKING_MODES)}, not {shown(self.mode)}"
             )
         if self.temperature is not None:
             _temperature("thinking.temperature", self.temperature)
