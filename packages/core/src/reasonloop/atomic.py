@@ -2,7 +2,9 @@
 
 Whatever a run resumes from or a person reads afterwards (state, buffers, reports, plots) is
 written to a temporary file in the target's directory, flushed to disk, and renamed over the
-target; a rename within one directory is atomic. Torch-free, so light modules can use it.
+target; a rename within one directory is atomic. The file then gets the mode a plain write
+would give it (0666 less the umask, or the mode of the file it replaces), not the 0600 of a
+temporary file. Torch-free, so light modules can use it.
 A process killed mid-write leaves its temporary file (or a checkpoint's directory) behind;
 `remove_leftovers` is what a resumed run calls to clear them.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +22,7 @@ from pathlib import Path
 
 TMP_SUFFIX = ".tmp"  # of every temporary file or directory: what `remove_leftovers` removes
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("reasonloop.recovery")  # what a resumed run cleared; CLIs print it
 
 
 @contextmanager
@@ -34,10 +37,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb+") as written:  # on disk before the rename makes it visible
             os.fsync(written.fileno())
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = new_file_mode()
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def new_file_mode() -> int:
+    """The mode `open(path, "w")` gives a new file: 0666 less the process's umask."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The umask, read from /proc where Linux shows it; elsewhere set and put back at once
+    (POSIX has no call that only reads it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:

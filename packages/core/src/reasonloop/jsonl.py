@@ -24,7 +24,7 @@ from reasonloop.atomic import write_atomic
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one record; larger lines are refused before being read
 MAX_JSON_BYTES = 64 * 1024 * 1024  # one whole .json file
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("reasonloop.recovery")  # what a resumed run cleared; CLIs print it
 
 
 class JsonlError(ValueError):
@@ -56,7 +56,7 @@ def read_json(path: str | Path, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
         line = raw.count(b"\n", 0, error.start) + 1
         raise JsonlError(f"{path}:{line}: not UTF-8 (byte 0x{raw[error.start]:02x})") from None
     except json.JSONDecodeError as error:
-        raise JsonlError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
+        raise JsonlError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
     except ValueError as error:
         raise JsonlError(f"{path}: {error}") from None
 
@@ -97,7 +97,7 @@ def _scan(
             bad = raw[error.start : error.start + 1].hex()
             pending = JsonlError(f"{path}:{number}: not UTF-8 (byte 0x{bad} at {error.start})")
         except json.JSONDecodeError as error:
-            what = f"not valid JSON: {error.msg} (column {error.colno})"
+            what = f"invalid JSON: {error.msg} (column {error.colno})"
             pending = JsonlError(f"{path}:{number}: {what}")
         except ValueError as error:
             pending = JsonlError(f"{path}:{number}: {error}")
@@ -132,7 +132,7 @@ def recover_jsonl(
 ) -> list[dict]:
     """The records of a run's log to resume from, the file rewritten to hold only them.
 
-    A torn last line (no newline, not valid JSON: a crash mid-append) is dropped, as are the
+    A torn last line (no newline, not JSON: a crash mid-append) is dropped, as are the
     records `keep` refuses (steps past the checkpoint the run resumes from); one line is logged
     when anything was dropped. Any other bad line is a JsonlError: that is not a crash's doing.
     A missing file is an empty log.
