@@ -129,7 +129,3 @@ def test_testbed_end_to_end(tmp_path, monkeypatch):
         for seed in (0, 1):
             log = tmp_path / "out" / "runs" / f"{mode}-seed{seed}" / "log.jsonl"
             assert len(log.read_text().splitlines()) == config.train.steps
-
-    again = run_testbed(config, tmp_path / "out")  # finished runs are not trained again
-    assert again.train_seconds == {"hard": 0.0, "soft": 0.0, "fuzzy": 0.0}
-    assert again.matrix["hard"]["hard-greedy"] == report.matrix["hard"]["hard-greedy"]

@@ -36,7 +36,7 @@ from rich.table import Table
 
 from reasonloop.atomic import write_atomic
 from reasonloop.configfile import ConfigSection, load_config_file, with_overrides
-from reasonloop.metrics import MeanCI, mean_ci, pass_at_k
+from reasonloop.metrics import MeanCI, mean_ci, pass_at_k, read_jsonl
 from softcot.carry import solution_text
 from softcot.config import CONFIGS_DIR, RunConfig
 from softcot.prompts import MathProblem
@@ -45,6 +45,7 @@ from softcot.warmstart import WarmStartSection, warm_start
 WARM_START_SPEC = "warmstart"  # model.spec of a testbed config: replaced by the warm start
 BASE = "base"
 REPORT_FILE = "testbed.json"
+TREND_STEPS = 10  # training reward is reported over the first and the last this many steps
 TrainMode = Literal["hard", "soft", "fuzzy"]
 
 
@@ -113,7 +114,7 @@ class Comparison:
         return cls(value.mean, value.low, value.high, value.n)
 
     def text(self, signed: bool = False) -> str:
-        return f"{self.mean:{'+' if signed else ''}.3f} ±{self.high - self.mean:.3f}"
+        return f"{self.mean:{'+' if signed else ''}.2f}±{self.high - self.mean:.2f}"
 
 
 @dataclass
@@ -132,7 +133,9 @@ class TestbedReport:
     ood_versus_base: dict[str, Comparison]  # paired difference to the warm start
     heldout_log_likelihood: dict[str, float]  # mean over seeds
     thought_matters: dict[str, Comparison]  # warm start, hard-greedy: with / without / diff
-    train_seconds: dict[str, float]  # mean per run of each train mode
+    # [train mode]: mean over seeds of s/step and of the training reward in the first and
+    # the last `TREND_STEPS` steps (from the runs' logs)
+    training: dict[str, dict[str, float]]
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -167,12 +170,22 @@ class TestbedReport:
                 gap.text(signed=True) if gap else "-",
                 f"{self.heldout_log_likelihood[train]:.4f}",
             )
+        trend = Table(title=f"training: reward in the first and the last {TREND_STEPS} RL steps")
+        for column in ("train", "reward first", "reward last", "s/step"):
+            trend.add_column(column, justify="left" if column == "train" else "right")
+        for train, values in self.training.items():
+            trend.add_row(
+                train,
+                f"{values['reward_first']:.3f}",
+                f"{values['reward_last']:.3f}",
+                f"{values['s_per_step']:.2f}",
+            )
         thought = self.thought_matters
         summary = (
             f"the thought matters: warm start hard-greedy pass@1 {thought['with'].text()} with "
             f"it, {thought['without'].text()} without (paired {thought['difference'].text(True)})"
         )
-        return Group(matrix, ood, summary)
+        return Group(matrix, ood, trend, summary)
 
     def _cell(self, values: dict[str, Comparison], signed: bool = False) -> str:
         first = values["pass@1"].text(signed)
@@ -201,14 +214,12 @@ def heldout_texts(problems: Sequence[MathProblem]) -> list[str]:
 
 def _train_runs(
     config: TestbedConfig, spec: Path, out_dir: Path, progress: Callable[[str], None]
-) -> tuple[dict[tuple[str, int], Path], dict[str, float]]:
-    """Train (or finish, or skip: runs resume) every (mode, seed); their directories and
-    each mode's mean training seconds per run."""
+) -> dict[tuple[str, int], Path]:
+    """Train (or finish, or skip: runs resume) every (mode, seed); their run directories."""
     from softcot.trainer import Trainer
 
-    runs, seconds = {}, {}
+    runs = {}
     for mode in config.testbed.modes:
-        spent = []
         for seed in config.testbed.seeds:
             run_dir = out_dir / "runs" / f"{mode}-seed{seed}"
             trainer = Trainer(config.run_config(spec, mode, seed), run_dir, resume=True)
@@ -222,13 +233,31 @@ def _train_runs(
                     f"{record.reward:.2f} ({record.step_s:.2f} s/step)"
                 )
 
-            records = trainer.train(on_step)
+            trainer.train(on_step)
             if trainer.interrupted:
                 raise KeyboardInterrupt
-            spent.append(sum(r.step_s for r in records))
             runs[mode, seed] = run_dir
-        seconds[mode] = statistics.fmean(spent)
-    return runs, seconds
+    return runs
+
+
+def _training(runs: dict[tuple[str, int], Path]) -> dict[str, dict[str, float]]:
+    """Each mode's s/step and training reward early and late, averaged over its seeds."""
+    from softcot.trainer import LOG_FILE
+
+    per_run: dict[str, list[dict[str, float]]] = {}
+    for (mode, _), run_dir in runs.items():
+        log = read_jsonl(run_dir / LOG_FILE)
+        per_run.setdefault(mode, []).append(
+            {
+                "s_per_step": statistics.fmean(r["step_s"] for r in log),
+                "reward_first": statistics.fmean(r["reward"] for r in log[:TREND_STEPS]),
+                "reward_last": statistics.fmean(r["reward"] for r in log[-TREND_STEPS:]),
+            }
+        )
+    return {
+        mode: {key: statistics.fmean(r[key] for r in rows) for key in rows[0]}
+        for mode, rows in per_run.items()
+    }
 
 
 def run_testbed(
@@ -258,7 +287,7 @@ def run_testbed(
             say(f"supervised warm start: step {step}/{total} loss {loss:.3f}")
 
     spec = warm_start(config.warmstart, warm_progress)
-    runs, seconds = _train_runs(config, spec, out_dir, say)
+    runs = _train_runs(config, spec, out_dir, say)
 
     policies = {BASE: load_model(str(spec), device="cpu")}
     for (mode, seed), run_dir in runs.items():
@@ -302,13 +331,17 @@ def run_testbed(
         heldout_texts=(),
         **{**common, "thinking_tokens": 0},
     )
-    report = _report(config, matrix, outside, unthought, seconds)
+    report = _report(config, matrix, outside, unthought, _training(runs))
     report.write(out_dir)
     return report
 
 
 def _report(
-    config: TestbedConfig, matrix: Any, outside: Any, unthought: Any, seconds: dict[str, float]
+    config: TestbedConfig,
+    matrix: Any,
+    outside: Any,
+    unthought: Any,
+    training: dict[str, dict[str, float]],
 ) -> TestbedReport:
     """Pool the evaluations over seeds into the three comparisons."""
     k = max(config.eval.ks)
@@ -364,5 +397,5 @@ def _report(
             "without": Comparison.of(mean_ci(without)),
             "difference": _difference(with_thought, without),
         },
-        train_seconds=seconds,
+        training=training,
     )
