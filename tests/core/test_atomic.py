@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,28 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         raise RuntimeError("crash mid-write")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_a_new_file_gets_the_umask_mode_not_the_temp_files_0600(
+    tmp_path: Path, umask_022: None
+) -> None:
+    target = write_atomic(tmp_path / "report.json", "{}")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    os.umask(0o077)
+    assert stat.S_IMODE(write_atomic(tmp_path / "private.json", "{}").stat().st_mode) == 0o600
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path: Path, umask_022: None) -> None:
+    target = tmp_path / "matrix.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    write_atomic(target, "new")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert target.read_text() == "new"

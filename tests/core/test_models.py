@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
 from reasonloop.models import (
     BUILTIN_MODELS,
@@ -17,6 +19,7 @@ from reasonloop.models import (
     load_model,
     merge_and_export,
 )
+from reasonloop.models.export import portable_model_config
 
 
 def test_tiny_models_are_deterministic_per_seed():
@@ -101,6 +104,50 @@ def test_lora_merge_and_export_is_a_plain_checkpoint(tiny, tmp_path):
     assert any("lora_" in n for n, _ in peft_model.named_parameters())
     # and the export goes through load_model as a local directory
     assert load_model(str(out)).metadata["architecture"] == "LlamaForCausalLM"
+
+
+def test_export_carries_the_transformers4_keys_and_umask_modes(tiny, tmp_path):
+    old = os.umask(0o022)
+    try:
+        out = merge_and_export(tiny.model, tmp_path / "export", tiny.tokenizer)
+    finally:
+        os.umask(old)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o644}
+    config = json.loads((out / "config.json").read_text())
+    assert config["rope_theta"] == config["rope_parameters"]["rope_theta"]
+    assert config["rope_scaling"] is None
+    assert config["torch_dtype"] == config["dtype"] == "float32"
+    tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
+    assert tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert tokenizer_config["additional_special_tokens"] == ["<|endoftext|>", "<think>", "</think>"]
+    assert "extra_special_tokens" not in tokenizer_config
+    # transformers 5 reads the rewritten files back to the same tokenizer and RoPE
+    reloaded = AutoTokenizer.from_pretrained(out)
+    assert reloaded.all_special_tokens == tiny.tokenizer.all_special_tokens
+    assert reloaded.encode("<think>a</think>") == tiny.tokenizer.encode("<think>a</think>")
+    assert AutoModelForCausalLM.from_pretrained(out).config.rope_parameters == {
+        "rope_type": "default",
+        "rope_theta": 10000.0,
+    }
+
+
+def test_scaled_rope_round_trips_through_the_legacy_keys():
+    rope = {
+        "rope_type": "llama3",
+        "rope_theta": 500000.0,
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    }
+    config = LlamaConfig(rope_parameters=dict(rope), max_position_embeddings=131072).to_dict()
+    portable = portable_model_config(config)
+    assert portable["rope_theta"] == 500000.0
+    assert portable["rope_scaling"] == {k: v for k, v in rope.items() if k != "rope_theta"}
+    # what transformers 4.x reads alone (rope_theta + rope_scaling) gives 5.x the same RoPE
+    legacy = {k: v for k, v in portable.items() if k != "rope_parameters"}
+    assert LlamaConfig(**legacy).rope_parameters == rope
+    assert LlamaConfig(**portable).rope_parameters == rope
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Model loading: built-ins, local dirs, GGUF files, hub ids; LoRA and export."""
 
+from reasonloop.models.export import merge_and_export
 from reasonloop.models.loading import (
     BUILTIN_MODELS,
     LoadedModel,
@@ -8,7 +9,7 @@ from reasonloop.models.loading import (
     load_model,
     load_model_config,
 )
-from reasonloop.models.lora import attach_lora, merge_and_export
+from reasonloop.models.lora import attach_lora
 
 __all__ = [
     "BUILTIN_MODELS",

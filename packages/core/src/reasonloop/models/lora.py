@@ -1,17 +1,11 @@
-"""LoRA adapters (PEFT) on a loaded model, and export of a merged plain checkpoint.
+"""LoRA adapters (PEFT) on a loaded model; `reasonloop.models.export` merges them for export.
 
-The export is what makes "train soft, infer hard" practical: whatever was trained, the
-result is an ordinary HF directory that any discrete-decoding server loads without our code.
 `peft` is imported on use: importing it costs ~20 s on a small CPU machine.
 """
 
 from __future__ import annotations
 
-import copy
-import os
-import tempfile
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from transformers import PreTrainedModel
 
@@ -54,30 +48,6 @@ def attach_lora(
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
-
-
-def merge_and_export(
-    model: PreTrainedModel | PeftModel, out_dir: str | Path, tokenizer: Any = None
-) -> Path:
-    """Write `model` (LoRA merged in, if any) as a plain HF checkpoint to `out_dir`.
-
-    The live model is left untouched (the merge happens on a copy), so training can go on.
-    The directory appears atomically: it is written aside and renamed into place.
-    """
-    out_dir = Path(out_dir)
-    is_peft = hasattr(model, "merge_and_unload")
-    plain = copy.deepcopy(model).merge_and_unload() if is_peft else model
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
-        staging = Path(tmp) / "checkpoint"
-        plain.save_pretrained(staging)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(staging)
-        if out_dir.exists():
-            old = Path(tmp) / "previous"
-            os.rename(out_dir, old)
-        os.rename(staging, out_dir)
-    return out_dir
 
 
 def _linear_names(model: PreTrainedModel) -> list[str]:
