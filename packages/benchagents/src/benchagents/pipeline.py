@@ -97,7 +97,7 @@ class PipelineError(ValueError):
 class RunConfig(BaseModel):
     """Everything a run was created with; saved in state.json (never an API key)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     domain: str
     count: int = Field(60, ge=1)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 class Parameter(BaseModel):
     """One generation parameter; `low`/`high` bound numeric kinds, `choices` the "choice" kind."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # ranges are finite
 
     name: str
     description: str

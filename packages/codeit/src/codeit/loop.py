@@ -32,6 +32,7 @@ from codeit.replay import ReplayBuffer
 from codeit.scoring import CumulativeScore
 from codeit.targets import TaskSplit, split_tasks
 from reasonloop.checkpoint import load_state, restore_weights, resume_checkpoint, save_checkpoint
+from reasonloop.configfile import load_config_file
 from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
 from reasonloop.models import load_model
@@ -116,7 +117,7 @@ class CodeitRun:
     def _check_run_dir(self, resume: bool) -> None:
         config_path = self.run_dir / CONFIG_FILE
         if config_path.is_file():
-            saved = CodeitConfig.model_validate_json(config_path.read_text())
+            saved = load_config_file(config_path, CodeitConfig)  # one line if it is damaged
             if not resume:
                 raise ValueError(f"{self.run_dir} already holds a run; pass --resume to go on")
             if saved != self.config:

@@ -48,7 +48,7 @@ from reasonloop.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
-from reasonloop.jsonl import recover_jsonl
+from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
 from reasonloop.models import LoadedModel, attach_lora, load_model
 from reasonloop.rewards import BenchmarkReward, FormatReward, MathAnswerReward, Reward
@@ -208,7 +208,7 @@ class Trainer:
                 raise ValueError(
                     f"{self.run_dir} already holds a run: pass --resume, or another --out"
                 )
-            before = json.loads(saved.read_text())
+            before = read_json(saved)
             before["train"]["steps"] = current["train"]["steps"]
             if before != current:
                 raise ValueError(f"{self.run_dir} was started with another config")
@@ -527,7 +527,7 @@ def load_policy(run_or_model: str | Path, *, device: str | None = None) -> tuple
     run_dir = Path(run_or_model)
     if not (run_dir / CONFIG_FILE).is_file():
         return "base", load_model(str(run_or_model), device=device)
-    saved = json.loads((run_dir / CONFIG_FILE).read_text())
+    saved = read_json(run_dir / CONFIG_FILE)
     saved["model"].setdefault("lora_top_layers", None)  # older runs adapted every layer
     config = RunConfig.model_validate(saved)
     checkpoint = latest_checkpoint(run_dir)
