@@ -141,17 +141,32 @@ def recover_jsonl(
     if not path.exists():
         return []
     rows, torn = _scan(path, max_line_bytes, torn_tail=True)
-    for number, value, _ in rows:
+    kept = []
+    for number, value, raw in rows:
         if not isinstance(value, dict):
             raise JsonlError(f"{path}:{number}: expected a JSON object, not {_kind(value)}")
-    kept = [(value, raw) for _, value, raw in rows if keep(value)]
+        try:
+            if keep(value):
+                kept.append((value, raw))
+        except (TypeError, ValueError, KeyError) as error:  # e.g. a step that is not a number
+            raise JsonlError(f"{path}:{number}: not a record of this run ({error})") from None
     dropped = len(rows) - len(kept)
     if torn is not None or dropped:
         what = [f"the torn line {torn} (a crash mid-write)"] if torn is not None else []
         what += [f"{dropped} record(s) past the checkpoint"] if dropped else []
         log.warning("%s: resuming without %s", path, " and ".join(what))
+    if torn is not None or dropped or not _ends_a_line(path):  # appends start on a new line
         write_atomic(path, b"".join(raw + b"\n" for _, raw in kept))
     return [value for value, _ in kept]
+
+
+def _ends_a_line(path: Path) -> bool:
+    """Whether the file is empty or its last byte is a newline."""
+    with path.open("rb") as file:
+        if file.seek(0, 2) == 0:
+            return True
+        file.seek(-1, 2)
+        return file.read(1) == b"\n"
 
 
 def _kind(value: object) -> str:
