@@ -336,7 +336,9 @@ def test_openai_port_speaks_https_with_the_grpc_pair(
             plain.getresponse().read()
     other_key = tmp_path / "other.pem"
     other_key.write_text(key.read_text().replace("A", "B", 1))
-    with pytest.raises(OSError):  # a pair that does not load refuses to start
+    with pytest.raises(ValueError, match="do not load"):  # a pair that does not load
         start_openai_server(engine, port=0, tls_cert=cert, tls_key=other_key)
+    with pytest.raises(ValueError, match="do not load"):  # the gRPC side: the same check
+        ServerOptions(port=0, tls_cert=cert, tls_key=other_key)
     with pytest.raises(ValueError, match="both"):
         start_openai_server(engine, port=0, tls_cert=cert)

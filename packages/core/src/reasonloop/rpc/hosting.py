@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import signal
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -45,15 +46,27 @@ class ServerOptions:
     grace_s: float = 30.0  # how long in-flight RPCs may finish on shutdown
 
     def __post_init__(self) -> None:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("TLS needs both a certificate and a key file")
-        for path in (self.tls_cert, self.tls_key):
-            if path is not None and not Path(path).is_file():
-                raise ValueError(f"TLS file not found: {path}")
+        check_tls_pair(self.tls_cert, self.tls_key)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
         if self.max_concurrent_rpcs is not None and self.max_concurrent_rpcs < 1:
             raise ValueError(f"max_concurrent_rpcs must be >= 1, got {self.max_concurrent_rpcs}")
+
+
+def check_tls_pair(cert: Path | None, key: Path | None) -> None:
+    """Both or neither, and a pair that loads: ValueError naming what is wrong, before a
+    server starts (gRPC would only say that it cannot bind)."""
+    if (cert is None) != (key is None):
+        raise ValueError("TLS needs both a certificate and a key file")
+    if cert is None or key is None:
+        return
+    for path in (cert, key):
+        if not Path(path).is_file():
+            raise ValueError(f"TLS file not found: {path}")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except ssl.SSLError as error:
+        raise ValueError(f"TLS certificate {cert} and key {key} do not load: {error}") from None
 
 
 class _BearerTokenAuth(grpc.ServerInterceptor):

@@ -25,7 +25,6 @@ import json
 import logging
 import re
 import socket
-import ssl
 import threading
 import time
 import uuid
@@ -50,6 +49,7 @@ from reasonloop.rpc.engine import (
     InferenceEngine,
     QueueFullError,
 )
+from reasonloop.rpc.hosting import check_tls_pair
 from reasonloop.sampling import Completion, Grammar, SamplingParams, StreamEvent, ThinkingConfig
 from reasonloop.sampling.decoder import Prompt
 
@@ -649,15 +649,12 @@ def start_openai_server(
     """Serve `create_app(engine)` with uvicorn on a background thread; returns once it listens.
 
     Port 0 picks a free port. With `tls_cert` and `tls_key` (PEM, as the gRPC server takes
-    them) it speaks HTTPS only. Raises OSError when the address cannot be bound or the
-    certificate and key cannot be loaded (ssl.SSLError is an OSError).
+    them) it speaks HTTPS only. Raises OSError when the address cannot be bound, ValueError
+    when the certificate and key do not load together (checked here, not in the server thread).
     """
-    if (tls_cert is None) != (tls_key is None):
-        raise ValueError("TLS needs both a certificate and a key file")
+    check_tls_pair(tls_cert, tls_key)
     tls: dict[str, Any] = {}
     if tls_cert is not None and tls_key is not None:
-        # loaded here first, so that a bad pair fails this call instead of the server thread
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls_cert, tls_key)
         tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family)
