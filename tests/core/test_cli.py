@@ -26,6 +26,19 @@ def test_models_lists_builtins():
     assert "smollm2-135m" in result.output and "tiny-llama" in result.output
 
 
+def test_models_prints_its_table_without_importing_torch():
+    code = (
+        "import sys\n"
+        "from reasonloop.cli import app\n"
+        "app(['models'], standalone_mode=False)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert 'transformers' not in sys.modules, 'transformers was imported'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "tiny-llama" in run.stdout and "smollm2-135m" in run.stdout
+
+
 def test_generate_streams_an_answer_with_thinking():
     result = runner.invoke(
         app,

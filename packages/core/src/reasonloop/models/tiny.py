@@ -7,12 +7,12 @@ costs next to nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from tokenizers import Tokenizer, decoders, pre_tokenizers
 from tokenizers.models import BPE
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from reasonloop.models.builtins import TINY_SIZES
 
 SPECIAL_TOKENS = ["<pad>", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
 
@@ -22,22 +22,6 @@ CHATML_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-@dataclass(frozen=True)
-class TinySize:
-    hidden: int
-    layers: int
-    heads: int
-    kv_heads: int
-    intermediate: int
-
-
-TINY_SIZES: dict[str, TinySize] = {
-    "tiny-llama": TinySize(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128),
-    "tiny-llama-small": TinySize(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384),
-    "tiny-llama-medium": TinySize(hidden=256, layers=4, heads=8, kv_heads=4, intermediate=768),
-}
 
 
 def byte_tokenizer() -> PreTrainedTokenizerFast:
