@@ -1,8 +1,9 @@
 """The policy: a causal LM (via reasonloop-core) that reads demonstrations and writes a program.
 
-Sampling is grammar-constrained by the DSL's EBNF, so every sample parses; learning is plain
-supervised fine-tuning on (demonstrations, program) pairs drawn from the replay buffer, the
-paper's learning stage. LoRA by default, so a CPU can afford it.
+Sampling follows the DSL's types (`codeit.typed_decoding`), so every finished sample parses
+and type-checks; learning is plain supervised fine-tuning on (demonstrations, program) pairs
+drawn from the replay buffer, the paper's learning stage. LoRA by default, so a CPU can
+afford it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import torch
 
 from codeit.data import Example
 from codeit.grid import grid_to_text
-from codeit.program import grammar_ebnf
+from codeit.typed_decoding import TypedDecoder
 from reasonloop.models import LoadedModel, attach_lora
-from reasonloop.sampling import Grammar, Sampler, SamplingParams
+from reasonloop.sampling import Sampler, SamplingParams
 
 INSTRUCTION = "Write a program in the grid DSL that turns each input grid into its output grid.\n"
 
@@ -67,8 +68,9 @@ class Policy:
         self.sampler = Sampler(model, loaded.tokenizer)
 
     @cached_property
-    def _grammar(self) -> Grammar:
-        return Grammar(kind="ebnf", text=grammar_ebnf())
+    def typed(self) -> TypedDecoder:
+        """The type-aware token mask, built once (its masks are cached across batches)."""
+        return TypedDecoder(self.tokenizer, self.model.config.vocab_size, self.sampler.eos_ids)
 
     def sample(
         self,
@@ -79,16 +81,14 @@ class Policy:
         max_new_tokens: int,
         seed: int,
     ) -> list[list[str]]:
-        """`n` program texts per prompt (every one parses: decoding follows the grammar)."""
+        """`n` program texts per prompt; every one that is not cut off by `max_new_tokens`
+        parses and type-checks (decoding follows the DSL's types)."""
         self.model.eval()
         params = SamplingParams(
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            n=n,
-            seed=seed,
-            grammar=self._grammar,
+            max_new_tokens=max_new_tokens, temperature=temperature, n=n, seed=seed
         )
-        groups = self.sampler.generate(list(prompts), params)
+        constraint = self.typed.constraint(len(prompts) * n, max_new_tokens)
+        groups = self.sampler.generate(list(prompts), params, constraint=constraint)
         return [[c.text for c in group] for group in groups]
 
     def learn(self, lessons: Sequence[Lesson]) -> float:

@@ -23,7 +23,7 @@ from reasonloop.limits import (
     MAX_PROMPT_CHARS,
     shown,
 )
-from reasonloop.sampling.grammar import GrammarCompilerCache, RowGrammars
+from reasonloop.sampling.grammar import GrammarCompilerCache, RowConstraint, RowGrammars
 from reasonloop.sampling.kv_cache import new_cache
 from reasonloop.sampling.logits import RowSettings, choose_tokens, draw, scaled_log_probs
 from reasonloop.sampling.params import Grammar, SamplingParams
@@ -162,11 +162,18 @@ class Sampler:
         return [int(t) for t in items]
 
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        *,
+        constraint: RowConstraint | None = None,
     ) -> list[list[Completion]]:
-        """Decode every prompt; returns, per prompt, its `n` completions in order."""
+        """Decode every prompt; returns, per prompt, its `n` completions in order.
+
+        `constraint` (instead of the params' grammars) masks and follows every row's answer
+        tokens: a constraint no grammar can state, such as codeit's typed programs."""
         results: list[list[Completion]] = [[] for _ in prompts]
-        for event in self._run(prompts, params, stream_text=False):
+        for event in self._run(prompts, params, stream_text=False, constraint=constraint):
             if event.completion is not None:
                 results[event.prompt_index].append(event.completion)
         for group in results:  # rows finish in any order
@@ -283,6 +290,7 @@ class Sampler:
         stream_text: bool,
         cancelled: Callable[[int], bool] | None = None,
         grammars: Mapping[Grammar, Any] | None = None,
+        constraint: RowConstraint | None = None,
     ) -> Iterator[StreamEvent]:
         prompt_ids = self.validate(prompts, params, grammars=grammars)
         if not prompt_ids:
@@ -290,7 +298,9 @@ class Sampler:
         per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         embeddings = embedding_matrix(self.model)
         rows = self._make_rows(prompt_ids, per_prompt, embeddings)
-        row_grammars = self._row_grammars(rows, grammars or {})
+        row_grammars = (
+            constraint if constraint is not None else self._row_grammars(rows, grammars or {})
+        )
         device = self.model.device
         settings = RowSettings.of([r.params for r in rows], device)
 
@@ -498,7 +508,7 @@ class Sampler:
         active: list[int],
         logits: torch.Tensor,
         live: RowSettings,
-        grammars: RowGrammars | None,
+        grammars: RowConstraint | None,
         step: _Step,
     ) -> None:
         """Choose the next answer token of every row in its answer phase."""
