@@ -154,20 +154,6 @@ class RowConstraint(Protocol):
         ...
 
 
-class RowConstraint(Protocol):
-    """What constrains the answer tokens of a batch's rows: `RowGrammars`, or a caller's own
-    (codeit's type-aware program decoder). Rows are numbered prompt by prompt, `n` each."""
-
-    def mask(self, logits: torch.Tensor, rows: list[int]) -> None:
-        """Set to -inf, in place, the logits of the tokens each row may not take next;
-        `rows[i]` is the row of `logits[i]`."""
-        ...
-
-    def accept(self, row: int, token: int) -> bool:
-        """Advance `row` by `token`; True when the row is complete (it stops)."""
-        ...
-
-
 class RowGrammars:
     """The matchers of the constrained rows of a batch."""
 
