@@ -72,27 +72,38 @@ def test_fully_correct_program_is_a_policy_solution() -> None:
     assert hindsight is not None and hindsight.train == TASK.train
 
 
-def test_an_error_on_any_input_gives_no_task() -> None:
+def test_partial_relabeling_keeps_the_demonstrations_with_a_valid_output() -> None:
     # Only G1 is 3 columns wide: splitting the others into three parts fails.
     program = "x1 = hsplit(I, 3)\nO = first(x1)\n"
     outputs = outputs_of(program)
     assert outputs[0] == ((1,), (2,))
     assert isinstance(outputs[1], str) and "ProgramRuntimeError" in outputs[1]
-    # Even the valid example is not kept on its own: the whole hindsight task is dropped.
-    assert relabel(TASK, program, outputs) is None
-    assert experience(TASK, program, outputs) is None
+    assert isinstance(outputs[2], str)
+    # The official rule (the default): the valid subset is a task of its own.
+    hindsight = relabel(TASK, program, outputs)
+    assert hindsight is not None and hindsight.train == (Example(G1, ((1,), (2,))),)
+    entry = experience(TASK, program, outputs)
+    assert entry is not None and entry.source == "relabel" and entry.examples == hindsight.train
+    # The stricter rule: an error on any input drops the whole hindsight task.
+    assert relabel(TASK, program, outputs, partial=False) is None
+    assert experience(TASK, program, outputs, partial=False) is None
+    # No valid output at all: no task either way.
+    failing = "x1 = hsplit(I, 7)\nO = first(x1)\n"
+    assert relabel(TASK, failing, outputs_of(failing)) is None
 
 
-def test_trivial_results_are_not_relabelled() -> None:
+def test_trivial_results_are_kept_unless_filtered() -> None:
     identity = "O = identity(I)\n"
-    assert relabel(TASK, identity, outputs_of(identity)) is None
+    kept = relabel(TASK, identity, outputs_of(identity))
+    assert kept is not None and [e.output for e in kept.train] == list(INPUTS)  # official
+    assert relabel(TASK, identity, outputs_of(identity), skip_trivial=True) is None
     constant = "O = canvas(RED, UNITY)\n"
     assert outputs_of(constant) == (((2,),),) * 3
-    assert relabel(TASK, constant, outputs_of(constant)) is None
-    assert experience(TASK, constant, outputs_of(constant)) is None
+    assert relabel(TASK, constant, outputs_of(constant), skip_trivial=True) is None
+    assert experience(TASK, constant, outputs_of(constant), skip_trivial=True) is None
     # A task whose real outputs are constant is still solved by a constant program.
     constant_task = ArcTask("c", tuple(Example(i, ((2,),)) for i in INPUTS), ())
-    entry = experience(constant_task, constant, outputs_of(constant))
+    entry = experience(constant_task, constant, outputs_of(constant), skip_trivial=True)
     assert entry is not None and entry.source == "policy"
 
 

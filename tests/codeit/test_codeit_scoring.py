@@ -85,6 +85,14 @@ def test_cumulative_score_keeps_the_best_three_across_iterations() -> None:
     assert score.solved_ids == ["t2"] and len(score.top("t2")) == 1
 
 
+def test_a_program_solving_no_demonstration_is_never_a_candidate() -> None:
+    score = CumulativeScore(["t"])
+    score.add("t", ONE, 0.0, test_correct=True)  # right on the test by luck, wrong on demos
+    assert score.top("t") == [] and score.solved_ids == []
+    score.add("t", TWO, 0.25, test_correct=True)
+    assert [c.program for c in score.top("t")] == [TWO] and score.solved_ids == ["t"]
+
+
 def test_cumulative_score_round_trips_through_json() -> None:
     score = CumulativeScore(["a", "b", "c"])
     score.add("a", ONE, 1.0, test_correct=True)

@@ -38,7 +38,7 @@ class DataSection(ConfigSection):
 class SearchSection(ConfigSection):
     samples_per_task: int = Field(8, ge=1)  # paper: 24
     temperature: float = Field(0.95, ge=0)
-    max_new_tokens: int = Field(64, ge=8)
+    max_new_tokens: int = Field(96, ge=8)  # a new line after 2/3 of it must be the O line
     batch_tasks: int = Field(4, ge=1)  # target tasks decoded together
 
 
@@ -46,6 +46,8 @@ class BufferSection(ConfigSection):
     mutation_init: bool = True  # ablation: False starts from an empty buffer
     mutation_size: int = Field(400, ge=0)  # paper: ~19k
     relabel: bool = True  # ablation: False keeps only programs that solve their task
+    relabel_partial: bool = True  # official: keep the demonstrations with a valid output
+    relabel_skip_trivial: bool = False  # not in the official code: drop identity/constant
     prioritized: bool = True  # ablation: False samples the buffer uniformly
     policy_fraction: float = Field(0.5, ge=0, le=1)  # share of policy experiences per batch
 

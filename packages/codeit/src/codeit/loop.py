@@ -221,11 +221,17 @@ class CodeitRun:
         execute_s = time.perf_counter() - started
 
         valid = new = 0
+        buffer = config.buffer
         for (program, task), done in zip(candidates, evaluations, strict=True):
             state.score.add(task.id, program, done.demo_score, done.test_correct)
             valid += all(not isinstance(o, str) for o in done.demo_outputs)
             entry = experience(
-                task, program, done.demo_outputs, relabeling=self.config.buffer.relabel
+                task,
+                program,
+                done.demo_outputs,
+                relabeling=buffer.relabel,
+                partial=buffer.relabel_partial,
+                skip_trivial=buffer.relabel_skip_trivial,
             )
             new += entry is not None and state.buffer.add(entry)
         stats = state.buffer.stats()

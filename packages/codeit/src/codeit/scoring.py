@@ -3,7 +3,9 @@
 CodeIt (arXiv 2402.04858) counts a task as solved when any of the three best programs found so
 far, ranked by the fraction of demonstration examples they solve (shorter programs first on
 ties), produces every test output exactly. The test outputs never influence the ranking, so
-the score is what a submission of three attempts would get. `CumulativeScore` keeps the best
+the score is what a submission of three attempts would get. As in the official code's
+evaluation (a program is a candidate only once it gets some demonstration right), a program
+that solves no demonstration is never among the three. `CumulativeScore` keeps the best
 candidates of every task across meta-iterations: a task solved once stays solved as long as
 no three better-ranked (by demonstrations) programs push its solution out.
 """
@@ -90,9 +92,12 @@ class CumulativeScore:
             raise ValueError("CumulativeScore needs at least one task")
 
     def add(self, task_id: str, program: str, demo_score: float, test_correct: bool) -> None:
-        """Offer one executed program for `task_id`; it stays if it ranks in the top three."""
+        """Offer one executed program for `task_id`; it stays if it solves at least one
+        demonstration and ranks in the top three."""
         if task_id not in self._top:
             raise KeyError(f"task {task_id!r} is not a target of this score")
+        if demo_score <= 0:
+            return
         top = [c for c in self._top[task_id] if c.program != program]
         previous = next((c for c in self._top[task_id] if c.program == program), None)
         if previous is not None and previous.demo_score >= demo_score:
