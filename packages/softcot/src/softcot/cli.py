@@ -252,6 +252,12 @@ def serve_benchmark_command(
 @app.command()
 def demo(
     mode: Mode = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Override train.steps (a small run: --steps 2).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Override model.spec (a small run: --model tiny-llama).")
+    ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
     testbed: Annotated[
         bool,
@@ -270,12 +276,14 @@ def demo(
     """
     _quiet_hf()
     try:
+        if testbed and (steps is not None or model is not None):
+            raise ValueError("--steps and --model are settings of the plain demo, not --testbed")
         if testbed:
             _testbed(out_dir or Path("runs") / f"softcot-testbed{'-full' if full else ''}", full)
             return
         if full:
             raise ValueError("--full is a setting of --testbed")
-        run_config = _config(None, mode, None, None)
+        run_config = _config(None, mode, steps, model)
         out_dir = out_dir or Path("runs/softcot-demo")
         run_dir = out_dir / "run"
         if _train(run_config, run_dir, resume=True):
