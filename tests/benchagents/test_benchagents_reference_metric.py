@@ -23,6 +23,7 @@ from benchagents.domains.ba_calendar_reference import (
     extract_answer,
     grade_reference,
     reference_checks,
+    reference_constrainedness,
 )
 from benchagents.domains.calendar_solver import NO_SOLUTION
 from benchagents.instance import Instance
@@ -284,6 +285,21 @@ def test_rows_as_published_single_quotes_and_what_makes_the_reference_raise() ->
     assert "09:30" in raised.checks[0].detail
 
 
+def test_constrainedness_as_published() -> None:
+    # Monday: Bob's 7 five-minute-step slots are common, Alice's 31 are all; Tuesday: 7
+    # common, 19 + 31 - 7 = 43 in the union. 1 - 14/74 = 0.81 -> 0.8.
+    assert reference_constrainedness(SIMPLE) == 0.8
+    assert reference_constrainedness(UNSOLVABLE) == 1.0  # no common slot at all
+    assert reference_constrainedness(TWO_DAYS_PRIORITY) == 0.0  # every slot is common
+    assert reference_constrainedness(HALF_HOUR_LIMIT) == -1.0  # int("09:30") raises there
+    six_tenths = calendar(  # 4 of 10 slots start at 09:30 or later: 1 - 4/10 = 0.6
+        {"Alice": {"Monday": ["09:00-10:15"]}, "Bob": {"Monday": ["09:00-10:15"]}},
+        ["Monday"],
+        no_meetings_during_specific_times="09:00-09:30",
+    )
+    assert reference_constrainedness(six_tenths) == 0.5  # floored as published: 0.6 / 0.1 < 6
+
+
 def test_a_report_has_both_metrics_and_counts_the_disagreements() -> None:
     instances = [
         SIMPLE.model_copy(update={"id": "simple"}),
@@ -300,6 +316,8 @@ def test_a_report_has_both_metrics_and_counts_the_disagreements() -> None:
     assert report.alternate.metric == "strict"
     assert report.all_correct.mean == pytest.approx(1 / 3)  # (1/2 + 0 + 1/2) / 3
     assert report.alternate.all_correct.mean == pytest.approx(2 / 3)  # (1 + 1/2 + 1/2) / 3
+    assert list(report.by_constrainedness) == [0.0, 0.8, 1.0]  # the published buckets
+    assert list(report.alternate.by_constrainedness) == [0, 1]  # our count of constraints
     assert report.disagreements == {
         NO_MARKER: 1,
         "no-solution answer (never credited by the reference)": 1,

@@ -9,7 +9,9 @@ Means come with 95% confidence intervals across instances, the independent unit.
 Two metrics: `strict` (our checks) and, for the calendar domain, `reference` (BA-Calendar's
 published metric, reproduced with its quirks in `domains.ba_calendar_reference`). A report is
 in the metric asked for and carries the other one beside it (`alternate`), with the answers on
-which their verdicts differ counted by reason (`disagreements`).
+which their verdicts differ counted by reason (`disagreements`). A reference report groups
+instances by the published constrainedness bucket (0.0-1.0 in tenths), a strict one by the
+domain's own (calendar: the number of active optional constraints).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,7 +71,7 @@ class InstanceScore:
     """One instance's N graded samples, and which sample the majority vote picked."""
 
     id: str
-    constrainedness: int
+    constrainedness: float
     all_correct: list[bool]
     fraction_passed: list[float]
     majority_sample: int
@@ -120,7 +123,7 @@ class ScoreReport:
     worst_of_n: MeanCI
     majority_vote: MeanCI
     per_constraint: dict[str, ConstraintRate]
-    by_constrainedness: dict[int, Bucket]
+    by_constrainedness: dict[float, Bucket]
     instances: list[InstanceScore]
     metric: Metric = "strict"
     alternate: ScoreReport | None = None  # the same answers under the other metric
@@ -166,7 +169,11 @@ class ScoreReport:
             [m - b.all_correct.low for m, b in zip(means, buckets, strict=True)],
             [b.all_correct.high - m for m, b in zip(means, buckets, strict=True)],
         ]
-        right.bar(levels, means, yerr=errors, capsize=4, color="tab:green", label="all correct")
+        gaps = [b - a for a, b in pairwise(levels)]
+        width = 0.8 * min(gaps, default=1)  # levels 1 apart (counts) or 0.1 (reference)
+        right.bar(
+            levels, means, width, yerr=errors, capsize=4, color="tab:green", label="all correct"
+        )
         right.plot(
             levels,
             [b.fraction_passed.mean for b in buckets],
@@ -265,20 +272,21 @@ def score_answers(
     if missing:
         raise ValueError(f"no answers for instances: {', '.join(missing[:5])}")
     name = name or domain.name
-    graders: dict[Metric, Grader] = {"strict": lambda i, a: grade_answer(domain, i, a)}
+    modes: dict[Metric, tuple[Grader, Callable[[Instance], float]]] = {
+        "strict": (lambda i, a: grade_answer(domain, i, a), domain.constrainedness)
+    }
     if reference is not None:
-        graders["reference"] = reference
+        from benchagents.domains.ba_calendar_reference import reference_constrainedness
+
+        modes["reference"] = (reference, reference_constrainedness)  # its buckets, too
     graded = {
         mode: [
             GradedInstance(
-                i.id,
-                domain.constrainedness(i),
-                list(answers[i.id]),
-                [grade(i, a) for a in answers[i.id]],
+                i.id, level(i), list(answers[i.id]), [grade(i, a) for a in answers[i.id]]
             )
             for i in instances
         ]
-        for mode, grade in graders.items()
+        for mode, (grade, level) in modes.items()
     }
     report = build_report(name, graded[metric], metric)
     if reference is None:
@@ -313,7 +321,7 @@ class GradedInstance:
     """An instance's sampled answers and their grades, in the same order."""
 
     id: str
-    constrainedness: int
+    constrainedness: float
     answers: Sequence[str]
     grades: Sequence[GradeResult]
 

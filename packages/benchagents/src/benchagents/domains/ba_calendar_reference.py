@@ -33,6 +33,9 @@ never is, so a correct no-solution answer scores 0. On a formatted answer:
   day, narrowed back by the buffer.
 A check of an inactive constraint is None (left out). `all_correct` = no check (format
 included) is 0; `fraction_passed` = the mean of the checks present, format included.
+Constrainedness (how the published reports group instances): 1 - common allowed slots / the
+union of everyone's slots of the bare duration, over the days, on the same 5-minute grid, then
+floored to tenths with floats as published (0.6 becomes 0.5).
 
 Where the reference itself raises (an hour it cannot parse, an availability string that is not
 JSON once quotes are swapped, a missing key) the published pipeline would stop; we grade such
@@ -44,7 +47,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +64,7 @@ _FORMAT = re.compile(
     r"([0-9]|[01]\d|2[0-3]):[0-5]\d-([0-9]|[01]\d|2[0-3]):[0-5]\d$"
 )
 _STEP = 5  # the reference's slot grid, whatever the instance's granularity
+Slots = set[tuple[int, int]]
 CHECK_NAMES = (
     "format_programmatic",
     "availability_programmatic_check",
@@ -140,6 +144,16 @@ def disagreement_reason(
         c.name.removesuffix("_programmatic_check") for c in grade.checks if not c.passed
     )
     return f"only {side} fails: {'+'.join(failed)}"
+
+
+def reference_constrainedness(instance: Instance) -> float:
+    """The published constrainedness bucket of an instance (0.0, 0.1, ... 1.0; the share of
+    slots the constraints rule out, on the reference's 5-minute grid); -1.0 where the
+    published code would raise."""
+    try:
+        return _Row(export_ba_calendar([instance])[0]).constrainedness()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return -1.0
 
 
 def reference_checks(row: Mapping[str, Any], solution: str) -> dict[str, int | None]:
@@ -232,26 +246,46 @@ class _Row:
 
     def _priority_answer(self) -> str | None:
         """The slot the reference's priority check wants (None: it wants none)."""
-        c = self.constraints
-        buffer = c["buffer_time_before_and_after_meeting"] or 0
-        steps = max(1, math.ceil((c["meeting_duration"] + 2 * buffer) / _STEP))
+        buffer = self.constraints["buffer_time_before_and_after_meeting"] or 0
         wanted = None
-        for day in self.params["days_of_week"]:
-            common: set[tuple[int, int]] | None = None
-            for schedule in self.availability().values():
-                if day not in schedule:
-                    continue
-                slots = set()
-                for a, b in map(_range, schedule[day]):
-                    for start in range(a, b - steps * _STEP + 1, _STEP):
-                        slot = (start, start + steps * _STEP)
-                        if self._allowed(slot, day):
-                            slots.add(slot)
-                common = slots if common is None else common & slots
+        for day, common, _ in self._days(buffer):
             if common:
                 start, end = min(common)
                 wanted = f"{day} {_clock(start + buffer)}-{_clock(end - buffer)}"
         return wanted
+
+    def constrainedness(self) -> float:
+        """The reference's bucket of 1 - feasible slots / all slots, floored to tenths."""
+        buffer = self.constraints["buffer_time_before_and_after_meeting"] or 0
+        feasible = total = 0
+        for _, common, union in self._days(buffer):
+            feasible += len(common or ())
+            total += len(union or ())
+        ratio = 1 - feasible / total if total > 0 else 1
+        return round(math.floor(ratio / 0.1) * 0.1, 4)  # floats as published: 0.3 -> 0.2
+
+    def _days(self, buffer: int) -> Iterator[tuple[str, Slots | None, Slots | None]]:
+        """Per day of `days_of_week`: the slots (widened by the buffer) allowed for every
+        participant who lists the day, and the union of everyone's unwidened slots; None
+        when nobody lists the day."""
+        duration = self.constraints["meeting_duration"]
+        for day in self.params["days_of_week"]:
+            common: Slots | None = None
+            union: Slots | None = None
+            for schedule in self.availability().values():
+                if day not in schedule:
+                    continue
+                blocks = [_range(block) for block in schedule[day]]
+                mine = {
+                    slot
+                    for a, b in blocks
+                    for slot in _slots(a, b, duration + 2 * buffer)
+                    if self._allowed(slot, day)
+                }
+                free = {slot for a, b in blocks for slot in _slots(a, b, duration)}
+                common = mine if common is None else common & mine
+                union = free if union is None else union | free
+            yield day, common, union
 
     def _allowed(self, slot: tuple[int, int], day: str) -> bool:
         """The reference's slot filter (on the widened slot; "after" excludes ending on it)."""
@@ -265,6 +299,14 @@ class _Row:
             return False
         blocked = c["no_meetings_during_specific_times"]
         return not (blocked and _overlaps(start, end, _range(blocked)))
+
+
+def _slots(start: int, end: int, minutes: int) -> Iterator[tuple[int, int]]:
+    """The reference's slots of a block: 5-minute steps from its start, each slot `minutes`
+    rounded up to whole steps (at least one), ending inside the block."""
+    length = max(1, math.ceil(minutes / _STEP)) * _STEP
+    for first in range(start, end - length + 1, _STEP):
+        yield first, first + length
 
 
 def _slot(solution: str) -> tuple[str, int, int]:
