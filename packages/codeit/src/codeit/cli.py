@@ -87,11 +87,13 @@ def run(
 ) -> None:
     """Run CodeIt: mutation-initialized buffer, then learn / sample / relabel per meta-iteration."""
     from codeit.config import load_config
+    from reasonloop.models import check_model_spec
 
     try:
         config = load_config(config_path).with_overrides(
             train={"meta_iterations": iterations}, model={"spec": model}
         )
+        check_model_spec(config.model.spec)  # a missing model wheel: one line, before set-up
     except ValueError as error:
         raise fail(str(error)) from None
     _quiet_hf()
@@ -183,32 +185,57 @@ def show(
     ] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="PNG path.")] = None,
 ) -> None:
-    """Draw a task's grids (and a program's predicted test outputs) as a PNG."""
+    """Draw a task's grids (and a program's predicted test outputs) as a PNG.
+
+    A program that is not one of the language (syntax, types) exits 2 saying why; one that
+    runs but fails on a test input is drawn, and each failure is also said in the terminal."""
+    from rich.markup import escape
+
     from codeit.data import load_tasks
     from codeit.render import draw_task
 
     try:
+        source_text = _read_program(program) if program is not None else None
         tasks = {t.id: t for t in load_tasks(source)}
         if task_id not in tasks:
             raise ValueError(f"no task {task_id!r} in {source}")
         task = tasks[task_id]
         predictions = None
-        if program is not None:
-            predictions = _predict(task, _read_program(program))
+        if source_text is not None:
+            predictions = _predict(task, source_text)
         path = out_path or Path(f"{task_id}.png")
         draw_task(task, path, predictions=predictions)
     except ValueError as error:
         raise fail(str(error)) from None
+    for i, prediction in enumerate(predictions or []):
+        if isinstance(prediction, str):  # escaped: the reason's brackets are text, not markup
+            err.print(
+                f"test {i + 1}: the program gave no grid: {escape(prediction)}",
+                highlight=False,
+                soft_wrap=True,
+            )
     out.print(str(path))
 
 
 def _read_program(text: str) -> str:
+    """The program text of --program (inline, or @file), checked: it parses and type-checks."""
+    from codeit.program import MAX_CHARS, ProgramError, check_types, parse
+
     if text.startswith("@"):
+        path = Path(text[1:])
         try:
-            return Path(text[1:]).read_text()
-        except OSError as error:
-            raise ValueError(f"cannot read {text[1:]}: {error}") from None
-    return text.replace("\\n", "\n")
+            if path.stat().st_size > 4 * MAX_CHARS:  # UTF-8: at most 4 bytes a character
+                raise ValueError(f"{path} is larger than a program may be ({MAX_CHARS} characters)")
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"cannot read {path}: {error}") from None
+    else:
+        text = text.replace("\\n", "\n")
+    try:
+        check_types(parse(text))
+    except ProgramError as error:
+        raise ValueError(f"--program is not a valid program: {error}") from None
+    return text
 
 
 def _predict(task: ArcTask, program: str) -> list[Output]:

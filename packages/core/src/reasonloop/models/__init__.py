@@ -15,18 +15,19 @@ if TYPE_CHECKING:
     from reasonloop.models.export import merge_and_export
     from reasonloop.models.loading import (
         LoadedModel,
-        ModelSpecError,
         default_device,
         load_model,
         load_model_config,
     )
     from reasonloop.models.lora import attach_lora
+    from reasonloop.models.specs import ModelSpecError, check_model_spec
 
 __getattr__ = lazy_attributes(
     __name__,
     {
         "LoadedModel": "loading",
-        "ModelSpecError": "loading",
+        "ModelSpecError": "specs",
+        "check_model_spec": "specs",
         "default_device": "loading",
         "load_model": "loading",
         "load_model_config": "loading",
@@ -40,6 +41,7 @@ __all__ = [
     "LoadedModel",
     "ModelSpecError",
     "attach_lora",
+    "check_model_spec",
     "default_device",
     "load_model",
     "load_model_config",

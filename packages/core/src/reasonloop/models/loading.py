@@ -22,12 +22,8 @@ from transformers import (
 )
 
 from reasonloop.models.builtins import BUILTIN_MODELS, TINY_SIZES
-from reasonloop.models.gguf import ensure_converted, smollm2_gguf_path
+from reasonloop.models.specs import ModelSpecError, resolve_source
 from reasonloop.models.tiny import tiny_llama
-
-
-class ModelSpecError(ValueError):
-    """A model spec that names nothing loadable; the message says what would work."""
 
 
 @dataclass
@@ -74,7 +70,7 @@ def load_model(
         model, tokenizer = tiny_llama(spec, seed=seed)
         source = f"random init, seed {seed}"
     else:
-        source = _resolve_source(spec)
+        source = resolve_source(spec)
         model, tokenizer = _load_pretrained(spec, source)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -100,35 +96,13 @@ def load_model_config(spec: str) -> PretrainedConfig:
     a hub id needs the hub or the local cache."""
     if spec in TINY_SIZES:
         return tiny_llama(spec)[0].config  # built in a blink: the model is tiny
-    source = _resolve_source(spec)
+    source = resolve_source(spec)
     local_only = not Path(source).is_dir() and not _hub_reachable()
     try:
         return AutoConfig.from_pretrained(source, local_files_only=local_only)
     except OSError as error:
         reason = "the hub is unreachable (offline?)" if local_only else str(error).splitlines()[0]
         raise ModelSpecError(f"could not load the config of '{spec}': {reason}") from error
-
-
-def _resolve_source(spec: str) -> str:
-    """Map a spec to a local directory or a hub id, converting GGUF files on the way."""
-    if spec == "smollm2-135m":
-        return str(ensure_converted(smollm2_gguf_path()))
-    path = Path(spec).expanduser()
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise ModelSpecError(f"GGUF file not found: {path}")
-        return str(ensure_converted(path))
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelSpecError(f"{path} is a directory but has no config.json (not an HF model)")
-        return str(path)
-    if spec.count("/") == 1 and not path.exists() and not spec.startswith((".", "/", "~")):
-        return spec  # a hub id such as "HuggingFaceTB/SmolLM2-135M-Instruct"
-    builtins = ", ".join(sorted(BUILTIN_MODELS))
-    raise ModelSpecError(
-        f"unknown model '{spec}': use a built-in name ({builtins}), a local HF directory, "
-        "a .gguf file, or a hub id like org/name"
-    )
 
 
 def _load_pretrained(spec: str, source: str) -> tuple[PreTrainedModel, Any]:
