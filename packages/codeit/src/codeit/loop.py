@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
+
 from codeit.config import CodeitConfig
 from codeit.data import ArcTask
 from codeit.execution import ProgramRunner
@@ -99,6 +101,7 @@ class CodeitRun:
         self.runner = runner or ProgramRunner.from_config(config.sandbox)
         model = config.model
         loaded = load_model(model.spec, seed=config.train.seed)
+        torch.manual_seed(config.train.seed)  # the adapter's init: same seed, same adapter
         self.policy = Policy(
             loaded,
             lora=model.lora,
