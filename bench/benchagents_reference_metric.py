@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from benchagents.agents import Generator
 from benchagents.domains import get_domain
-from benchagents.domains.ba_calendar_reference import grade_reference
+from benchagents.domains.ba_calendar_reference import grade_reference, reference_priority_slot
 from benchagents.domains.calendar_solver import NO_SOLUTION, format_clock
 from benchagents.instance import Instance
 from benchagents.scoring import grade_answer, score_answers
@@ -77,6 +78,9 @@ def main() -> None:
         )
         for reason, count in report.disagreements.items():
             print(f"    {count:4d}  {reason}")
+    print("\nwhat the reference's high-priority check wants instead of our earliest slot:")
+    for reason, count in _priority_reasons(priority).most_common():
+        print(f"    {count:4d}  {reason}")
     answers = [(i, f"Final Answer: {i.reference}") for i in instances]
     print()
     for name, grade in (
@@ -84,6 +88,25 @@ def main() -> None:
         ("reference", grade_reference),
     ):
         print(f"grading time, {name}: {_per_answer_ms(grade, answers):.2f} ms CPU per answer")
+
+
+def _priority_reasons(priority: list[Instance]) -> Counter[str]:
+    """How the slot the reference's high-priority check wants differs from our earliest."""
+    reasons: Counter[str] = Counter()
+    for instance in priority:
+        ours = instance.reference or NO_SOLUTION
+        wanted = reference_priority_slot(instance)
+        if ours == NO_SOLUTION or wanted == ours:
+            continue
+        if wanted is None:
+            reasons["no slot at all (its filters judge the buffer-widened slot)"] += 1
+        elif wanted.split()[0] != ours.split()[0]:
+            reasons["a later day (it keeps the last day that has a slot)"] += 1
+        elif wanted < ours:
+            reasons["an earlier start on its 5-minute grid, off the granularity"] += 1
+        else:
+            reasons["a later start that day (its filters judge the widened slot)"] += 1
+    return reasons
 
 
 def _per_answer_ms(

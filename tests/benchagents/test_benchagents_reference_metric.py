@@ -24,6 +24,7 @@ from benchagents.domains.ba_calendar_reference import (
     grade_reference,
     reference_checks,
     reference_constrainedness,
+    reference_priority_slot,
 )
 from benchagents.domains.calendar_solver import NO_SOLUTION
 from benchagents.instance import Instance
@@ -283,6 +284,13 @@ def test_rows_as_published_single_quotes_and_what_makes_the_reference_raise() ->
     raised = grade_reference(HALF_HOUR_LIMIT, "Final Answer: Monday 10:00-10:30")
     assert (raised.score, raised.checks[0].name) == (0.0, "reference_error")
     assert "09:30" in raised.checks[0].detail
+
+
+def test_the_slot_the_published_priority_check_wants() -> None:
+    assert reference_priority_slot(TWO_DAYS_PRIORITY) == "Tuesday 09:00-09:30"  # the last day
+    assert reference_priority_slot(PRIORITY_ENDS_AT_LIMIT) is None  # 09:00-10:00 ends at 10
+    assert reference_priority_slot(PRIORITY_OFF_GRID) == "Monday 09:10-09:40"  # 5-minute grid
+    assert reference_priority_slot(HALF_HOUR_LIMIT) is None  # it would raise
 
 
 def test_constrainedness_as_published() -> None:

@@ -156,6 +156,15 @@ def reference_constrainedness(instance: Instance) -> float:
         return -1.0
 
 
+def reference_priority_slot(instance: Instance) -> str | None:
+    """The answer the published high-priority check wants ("Day HH:MM-HH:MM"; None when it
+    wants none, or where it would raise), to compare with our earliest feasible slot."""
+    try:
+        return _Row(export_ba_calendar([instance])[0])._priority_answer()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def reference_checks(row: Mapping[str, Any], solution: str) -> dict[str, int | None]:
     """The reference's per-check results (1, 0, or None when inactive) for an extracted answer
     on a BA-Calendar row; ReferenceMetricError where the reference would raise."""
