@@ -52,13 +52,30 @@ def test_round_trip(tmp_path: Path) -> None:
     granularity = Counter(str(i.params["granularity"]) for i in instances)
     assert coverage["granularity"]["counts"] == {g: granularity[g] for g in ("15", "30", "60")}
 
-    card = (path / "card.md").read_text()
+    card = (path / "README.md").read_text()
     assert "domain `calendar`), version 1" in card
     assert "- generated: 12" in card and "- rejected: 4" in card and "  - reference: 3" in card
     assert "| num_participants | int | 2 to 5 |" in card
     for level, count in histogram.items():
         assert f"| {level} | {count} |" in card
-    assert 'load_dataset("json", data_files="instances.jsonl"' in card
+    assert 'load_dataset(".", split="test")' in card
+
+
+@pytest.mark.parametrize("domain_name", ["calendar", "text"])
+def test_a_version_loads_with_datasets_load_dataset_of_its_directory(
+    tmp_path: Path, domain_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    datasets = pytest.importorskip("datasets")  # in the workspace through trl (dev tools)
+    domain = get_domain(domain_name)
+    plan, rng = domain.default_plan(), random.Random(1)
+    instances = [domain.generate(domain.sample_params(plan, rng), rng, f"i{n}") for n in range(6)]
+    path = write_dataset(tmp_path / "run", plan, instances, domain_name, STATS)
+    loaded = datasets.load_dataset(str(path), cache_dir=str(tmp_path / "hf-cache"))
+    assert list(loaded) == ["test"]
+    assert list(loaded["test"]["id"]) == [i.id for i in instances]
+    assert list(loaded["test"]["prompt"]) == [i.prompt for i in instances]
 
 
 def test_checkers_module_grades_with_the_domain(tmp_path: Path) -> None:
@@ -128,7 +145,7 @@ def _break_line(path: Path, number: int, text: str) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda p: (p / "card.md").unlink(), r"v1: not a dataset version, missing card\.md"),
+        (lambda p: (p / "README.md").unlink(), r"v1: not a dataset version, missing README\.md"),
         (
             lambda p: _break_line(p, 2, "{not json"),
             r"instances\.jsonl:2: invalid JSON",

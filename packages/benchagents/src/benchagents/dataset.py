@@ -1,9 +1,10 @@
 """A benchmark as a versioned directory: `RUN/dataset/v{N}/`, the pipeline's final artifact.
 
 Each version holds everything needed to use the benchmark without the run that made it:
-`instances.jsonl` (one `Instance` a line, loadable with `datasets.load_dataset("json", ...)`),
-`plan.yaml`, `checkers.py` (how an answer is graded), `card.md` (a dataset card a person
-reads) and `stats.json` (the same facts for programs). A version is written into a temporary
+`instances.jsonl` (one `Instance` a line), `plan.yaml`, `checkers.py` (how an answer is
+graded), `README.md` (the dataset card a person reads; its front matter names the data file,
+so `datasets.load_dataset(VERSION_DIR)` loads the instances as a `test` split) and
+`stats.json` (the same facts for programs). A version is written into a temporary
 directory and renamed into place, so a reader never sees half a version and a new version
 never overwrites an old one.
 """
@@ -33,7 +34,7 @@ from reasonloop.limits import shown
 INSTANCES = "instances.jsonl"
 PLAN = "plan.yaml"
 CHECKERS = "checkers.py"
-CARD = "card.md"
+CARD = "README.md"  # the Hugging Face name of a dataset card
 STATS = "stats.json"
 FILES = (INSTANCES, PLAN, CHECKERS, CARD, STATS)
 
@@ -220,11 +221,26 @@ def _coverage(parameter: Parameter, instances: Sequence[Instance]) -> dict[str, 
     return coverage
 
 
+# The card's YAML front matter: what `datasets.load_dataset(DIR)` reads to find the data (the
+# directory's other files are the plan, the checkers and stats, not rows).
+_FRONT_MATTER = (
+    "---",
+    "configs:",
+    "- config_name: default",
+    "  data_files:",
+    "  - split: test",
+    f"    path: {INSTANCES}",
+    "---",
+    "",
+)
+
+
 def _card(plan: Plan, summary: Mapping[str, Any]) -> str:
     """The dataset card: what a person needs to judge, load and serve this version."""
     domain, version = summary["domain"], summary["version"]
     generation: Mapping[str, Any] = summary["generation"]
     lines = [
+        *_FRONT_MATTER,
         f"# {plan.domain} benchmark (domain `{domain}`), version {version}",
         "",
         plan.description,
@@ -274,7 +290,7 @@ def _card(plan: Plan, summary: Mapping[str, Any]) -> str:
         "",
         "```python",
         "from datasets import load_dataset  # pip install datasets",
-        f'rows = load_dataset("json", data_files="{INSTANCES}", split="train")',
+        'rows = load_dataset(".", split="test")  # the instances, as the front matter says',
         "",
         "from benchagents.dataset import load_dataset_dir",
         'dataset = load_dataset_dir(".")',
