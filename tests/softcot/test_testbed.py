@@ -88,7 +88,7 @@ def test_carry_splits_are_disjoint_and_sources_checked():
 def test_shipped_configs_load_and_full_overrides_apply():
     quick, full = load_testbed_config(), load_testbed_config(full=True)
     assert len(full.testbed.seeds) >= 3 > len(quick.testbed.seeds)
-    assert full.train.steps > quick.train.steps
+    assert full.data.test_count > quick.data.test_count
     assert full.full == {} and quick.full
     run = quick.run_config("/some/dir", "soft", 2)
     assert (run.model.spec, run.thinking.mode, run.train.seed) == ("/some/dir", "soft", 2)
