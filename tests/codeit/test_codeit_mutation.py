@@ -10,7 +10,14 @@ import pytest
 
 from codeit.data import ArcTask, Example
 from codeit.execution import ProgramRunner, run_job
-from codeit.mutation import MUTATION_KINDS, canonical, drop_reason, mutate, mutation_buffer
+from codeit.mutation import (
+    MUTATION_KINDS,
+    MUTATION_WEIGHTS,
+    canonical,
+    drop_reason,
+    mutate,
+    mutation_buffer,
+)
 from codeit.program import check_types, parse
 from codeit.seeds import SEED_PROGRAMS
 
@@ -58,7 +65,7 @@ def test_each_mutation_kind_does_what_it_says() -> None:
     seed = parse("x1 = objects(I, TRUE, FALSE, TRUE)\nx2 = argmax(x1, size)\nO = subgrid(x2, I)\n")
     rng = random.Random(2)
     for _ in range(50):
-        mutant = mutate(seed, rng, kinds=("argument",))
+        mutant = mutate(seed, rng, kinds=("argument",), insert=0.0)
         assert mutant is not None
         # Same calls, one argument different (dead statements may have been dropped).
         if len(mutant) == len(seed):
@@ -71,6 +78,29 @@ def test_each_mutation_kind_does_what_it_says() -> None:
         assert sum(a.function != b.function for a, b in pairs) == 1
     definitions = {mutate(seed, rng, kinds=("definition",)).to_source() for _ in range(50)}
     assert len(definitions) > 20
+
+
+def test_kinds_follow_the_official_weights_and_insertions_add_a_definition() -> None:
+    rng = random.Random(5)
+    tally: Counter[str] = Counter()
+    seeds = [parse(source) for _, source in sorted(SEED_PROGRAMS.items())]
+    made = sum(mutate(seeds[k % len(seeds)], rng, tally=tally) is not None for k in range(1200))
+    total = sum(tally.values())
+    assert total == made == 1200
+    argument = (tally["argument"] + tally["insertion"]) / total
+    assert abs(argument - MUTATION_WEIGHTS["argument"]) < 0.06, tally
+    assert abs(tally["function"] / total - MUTATION_WEIGHTS["function"]) < 0.06, tally
+    assert abs(tally["definition"] / total - MUTATION_WEIGHTS["definition"]) < 0.06, tally
+    assert 0.15 < tally["insertion"] / (tally["argument"] + tally["insertion"]) < 0.35, tally
+    # an insertion defines a new variable that the mutated statement uses
+    seed = parse("x1 = objects(I, TRUE, FALSE, TRUE)\nx2 = argmax(x1, size)\nO = subgrid(x2, I)\n")
+    grown = 0
+    for _ in range(30):
+        mutant = mutate(seed, rng, kinds=("argument",), insert=1.0)
+        assert mutant is not None
+        check_types(mutant)
+        grown += len(mutant) == len(seed) + 1
+    assert grown >= 20  # the others replaced an argument whose statement then died
 
 
 def test_canonical_drops_dead_code_and_renumbers() -> None:

@@ -2,9 +2,12 @@
 
 CodeIt (arXiv 2402.04858) starts its buffer with tasks made by mutating seed programs and
 running them on training inputs: the policy first learns the DSL from programs that are
-varied but meaningful. Three mutations, each picked uniformly:
+varied but meaningful. Three mutations, drawn with the official mutator's weights
+(`MUTATION_WEIGHTS`: argument 0.5, function 0.25, definition 0.25):
 
 - argument: one argument becomes another variable, constant or primitive that fits the slot;
+  or, with probability `insert` (the official mutator does this too), a *new variable*
+  defined just above the statement by a fresh random call of the slot's type;
 - function: one call's primitive becomes another with a compatible signature;
 - definition: one variable's whole definition becomes a fresh random call of its type built
   from earlier variables, constants and primitives.
@@ -45,7 +48,6 @@ from codeit.program import (
     FuncRef,
     Program,
     ProgramError,
-    ProgramTypeError,
     Var,
     check_types,
     infer_types,
@@ -57,6 +59,13 @@ from codeit.scoring import Output
 
 MutationKind = Literal["argument", "function", "definition"]
 MUTATION_KINDS: tuple[MutationKind, ...] = ("argument", "function", "definition")
+MUTATION_WEIGHTS: dict[MutationKind, float] = {
+    "argument": 0.5,
+    "function": 0.25,
+    "definition": 0.25,
+}
+INSERT_PROBABILITY = 0.25  # an argument mutation that defines a new variable for the slot
+_NEW = "x999"  # the inserted variable's name until `canonical` renumbers
 DropReason = Literal["invalid", "trivial", "oversized", "duplicate"]
 
 _TRIES_PER_SITE = 6  # candidates type-checked at one site before another site is tried
@@ -136,6 +145,42 @@ def _argument_mutants(program: Program, env: dict[str, Type], rng: random.Random
         yield _with_statement(program, i, Assignment(stmt.target, stmt.function, args)), same
 
 
+def _random_call(
+    program: Program, env: Mapping[str, Type], index: int, t: Type, rng: random.Random
+) -> Iterator[tuple[str, tuple[Arg, ...]]]:
+    """Random calls (primitive, arguments) whose result fits type `t`, built from what is
+    defined before statement `index`, constants and primitives."""
+    options = [p for p in PRIMITIVES.values() if _fits(p.returns, t)]
+    rng.shuffle(options)
+    for prim in options:
+        args = []
+        for param in prim.params:
+            fitting = _options(program, env, index, param, rng)
+            if not fitting:
+                break
+            args.append(fitting[0])
+        else:
+            yield prim.name, tuple(args)
+
+
+def _insertion_mutants(program: Program, env: dict[str, Type], rng: random.Random) -> Mutants:
+    """One argument becomes a new variable, defined just above its statement."""
+    sites = [(i, j) for i, s in enumerate(program.statements) for j in range(len(s.args))]
+    if not sites:
+        return
+    i, j = rng.choice(sites)
+    stmt = program.statements[i]
+    param = PRIMITIVES[stmt.function].params[j]
+    for function, args in _random_call(program, env, i, param, rng):
+        changed = (*stmt.args[:j], Var(_NEW), *stmt.args[j + 1 :])
+        statements = list(program.statements)
+        statements[i : i + 1] = [
+            Assignment(_NEW, function, args),
+            Assignment(stmt.target, stmt.function, changed),
+        ]
+        yield Program(tuple(statements)), False
+
+
 @lru_cache(maxsize=1 << 14)
 def _replacements(function: str, arg_types: tuple[Type, ...], result: Type) -> tuple[str, ...]:
     """Primitives other than `function` that take arguments of `arg_types` and return
@@ -165,22 +210,14 @@ def _function_mutants(program: Program, env: dict[str, Type], rng: random.Random
 def _definition_mutants(program: Program, env: dict[str, Type], rng: random.Random) -> Mutants:
     i = rng.randrange(len(program.statements))
     stmt = program.statements[i]
-    options = [p for p in PRIMITIVES.values() if _fits(p.returns, env[stmt.target])]
-    rng.shuffle(options)
-    for prim in options:
-        args = []
-        for param in prim.params:
-            fitting = _options(program, env, i, param, rng)
-            if not fitting:
-                break
-            args.append(fitting[0])
-        else:
-            call = Assignment(stmt.target, prim.name, tuple(args))
-            yield _with_statement(program, i, call), False
+    for function, args in _random_call(program, env, i, env[stmt.target], rng):
+        yield _with_statement(program, i, Assignment(stmt.target, function, args)), False
 
 
-_MUTATORS: dict[MutationKind, Callable[[Program, dict[str, Type], random.Random], Mutants]] = {
+Mutator = Callable[[Program, dict[str, Type], random.Random], Mutants]
+_MUTATORS: dict[str, Mutator] = {
     "argument": _argument_mutants,
+    "insertion": _insertion_mutants,
     "function": _function_mutants,
     "definition": _definition_mutants,
 }
@@ -204,24 +241,37 @@ def mutate(
     rng: random.Random,
     *,
     kinds: Sequence[MutationKind] = MUTATION_KINDS,
+    insert: float = INSERT_PROBABILITY,
     attempts: int = 20,
+    tally: Counter[str] | None = None,
 ) -> Program | None:
-    """A type-correct canonical mutant that differs from `program`, or None if `attempts`
-    random sites gave none. `program` itself must type-check (ProgramTypeError otherwise)."""
+    """A type-correct canonical mutant that differs from `program`, or None if no kind gave
+    one in `attempts` random sites. The kind is drawn from `kinds` by `MUTATION_WEIGHTS` and
+    kept over its attempts (so the weights are the kinds' shares of the mutants); only a kind
+    that cannot apply (no other argument fits anywhere) passes to the next one drawn. An
+    argument mutation inserts a new definition with probability `insert`. `tally`, if given,
+    counts the kind that made the mutant ("insertion" for those argument mutations).
+    `program` itself must type-check (ProgramTypeError otherwise)."""
     env = _types(program)
     original = canonical(program)
-    for _ in range(attempts):
-        kind = rng.choice(kinds)
-        for mutant, same_types in islice(_MUTATORS[kind](program, env, rng), _TRIES_PER_SITE):
-            mutant = canonical(mutant)
-            if mutant == original:
-                continue
-            if not same_types:
-                try:
-                    check_types(mutant)
-                except ProgramTypeError:
+    remaining = list(kinds)
+    while remaining:
+        drawn = rng.choices(remaining, [MUTATION_WEIGHTS[k] for k in remaining])[0]
+        remaining.remove(drawn)
+        kind = "insertion" if drawn == "argument" and rng.random() < insert else drawn
+        for _ in range(attempts):
+            for mutant, same_types in islice(_MUTATORS[kind](program, env, rng), _TRIES_PER_SITE):
+                mutant = canonical(mutant)
+                if mutant == original:
                     continue
-            return mutant
+                if not same_types:
+                    try:
+                        check_types(mutant)
+                    except ProgramError:  # ill-typed, or an insertion past MAX_STATEMENTS
+                        continue
+                if tally is not None:
+                    tally[kind] += 1
+                return mutant
     return None
 
 
