@@ -56,7 +56,14 @@ def config_cases(cli: str, args: Callable[[Path], list[str]]) -> list[Case]:
             "FILE:2",
             "not valid YAML: could not determine a constructor",
         ),
-        Case(cli, args, "alias.yaml", "a: &x [1]\nb: *x\n", "FILE:2", "not valid YAML: aliases are not allowed"),
+        Case(
+            cli,
+            args,
+            "alias.yaml",
+            "a: &x [1]\nb: *x\n",
+            "FILE:2",
+            "not valid YAML: aliases are not allowed",
+        ),
         Case(
             cli,
             args,
@@ -131,7 +138,14 @@ def benchagents_rows(path: Path) -> list[str]:
 CASES = [
     *config_cases("softcot", lambda p: ["train", "--config", str(p), "--out", str(p.parent)]),
     *config_cases("codeit", lambda p: ["run", "--config", str(p), "--run-dir", str(p.parent)]),
-    Case("reasonloop", lambda p: ["up", str(p)], "deep.yaml", f"a: {DEEP_JSON}\n", "FILE", "nested too"),
+    Case(
+        "reasonloop",
+        lambda p: ["up", str(p)],
+        "deep.yaml",
+        f"a: {DEEP_JSON}\n",
+        "FILE",
+        "nested too",
+    ),
     # options: `FIELD: what is wrong`
     Case("softcot", lambda p: ["train", "--steps", "0"], "-", "", "train.steps", "Input should"),
     Case(
