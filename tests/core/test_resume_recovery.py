@@ -118,7 +118,7 @@ def test_resume_checkpoint_clears_what_a_crash_left(
     done.mkdir(parents=True)
     (done / "trainer_state.pt").write_bytes(b"state")
     (run / "latest").write_text("step-000002")
-    for name in (".step-000003.a1b2c3.tmp", ".step-000004.d4e5f6.tmp"):
+    for name in (".step-000003.a1b2c3.tmp", ".step-000004.d4e5f6.tmp", ".step-000005.older"):
         (run / "checkpoints" / name / "weights").mkdir(parents=True)
     with pytest.raises(RuntimeError), atomic_path(run / "buffer.jsonl") as tmp:
         tmp.write_text("half")
@@ -129,6 +129,7 @@ def test_resume_checkpoint_clears_what_a_crash_left(
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000002"]
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "latest"]
     [note] = notes(caplog)
-    assert note.startswith(f"{run}: removed ") and note.count(".tmp") == 3
+    assert note.startswith(f"{run}: removed ")
+    assert note.endswith("and 1 more, left by a crash mid-write")  # 4 of them
     caplog.clear()
     assert resume_checkpoint(run) == done and notes(caplog) == []

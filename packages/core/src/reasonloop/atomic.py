@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,12 +78,18 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return Path(path)
 
 
-def remove_leftovers(directory: str | Path) -> list[Path]:
+LEFTOVERS = (f"**/.*{TMP_SUFFIX}",)  # glob patterns of what interrupted writes leave
+
+
+def remove_leftovers(directory: str | Path, patterns: Sequence[str] = LEFTOVERS) -> list[Path]:
     """Remove what interrupted atomic writes left under `directory` (hidden `.NAME.*.tmp`
-    files, and directories such as a checkpoint's), saying so in one logged line; returns
-    them. Only for a directory no live process writes to: a resumed run's."""
+    files, and directories such as a checkpoint's; `patterns` may name more), saying so in
+    one logged line; returns them. Only for a directory no live process writes to: a resumed
+    run's."""
     directory = Path(directory)
-    found = [p for p in directory.rglob(f".*{TMP_SUFFIX}") if not p.is_symlink()]
+    found = sorted(
+        {p for pattern in patterns for p in directory.glob(pattern) if not p.is_symlink()}
+    )
     for path in found:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from reasonloop.atomic import TMP_SUFFIX, remove_leftovers, write_atomic
+from reasonloop.atomic import LEFTOVERS, TMP_SUFFIX, remove_leftovers, write_atomic
 
 LATEST = "latest"
 STATE_FILE = "trainer_state.pt"
@@ -80,8 +80,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def resume_checkpoint(run_dir: Path) -> Path | None:
     """The checkpoint a resumed run starts from, after removing what a crash left in
     `run_dir` (unfinished checkpoint directories, temporary files; one logged line)."""
-    if run_dir.is_dir():
-        remove_leftovers(run_dir)
+    if run_dir.is_dir():  # checkpoint temp dirs of older runs lack the suffix
+        remove_leftovers(run_dir, (*LEFTOVERS, "checkpoints/.step-*"))
     return latest_checkpoint(run_dir)
 
 
