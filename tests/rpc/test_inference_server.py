@@ -216,26 +216,28 @@ def test_concurrent_greedy_clients_get_what_sequential_calls_get(start_inference
     assert concurrent == sequential
 
 
-def test_requests_arriving_together_are_decoded_together(tiny) -> None:
+def test_requests_arriving_during_a_long_one_join_it_and_finish_first(tiny) -> None:
     from reasonloop.rpc import InferenceEngine
 
     engine = InferenceEngine(tiny)
-    long = SamplingParams(max_new_tokens=300, ignore_eos=True, temperature=0)
+    long = SamplingParams(max_new_tokens=2000, ignore_eos=True, temperature=0)
     first = engine.submit(["first"], long)
-    next(first.events())  # the engine is now busy with `first`
-    waiting = [engine.submit([f"later {i}"], GREEDY) for i in range(5)]
-    first.completions()
-    for w in waiting:
-        assert len(w.completions()) == 1
-    assert engine.served == 6
-    assert engine.batches == 2  # the five waiting requests were decoded as one batch
+    next(first.events())  # the engine is busy with `first`
+    later = [engine.submit([f"later {i}"], GREEDY) for i in range(5)]
+    for request in later:
+        assert len(request.completions()) == 1
+    assert engine.running == 1  # `first` is still decoding: the others did not wait for it
+    assert engine.served == 5
+    assert len(first.completions()[0].token_ids) == 2000
     engine.close()
 
 
 def test_full_queue_is_resource_exhausted(tiny) -> None:
     from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
 
-    engine = InferenceEngine(tiny, EngineLimits(max_queue=1, max_new_tokens=4000))
+    # the running request fills the token budget, so the next one waits in line
+    limits = EngineLimits(max_queue=1, max_new_tokens=4000, max_batch_tokens=4100)
+    engine = InferenceEngine(tiny, limits)
     with serve_inference(engine, ServerOptions(port=0)) as server:
         stub = stub_for(f"127.0.0.1:{server.port}")
         running = stub.GenerateStream(bad(max_new_tokens=4000, ignore_eos=True, temperature=0))

@@ -1,19 +1,27 @@
-"""The batching engine behind every server: one thread owns the model and decodes together
-whatever requests are waiting when it becomes free.
+"""The engine behind every server: one thread owns the model and decodes every request in
+one running batch, which requests join and leave at any step (continuous batching).
 
 Callers (gRPC handlers, the OpenAI HTTP routes) submit a request from their own threads and
 read its events from a queue; a bounded waiting line turns overload into an immediate
-`QueueFullError` instead of unbounded latency. A request whose caller goes away is
-cancelled and its rows leave the running batch at the next step.
+`QueueFullError` instead of unbounded latency. Between two decoding steps the worker takes the
+waiting requests that fit, in arrival order (the first that does not fit waits at the head of
+the line, and everyone behind it), prefills their prompts in one pass of their own and adds
+their rows to the batch (`reasonloop.sampling.decoder.RunningBatch`; the rows' keys and values
+live in slots of a `SlotCache`, so joining and leaving move no other row's cache). A row leaves
+the step it finishes; a request whose caller goes away is cancelled and its rows leave at the
+next step.
 
-Memory is admitted in tokens: a decoding batch holds a KV cache of rows x (longest prompt +
-most decoding steps) positions, so a request claiming more than `max_batch_tokens` alone is
-refused, and requests join a batch only while the batch stays within it. Score runs its items
-in chunks of at most `max_score_tokens` positions (their logits are positions x vocabulary),
-each chunk queued on its own so that decoding batches run in between.
+Memory is admitted in tokens: the batch's KV cache holds slots x (the longest live request's
+prompt + decoding steps) positions, so a request claiming more than `max_batch_tokens` alone is
+refused, and requests join only while the batch stays within it and `max_batch_rows`; at most
+`max_prefill_tokens` prompt tokens join in one step (a longer prompt joins alone), so
+prefilling does not stall the running rows for long. Score runs its items in chunks of at most
+`max_score_tokens` positions (their logits are positions x vocabulary), each chunk queued on its
+own and run between two steps.
 
-A batch that fails fails no request by itself: each of its requests is decoded again alone,
-so only the one at fault gets the error (a streaming one sends only what it had not sent; see
+A failing step fails no request by itself: if joining requests' prefill fails, each is tried
+alone; if a decoding step fails, each request of the batch is decoded again alone, so only the
+one at fault gets the error (a streaming one sends only what it had not sent; see
 `reasonloop.rpc.delivery`). Requests without a seed get one on submission, so a rerun repeats
 their samples.
 """
@@ -25,7 +33,6 @@ import math
 import queue
 import secrets
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -37,7 +44,7 @@ from reasonloop.limits import MIN_TEMPERATURE, at_most
 from reasonloop.models import LoadedModel
 from reasonloop.rpc.delivery import Delivery
 from reasonloop.sampling import Completion, Grammar, Sampler, SamplingParams, StreamEvent
-from reasonloop.sampling.decoder import Prompt
+from reasonloop.sampling.decoder import Joining, Prompt, RunningBatch
 from reasonloop.sampling.teacher_forcing import completion_log_probs
 
 logger = logging.getLogger(__name__)
@@ -60,6 +67,7 @@ class EngineLimits:
     max_prompts: int = 64
     max_batch_rows: int = 256  # rows (prompts x n) decoded together
     max_batch_tokens: int = 32768  # KV-cache positions of a batch: rows x (prompt + steps)
+    max_prefill_tokens: int = 4096  # prompt tokens joining in one step (one request: any)
     max_score_items: int = 256  # items of one Score call
     max_score_tokens: int = 8192  # positions of one Score chunk: items x (prompt + continuation)
     max_queue: int = 256  # requests waiting for the model
@@ -72,6 +80,7 @@ class EngineLimits:
 
 
 _END = object()
+_NOTHING = object()
 
 
 @dataclass
@@ -124,7 +133,7 @@ class _Call:
 
 
 class InferenceEngine:
-    """Owns a loaded model; decodes concurrent requests in shared batches."""
+    """Owns a loaded model; decodes concurrent requests in one running batch."""
 
     def __init__(self, loaded: LoadedModel, limits: EngineLimits | None = None) -> None:
         self.loaded = loaded
@@ -136,9 +145,9 @@ class InferenceEngine:
             self.limits.max_queue
         )
         self._closed = False
-        self.running = 0  # requests in the batch being decoded now
+        self.running = 0  # requests in the running batch now
         self.served = 0  # requests decoded since start (cancelled ones included)
-        self.batches = 0  # batches decoded since start
+        self.batches = 0  # prefill passes since start: requests joining together, reruns
         self._worker = threading.Thread(target=self._loop, name="inference-engine", daemon=True)
         self._worker.start()
 
@@ -153,8 +162,8 @@ class InferenceEngine:
 
     @property
     def capacity(self) -> int:
-        """The most requests the engine holds at once: the waiting line, one taken from it and
-        held for the next batch, and the batch being decoded (at least one row each)."""
+        """The most requests the engine holds at once: the waiting line, one being taken from
+        it, and the running batch (at least one row each)."""
         return self.limits.max_queue + 1 + self.limits.max_batch_rows
 
     @property
@@ -297,83 +306,171 @@ class InferenceEngine:
     # ---- the worker ---------------------------------------------------------------------
 
     def _loop(self) -> None:
-        held: deque[GenerationRequest | _Call | None] = deque()  # taken but not yet run
+        """Steps the running batch; between steps, waiting requests join it in arrival order
+        and Score chunks run."""
+        batch = RunningBatch(self.sampler)
+        live: dict[int, GenerationRequest] = {}  # id -> a request with rows in the batch
+        closing = False
         while True:
-            item = held.popleft() if held else self._waiting.get()
-            if item is None:
-                return
-            if isinstance(item, _Call):
-                self._run_call(item)
-                continue
-            batch, rows, width, steps = [item], item.rows, item.width, item.steps
-            while rows < self.limits.max_batch_rows:  # join whatever else is waiting
+            if batch.rows_live:
                 try:
-                    other = self._waiting.get_nowait()
-                except queue.Empty:
-                    break
-                if not isinstance(other, GenerationRequest):
-                    held.append(other)
-                    break
-                grown = (rows + other.rows, max(width, other.width), max(steps, other.steps))
-                if grown[0] > self.limits.max_batch_rows or (
-                    grown[0] * self._positions(grown[1], grown[2]) > self.limits.max_batch_tokens
-                ):
-                    held.append(other)
-                    break
-                batch.append(other)
-                rows, width, steps = grown
-            self._decode(batch)
+                    batch.forward()
+                except Exception as error:
+                    batch = self._isolate(batch, live, error)
+            if not closing:
+                closing = self._admit(batch, live)
+            if not batch.rows_live:
+                if closing:
+                    return
+                continue
+            try:
+                events, done = batch.decide()
+            except Exception as error:
+                batch = self._isolate(batch, live, error)
+                continue
+            self._deliver(events, done, live)
 
-    def _decode(self, batch: list[GenerationRequest]) -> None:
-        live = [r for r in batch if not r.cancelled]
-        if not live:
+    def _admit(self, batch: RunningBatch, live: dict[int, GenerationRequest]) -> bool:
+        """Join the waiting requests that fit, in arrival order: the first that does not fit
+        stays at the head of the line, and all behind it wait too. Waits for work when the
+        batch is empty. Returns True once the engine is closing."""
+        joining: list[GenerationRequest] = []
+        rows = sum(r.rows for r in live.values())
+        positions = max((self._request_positions(r) for r in live.values()), default=0)
+        prefill_tokens = 0
+        while True:
+            if not joining and not batch.rows_live:
+                item = self._waiting.get()  # nothing to decode: wait for work
+            else:
+                with self._waiting.mutex:  # this thread alone takes: the head stays the head
+                    item = self._waiting.queue[0] if self._waiting.queue else _NOTHING
+                if item is _NOTHING:
+                    break
+                if isinstance(item, GenerationRequest) and not item.cancelled:
+                    grown_rows = rows + item.rows
+                    grown_positions = max(positions, self._request_positions(item))
+                    fits = (
+                        batch.joinable
+                        and grown_rows <= self.limits.max_batch_rows
+                        and max(batch.slots, grown_rows) * grown_positions
+                        <= self.limits.max_batch_tokens
+                        and (
+                            not joining  # a long prompt joins alone
+                            or prefill_tokens + item.prompt_tokens <= self.limits.max_prefill_tokens
+                        )
+                    )
+                    if not fits:
+                        break
+                self._waiting.get_nowait()
+            if item is None:
+                self._join(batch, joining, live)
+                return True
+            if isinstance(item, _Call):
+                self._run_call(item)  # between two steps
+                continue
+            if item.cancelled:
+                item._events.put(_END)
+                continue
+            joining.append(item)
+            rows += item.rows
+            positions = max(positions, self._request_positions(item))
+            prefill_tokens += item.prompt_tokens
+        self._join(batch, joining, live)
+        return False
+
+    def _request_positions(self, request: GenerationRequest) -> int:
+        return self._positions(request.width, request.steps)
+
+    def _join(
+        self,
+        batch: RunningBatch,
+        joining: list[GenerationRequest],
+        live: dict[int, GenerationRequest],
+    ) -> None:
+        """Prefill the joiners together; if that fails, each alone, so that only the one at
+        fault gets the error."""
+        if not joining:
             return
-        self.running = len(live)
-        error = self._run_batch(live)
-        if error is not None and len(live) == 1:
-            live[0]._events.put(error)
-        elif error is not None:  # isolate the request at fault: decode each again, alone
-            for request in live:
-                if not request.cancelled:
-                    request._delivery.new_attempt()
-                    alone = self._run_batch([request])
-                    if alone is not None:
-                        request._events.put(alone)
-        for request in live:
-            request._events.put(_END)
-        self.running = 0
-        self.served += len(live)
-
-    def _run_batch(self, live: list[GenerationRequest]) -> Exception | None:
-        """Decode `live` together, sending each request its new events; returns the error
-        that stopped the batch, if one did."""
-        owner: list[GenerationRequest] = []  # the request of each global prompt index
-        first_index: dict[int, int] = {}  # request id -> its first global prompt index
-        prompts: list[Prompt] = []
-        params: list[SamplingParams] = []
-        for request in live:
-            first_index[id(request)] = len(prompts)
-            owner.extend([request] * len(request.prompts))
-            prompts.extend(request.prompts)
-            params.extend([request.params] * len(request.prompts))
         self.batches += 1
-        grammars = {g: c for request in live for g, c in request.grammars.items()}
         try:
-            stream = self.sampler.stream(
-                prompts, params, cancelled=lambda i: owner[i].cancelled, grammars=grammars
-            )
-            for event in stream:
-                request = owner[event.prompt_index]
-                event.prompt_index -= first_index[id(request)]
-                if event.completion is not None:
-                    event.completion.prompt_index = event.prompt_index
-                unsent = request._delivery.unsent(event)
-                if unsent is not None:
-                    request._events.put(unsent)
+            batch.add([self._joining(r) for r in joining])
         except Exception as error:
-            logger.warning("decoding a batch of %d request(s) failed: %r", len(live), error)
-            return error
-        return None
+            logger.warning("prefilling %d joining request(s) failed: %r", len(joining), error)
+            if len(joining) == 1:
+                self._fail(joining[0], error)
+                return
+            for request in joining:
+                self._join(batch, [request], live)
+            return
+        for request in joining:
+            live[id(request)] = request
+        self.running = len(live)
+
+    @staticmethod
+    def _joining(request: GenerationRequest) -> Joining:
+        return Joining(
+            request.prompts,
+            request.params,
+            owner=request,
+            cancelled=lambda _: request.cancelled,
+            grammars=request.grammars,
+        )
+
+    def _deliver(
+        self,
+        events: list[tuple[Any, StreamEvent]],
+        done: list[Any],
+        live: dict[int, GenerationRequest],
+    ) -> None:
+        for request, event in events:
+            unsent = request._delivery.unsent(event)
+            if unsent is not None:
+                request._events.put(unsent)
+        for request in done:
+            request._events.put(_END)
+            live.pop(id(request), None)
+            self.served += 1
+        self.running = len(live)
+
+    def _fail(self, request: GenerationRequest, error: Exception) -> None:
+        request._events.put(error)
+        request._events.put(_END)
+        self.served += 1
+
+    def _isolate(
+        self, batch: RunningBatch, live: dict[int, GenerationRequest], error: Exception
+    ) -> RunningBatch:
+        """A step failed: no request fails for its neighbours. Each request of the batch is
+        decoded again alone (a stream sends only what it had not sent), so only the one at
+        fault gets the error; returns a fresh, empty batch."""
+        logger.warning("a step of %d request(s) failed: %r", len(live), error)
+        requests = list(live.values())
+        live.clear()
+        if len(requests) == 1:
+            self._fail(requests[0], error)
+        else:
+            for request in requests:
+                if request.cancelled:
+                    request._events.put(_END)
+                    continue
+                request._delivery.new_attempt()
+                self._solo(request)
+        self.running = 0
+        return RunningBatch(self.sampler)
+
+    def _solo(self, request: GenerationRequest) -> None:
+        """Decode one request in a batch of its own, to its end or its error."""
+        alone: dict[int, GenerationRequest] = {}
+        batch = RunningBatch(self.sampler)
+        self._join(batch, [request], alone)
+        try:
+            while batch.rows_live:
+                events, done = batch.decide()
+                self._deliver(events, done, alone)
+                if batch.rows_live:
+                    batch.forward()
+        except Exception as error:
+            self._fail(request, error)
 
     @staticmethod
     def _run_call(call: _Call) -> None:

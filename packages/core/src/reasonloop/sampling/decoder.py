@@ -2,7 +2,8 @@
 
 One loop serves plain decoding, grammar-constrained answers and the three chain-of-thought
 modes. Each row of the batch is one sample of one prompt; rows leave the batch (and the KV
-cache) as soon as they finish, so a long sample does not make short ones pay.
+cache) as soon as they finish, so a long sample does not make short ones pay, and a server
+adds the rows of new requests to the running batch between two steps (`RunningBatch`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from reasonloop.limits import (
     shown,
 )
 from reasonloop.sampling.grammar import GrammarCompilerCache, RowConstraint, RowGrammars
-from reasonloop.sampling.kv_cache import new_cache
+from reasonloop.sampling.kv_cache import SlotCache, Span, new_cache, plain_attention
 from reasonloop.sampling.logits import RowSettings, choose_tokens, draw, scaled_log_probs
 from reasonloop.sampling.params import Grammar, SamplingParams
 from reasonloop.sampling.text import AnswerText
@@ -99,6 +100,17 @@ class StreamEvent:
 
 
 @dataclass
+class _Group:
+    """The rows one `RunningBatch.add` call brought: whose they are, when they are cancelled,
+    what constrains their answers (rows numbered prompt by prompt, `n` each)."""
+
+    owner: Any
+    cancelled: Callable[[int], bool] | None
+    constraint: RowConstraint | None
+    remaining: int  # rows not yet finished or cancelled
+
+
+@dataclass
 class _Row:
     prompt_index: int
     sample_index: int
@@ -118,6 +130,8 @@ class _Row:
     position: int = 0
     tau: float = 0.0  # CoT temperature
     sigma: float = 0.0  # absolute noise std of soft/fuzzy thinking
+    group: _Group | None = None
+    group_row: int = 0  # the row's number within its group (its constraint's row)
 
 
 def _row_seed(seed: int, sample_index: int) -> int:
@@ -281,7 +295,6 @@ class Sampler:
 
     # ---- the loop -----------------------------------------------------------------
 
-    @torch.inference_mode()
     def _run(
         self,
         prompts: Sequence[Prompt],
@@ -295,62 +308,14 @@ class Sampler:
         prompt_ids = self.validate(prompts, params, grammars=grammars)
         if not prompt_ids:
             return
-        per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
-        embeddings = embedding_matrix(self.model)
-        rows = self._make_rows(prompt_ids, per_prompt, embeddings)
-        row_grammars = (
-            constraint if constraint is not None else self._row_grammars(rows, grammars or {})
-        )
-        device = self.model.device
-        settings = RowSettings.of([r.params for r in rows], device)
-
-        expand = torch.tensor([r.prompt_index for r in rows], device=self.model.device)
-        logits, cache, attention = prefill_prompts(self.model, prompt_ids, expand, self.pad_id)
-        active = list(range(len(rows)))
-        embed = self.model.get_input_embeddings()
-
-        while active:
-            step = _Step(len(active))
-            live = settings.select(torch.tensor(active, device=device))
-            self._advance_thinking(rows, active, logits, embeddings, step)
-            self._advance_answers(rows, active, logits, live, row_grammars, step)
-
-            events: list[StreamEvent] = []
-            keep: list[int] = []
-            for i, r in enumerate(active):
-                row = rows[r]
-                finished = step.finish.get(i)
-                if stream_text or finished:
-                    event = self._event(row, finished, final=finished is not None)
-                    if event is not None:
-                        events.append(event)
-                if finished is None and not (cancelled and cancelled(row.prompt_index)):
-                    keep.append(i)
-            yield from events
-            if not keep:
-                break
-            if len(keep) < len(active):
-                index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(index)
-                attention = attention[index]
-                step.select(keep)
-                active = [active[i] for i in keep]
-            inputs = embed(torch.tensor(step.tokens, device=device))
-            for i, x in step.soft_inputs.items():
-                inputs[i] = x
-            attention = torch.cat([attention, attention.new_ones(len(active), 1)], dim=1)
-            positions = torch.tensor([[rows[r].position] for r in active], device=device)
-            for r in active:
-                rows[r].position += 1
-            out = self.model(
-                inputs_embeds=inputs[:, None, :],
-                attention_mask=attention,
-                position_ids=positions,
-                cache=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            logits, cache = out.logits[:, -1, :], out.cache
+        batch = RunningBatch(self, stream_text=stream_text)
+        batch.add([Joining(prompt_ids, params, None, cancelled, grammars, constraint)])
+        while True:
+            events, _ = batch.decide()
+            yield from (event for _, event in events)
+            if not batch.rows_live:
+                return
+            batch.forward()
 
     def _make_rows(
         self,
@@ -508,10 +473,10 @@ class Sampler:
         active: list[int],
         logits: torch.Tensor,
         live: RowSettings,
-        grammars: RowConstraint | None,
         step: _Step,
     ) -> None:
-        """Choose the next answer token of every row in its answer phase."""
+        """Choose the next answer token of every row in its answer phase (rows of different
+        requests may carry different constraints)."""
         answering = [i for i, r in enumerate(active) if i not in step.phase_done]
         if not answering:
             return
@@ -520,8 +485,20 @@ class Sampler:
         else:
             index = torch.tensor(answering, device=logits.device)
             z, sub = logits[index].float(), live.select(index)
-        if grammars is not None:
-            grammars.mask(z, [active[i] for i in answering])
+        constrained: dict[int, tuple[RowConstraint, list[int], list[int]]] = {}
+        for k, i in enumerate(answering):
+            group = rows[active[i]].group
+            if group is not None and group.constraint is not None:
+                entry = constrained.setdefault(id(group), (group.constraint, [], []))
+                entry[1].append(k)
+                entry[2].append(rows[active[i]].group_row)
+        for constraint, positions, group_rows in constrained.values():
+            if len(positions) == len(answering):
+                constraint.mask(z, group_rows)
+            else:
+                part = z[positions]
+                constraint.mask(part, group_rows)
+                z[positions] = part
         log_probs = scaled_log_probs(z, sub.temperature)
         chosen = choose_tokens(log_probs, sub, [rows[active[i]].generator for i in answering])
         chosen_lp = log_probs.gather(1, chosen[:, None])[:, 0].tolist()
@@ -533,7 +510,8 @@ class Sampler:
             p = row.params
             if row.params.stop:
                 row.answer.update(row.answer_ids)
-            grammar_done = grammars is not None and grammars.accept(active[i], token)
+            constraint = row.group.constraint if row.group is not None else None
+            grammar_done = constraint is not None and constraint.accept(row.group_row, token)
             if (token in self.eos_ids and not p.ignore_eos) or grammar_done or row.answer.stopped:
                 step.finish[i] = "stop"
             elif len(row.answer_ids) >= p.max_new_tokens or row.position + 1 >= self.context_length:
@@ -599,21 +577,216 @@ class _Step:
         self.phase_done: set[int] = set()  # rows whose input was decided by the CoT phase
         self.finish: dict[int, Literal["stop", "length"]] = {}
 
-    def select(self, keep: list[int]) -> None:
-        remap = {old: new for new, old in enumerate(keep)}
-        self.tokens = [self.tokens[i] for i in keep]
-        self.soft_inputs = {remap[i]: x for i, x in self.soft_inputs.items() if i in remap}
+
+@dataclass
+class Joining:
+    """One request joining a `RunningBatch`: its validated prompts' token ids and parameters,
+    the tag its events carry, `cancelled(prompt_index)` (asked at every step), and what
+    constrains its answers (`grammars` compiled beforehand, or a caller's own `constraint`)."""
+
+    prompt_ids: Sequence[Sequence[int]]
+    params: SamplingParams | Sequence[SamplingParams]
+    owner: Any = None
+    cancelled: Callable[[int], bool] | None = None
+    grammars: Mapping[Grammar, Any] | None = None
+    constraint: RowConstraint | None = None
 
 
-def prefill_prompts(
-    model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], expand: torch.Tensor, pad_id: int
-) -> tuple[torch.Tensor, Any, torch.Tensor]:
-    """Run each distinct prompt once (left-padded), then copy its cache to its rows.
+class RunningBatch:
+    """The rows being decoded together: requests join between steps, rows leave the step
+    they finish.
 
-    `expand[r]` is row r's prompt. Returns the rows' next-token logits [rows, vocab], the
-    cache and the rows' attention mask. Shared by decoding and teacher forcing, so an RL group
-    of G samples pays for its prompt once in both.
+    A step is `decide` (every live row chooses its next input from its pending logits; rows
+    that finish or are cancelled leave) then `forward` (one model pass feeds every row its
+    choice). `add` may come between a forward and the next decide: the joining prompts are
+    prefilled in a pass of their own, so their rows start with pending logits like the others.
+    With plain full attention the rows live in a `SlotCache`, where joining and leaving move
+    no other row's keys and values; other models (sliding windows) take one group only, in
+    transformers' own cache, and rows leaving are selected out of it.
     """
+
+    def __init__(self, sampler: Sampler, *, stream_text: bool = True) -> None:
+        model = sampler.model
+        self.sampler = sampler
+        self.stream_text = stream_text
+        self.device = model.device
+        self.embeddings = embedding_matrix(model)
+        self.slotted = plain_attention(model.config)
+        self._clear()
+
+    def _clear(self) -> None:
+        """No rows, no cache (its memory is freed)."""
+        layers = self.sampler.model.config.get_text_config(decoder=True).num_hidden_layers
+        self.cache: Any = SlotCache(layers) if self.slotted else None
+        self.span = self.cache.span if self.slotted else Span()
+        self.rows: list[_Row | None] = []  # per slot; None: free
+        self.row_start = torch.zeros(0, dtype=torch.long, device=self.device)  # first column
+        self.logits: torch.Tensor | None = None  # per slot, the next-token logits
+        self.tokens: list[int] = []  # per slot, the input `forward` feeds
+        self.soft_inputs: dict[int, torch.Tensor] = {}  # per slot, a soft input instead
+
+    @property
+    def rows_live(self) -> int:
+        return sum(row is not None for row in self.rows)
+
+    @property
+    def slots(self) -> int:
+        return len(self.rows)
+
+    @property
+    def joinable(self) -> bool:
+        """Whether `add` is possible now: always with a SlotCache, else only when empty."""
+        return self.slotted or not self.rows_live
+
+    @torch.inference_mode()
+    def add(self, joining: Sequence[Joining]) -> None:
+        """Prefill the joiners' validated prompts (each distinct prompt once, in one pass) and
+        join their rows to the batch. Nothing changes if this raises."""
+        if not self.joinable:
+            raise RuntimeError("this model's cache takes no rows into a running batch")
+        sampler = self.sampler
+        rows: list[_Row] = []
+        for join in joining:
+            params = join.params
+            if isinstance(params, SamplingParams):
+                params = [params] * len(join.prompt_ids)
+            group_rows = sampler._make_rows(
+                [list(ids) for ids in join.prompt_ids], list(params), self.embeddings
+            )
+            constraint = join.constraint
+            if constraint is None:
+                constraint = sampler._row_grammars(group_rows, join.grammars or {})
+            group = _Group(join.owner, join.cancelled, constraint, remaining=len(group_rows))
+            for k, row in enumerate(group_rows):
+                row.group, row.group_row = group, k
+            rows += group_rows
+        if not rows:
+            return
+        distinct = list(dict.fromkeys(tuple(row.prompt_ids) for row in rows))
+        which = {ids: k for k, ids in enumerate(distinct)}
+        logits, prefilled, width = prefill(sampler.model, distinct, sampler.pad_id)
+        if not self.slotted:  # an empty batch: the joiners' cache becomes the batch's
+            self._clear()
+            expand = torch.tensor([which[tuple(r.prompt_ids)] for r in rows], device=self.device)
+            prefilled.batch_select_indices(expand)
+            self.cache, self.span = prefilled, Span(0, width)
+        free = [slot for slot, row in enumerate(self.rows) if row is None]
+        slots = free[: len(rows)]
+        slots += range(self.slots, self.slots + len(rows) - len(slots))
+        if self.slotted:
+            self.cache.reserve(max(slots) + 1, width, template=prefilled)
+        grow = max(slots) + 1 - self.slots
+        if grow > 0:
+            self.rows += [None] * grow
+            self.tokens += [sampler.pad_id] * grow
+            self.row_start = torch.cat([self.row_start, self.row_start.new_zeros(grow)])
+            more = logits.new_zeros((grow, logits.shape[1]))
+            self.logits = more if self.logits is None else torch.cat([self.logits, more])
+        for slot, row in zip(slots, rows, strict=True):
+            source = which[tuple(row.prompt_ids)]
+            length = len(row.prompt_ids)
+            if self.slotted:
+                for layer, prefilled_layer in zip(self.cache.layers, prefilled.layers, strict=True):
+                    layer.place(
+                        slot,
+                        prefilled_layer.keys[source, :, width - length :],
+                        prefilled_layer.values[source, :, width - length :],
+                    )
+            self.rows[slot] = row
+            self.row_start[slot] = self.span.end - length
+            self.span.start = min(self.span.start, self.span.end - length)
+            self.logits[slot] = logits[source]
+
+    @torch.inference_mode()
+    def decide(self) -> tuple[list[tuple[Any, StreamEvent]], list[Any]]:
+        """Every live row chooses its next input; returns the new events (with their rows'
+        owners) and the owners whose last row has just finished or been cancelled."""
+        active = [slot for slot, row in enumerate(self.rows) if row is not None]
+        if not active:
+            return [], []
+        assert self.logits is not None
+        logits = self.logits if len(active) == self.slots else self.logits[active]
+        sampler = self.sampler
+        step = _Step(len(active))
+        live = RowSettings.of([self.rows[slot].params for slot in active], self.device)
+        sampler._advance_thinking(self.rows, active, logits, self.embeddings, step)
+        sampler._advance_answers(self.rows, active, logits, live, step)
+        events: list[tuple[Any, StreamEvent]] = []
+        done: list[Any] = []
+        self.soft_inputs = {}
+        for i, slot in enumerate(active):
+            row = self.rows[slot]
+            group = row.group
+            finished = step.finish.get(i)
+            if self.stream_text or finished:
+                event = sampler._event(row, finished, final=finished is not None)
+                if event is not None:
+                    events.append((group.owner, event))
+            cancelled = group.cancelled is not None and group.cancelled(row.prompt_index)
+            if finished is not None or cancelled:
+                self.rows[slot] = None
+                self.tokens[slot] = sampler.pad_id
+                group.remaining -= 1
+                if group.remaining == 0:
+                    done.append(group.owner)
+            else:
+                self.tokens[slot] = step.tokens[i]
+                if i in step.soft_inputs:
+                    self.soft_inputs[slot] = step.soft_inputs[i]
+        if not self.rows_live:
+            self._clear()
+        return events, done
+
+    @torch.inference_mode()
+    def forward(self) -> None:
+        """Feed every live row the input `decide` chose; their next logits become pending."""
+        live = [slot for slot, row in enumerate(self.rows) if row is not None]
+        free = self.slots - len(live)
+        if free and (free >= len(live) or not self.slotted):
+            self._compact(live)
+            live = list(range(len(live)))
+        if self.slotted:
+            self.cache.trim(int(self.row_start[live].min()))
+            self.cache.reserve(self.slots, 0)
+        model = self.sampler.model
+        inputs = model.get_input_embeddings()(torch.tensor(self.tokens, device=self.device))
+        for slot, x in self.soft_inputs.items():
+            inputs[slot] = x
+        columns = torch.arange(self.span.start, self.span.end + 1, device=self.device)
+        attention = (columns[None, :] >= self.row_start[:, None]).long()
+        positions = torch.tensor(
+            [[row.position if row is not None else 0] for row in self.rows], device=self.device
+        )
+        for row in self.rows:
+            if row is not None:
+                row.position += 1
+        out = model(
+            inputs_embeds=inputs[:, None, :],
+            attention_mask=attention,
+            position_ids=positions,
+            cache=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self.span.end += 1
+        self.logits = out.logits[:, -1, :]
+
+    def _compact(self, live: list[int]) -> None:
+        """Keep only the live slots (a copy of their caches; see `SlotCache`)."""
+        index = torch.tensor(live, device=self.device)
+        self.cache.batch_select_indices(index)
+        remap = {old: new for new, old in enumerate(live)}
+        self.rows = [self.rows[slot] for slot in live]
+        self.tokens = [self.tokens[slot] for slot in live]
+        self.soft_inputs = {remap[s]: x for s, x in self.soft_inputs.items()}
+        self.row_start = self.row_start[index]
+
+
+def prefill(
+    model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], pad_id: int
+) -> tuple[torch.Tensor, Any, int]:
+    """Run the prompts once, left-padded to the longest: their next-token logits
+    [prompts, vocab], their cache and its width (the longest prompt's length)."""
     device = model.device
     width = max(len(ids) for ids in prompt_ids)
     input_ids = torch.full((len(prompt_ids), width), pad_id, device=device)
@@ -629,7 +802,23 @@ def prefill_prompts(
         use_cache=True,
         logits_to_keep=1,
     )
-    cache = out.cache
+    return out.logits[:, -1, :], out.cache, width
+
+
+def prefill_prompts(
+    model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], expand: torch.Tensor, pad_id: int
+) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """Run each distinct prompt once (left-padded), then copy its cache to its rows.
+
+    `expand[r]` is row r's prompt. Returns the rows' next-token logits [rows, vocab], the
+    cache and the rows' attention mask. Teacher forcing's prefill; like decoding's
+    (`RunningBatch.add`), it runs each distinct prompt once, so an RL group of G samples pays
+    for its prompt once in both.
+    """
+    logits, cache, width = prefill(model, prompt_ids, pad_id)
     if len(expand) != len(prompt_ids):
         cache.batch_select_indices(expand)
-    return out.logits[expand, -1, :], cache, attention[expand]
+    attention = torch.zeros((len(prompt_ids), width), dtype=torch.long, device=model.device)
+    for i, ids in enumerate(prompt_ids):
+        attention[i, width - len(ids) :] = 1
+    return logits[expand], cache, attention[expand]

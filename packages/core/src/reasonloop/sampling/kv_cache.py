@@ -4,9 +4,14 @@ transformers' DynamicCache appends one position with `torch.cat`, copying every 
 whole cache at each decoding step. Here each layer keeps a buffer with spare room (doubling
 when full) and exposes the filled part as a view, so a step writes only the new position.
 Models with sliding-window or other special layers keep transformers' own cache.
+
+`SlotCache` is the server's layout for continuous batching: rows join and leave a running
+batch without moving the other rows' keys and values.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedConfig
@@ -60,8 +65,124 @@ class GrowingLayer(DynamicLayer):
 
 def new_cache(config: PreTrainedConfig) -> Cache:
     """A growing cache when every layer is plain full attention, else DynamicCache."""
-    text_config = config.get_text_config(decoder=True)
-    layer_types = getattr(text_config, "layer_types", None) or ["full_attention"]
-    if set(layer_types) == {"full_attention"} and not getattr(text_config, "sliding_window", None):
+    if plain_attention(config):
         return Cache(layer_class_to_replicate=GrowingLayer)
     return DynamicCache(config=config)
+
+
+def plain_attention(config: PreTrainedConfig) -> bool:
+    """Whether every layer is plain full attention (no sliding window, no special layers):
+    a position's keys may then sit in any column, only the attention mask says who sees it."""
+    text_config = config.get_text_config(decoder=True)
+    layer_types = getattr(text_config, "layer_types", None) or ["full_attention"]
+    return set(layer_types) == {"full_attention"} and not getattr(
+        text_config, "sliding_window", None
+    )
+
+
+@dataclass
+class Span:
+    """The live columns [start, end) of a `SlotCache`, shared by all its layers."""
+
+    start: int = 0
+    end: int = 0
+
+
+class SlotLayer(DynamicLayer):
+    """One layer of a `SlotCache`: key/value buffers [slots, heads, columns, head dim]."""
+
+    def __init__(self, span: Span) -> None:
+        super().__init__()
+        self.span = span
+        self.rows = 0  # slots the model sees (the batch dimension)
+
+    def regrow(self, template: torch.Tensor, slots: int, columns: int, old: Span) -> None:
+        """New zeroed buffers (never-written columns must be finite: masked keys still enter
+        the attention product) holding the old live columns `old`, now ending at `span.end`."""
+        shape = (slots, template.shape[1], columns, template.shape[3])
+        keys, values = template.new_zeros(shape), template.new_zeros(shape)
+        if self.is_initialized:
+            width, end, rows = old.end - old.start, self.span.end, self.rows
+            keys[:rows, :, end - width : end] = self._keys[:rows, :, old.start : old.end]
+            values[:rows, :, end - width : end] = self._values[:rows, :, old.start : old.end]
+        self._keys, self._values = keys, values
+        self.is_initialized = True
+
+    def capacity(self) -> tuple[int, int]:
+        """(slots, columns) the buffers hold."""
+        if not self.is_initialized:
+            return 0, 0
+        return self._keys.shape[0], self._keys.shape[2]
+
+    def place(self, slot: int, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Write one row's prompt keys/values [heads, length, head dim] to end at `span.end`."""
+        length = keys.shape[1]
+        self._keys[slot, :, self.span.end - length : self.span.end] = keys
+        self._values[slot, :, self.span.end - length : self.span.end] = values
+        self.rows = max(self.rows, slot + 1)
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if key_states.shape[0] != self.rows or key_states.shape[2] != 1:
+            raise ValueError("a SlotCache takes one new position for each of its rows")
+        end = self.span.end
+        self._keys[: self.rows, :, end] = key_states[:, :, 0]
+        self._values[: self.rows, :, end] = value_states[:, :, 0]
+        self.keys = self._keys[: self.rows, :, self.span.start : end + 1]
+        self.values = self._values[: self.rows, :, self.span.start : end + 1]
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.span.end - self.span.start
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        kept = len(indices)
+        self._keys[:kept] = self._keys[indices]
+        self._values[:kept] = self._values[indices]
+        self.rows = kept
+
+
+class SlotCache(Cache):
+    """A KV cache of row slots on a shared column axis, for continuous batching.
+
+    Row r's keys occupy the columns [its start, span.end) of its slot; the attention mask
+    hides every other column. A joining row's prompt is written into a free slot so that it
+    ends at `span.end` (no other row's cache moves), a leaving row only frees its slot (the
+    next joiner reuses it), and each step appends one column to every slot in place. Copies
+    happen only when the buffers must grow (doubling, so amortized) and when the caller
+    compacts the slots (`batch_select_indices`; the decoder does it once as many slots are free
+    as are used, so each copied row is paid for by one that left). Columns before every live
+    row's start are dropped by moving `span.start` (`trim`), so the width is the longest live
+    row's span, not the time the batch has been running.
+    """
+
+    def __init__(self, layers: int) -> None:
+        self.span = Span()
+        super().__init__(layers=[SlotLayer(self.span) for _ in range(layers)])
+
+    @property
+    def rows(self) -> int:
+        return self.layers[0].rows
+
+    def reserve(self, slots: int, length: int, template: Cache | None = None) -> None:
+        """Room for `slots` slots, a row of `length` columns ending at `span.end` and the next
+        step's column; grows (one copy of the live part) only when the buffers lack it.
+        `template`: a cache with this model's keys, for the first allocation."""
+        have_slots, have_columns = self.layers[0].capacity()
+        span = self.span
+        if slots <= have_slots and length <= span.end and span.end < have_columns:
+            return
+        old = Span(span.start, span.end)
+        width = span.end - span.start
+        span.end = max(width, length)
+        span.start = span.end - width
+        columns = span.end + max(width, length, 16)  # room to decode before growing again
+        slots = max(slots, 2 * have_slots) if slots > have_slots else have_slots
+        for i, layer in enumerate(self.layers):
+            source = layer._keys if layer.is_initialized else template.layers[i].keys
+            layer.regrow(source, slots, columns, old)
+
+    def trim(self, start: int) -> None:
+        """Drop the columns before `start` (no live row sees them): a view, no copy."""
+        self.span.start = max(self.span.start, min(start, self.span.end))
