@@ -36,7 +36,7 @@ class Case:
     cli: str  # reasonloop, softcot, codeit or benchagents
     args: Callable[[Path], list[str]]  # the command line, given the broken file
     name: str  # the broken file's name
-    content: str | bytes
+    content: str | bytes  # for a dataset: appended to its valid instances.jsonl
     where: str  # FILE or FILE:LINE (FILE is replaced by the path)
     what: str  # a regex the rest of the line matches
 
@@ -129,6 +129,11 @@ def codeit_tasks(path: Path) -> list[str]:
 def benchagents_run(path: Path) -> list[str]:
     """`resume` of a run whose state.json, log.jsonl or dataset is the broken file."""
     return ["resume", str(path.parent), "--auto"]
+
+
+def benchagents_dataset(path: Path) -> list[str]:
+    """`serve-benchmark` of a run whose dataset's instances.jsonl is the broken file."""
+    return ["serve-benchmark", str(path.parents[2]), "--port", "0"]
 
 
 def benchagents_rows(path: Path) -> list[str]:
@@ -232,6 +237,23 @@ CASES = [
         "FILE:1",
         "params must be an object",
     ),
+    Case(
+        "benchagents",
+        benchagents_dataset,
+        "instances.jsonl",
+        "FIRST\n",  # the first instance again
+        "FILE:4",
+        "instance id 'cal-000' is also on line 1",
+    ),
+    Case("benchagents", benchagents_dataset, "instances.jsonl", DEEP_JSON, "FILE:4", "nested"),
+    Case(
+        "benchagents",
+        benchagents_dataset,
+        "instances.jsonl",
+        '{"id": 5}\n',
+        "FILE:4",
+        "not an instance: id: Input should be a valid string",
+    ),
     Case("benchagents", benchagents_run, "state.json", "{", "FILE:1", "invalid JSON"),
     Case("benchagents", benchagents_run, "state.json", DEEP_JSON, "FILE", "nested too deep"),
     Case("benchagents", benchagents_run, "state.json", '{"domain": 5}', "FILE", "domain: "),
@@ -269,11 +291,40 @@ def place(case: Case, tmp_path: Path) -> Path:
 
         state = RunState(domain="calendar", config=RunConfig(domain="calendar"))
         (tmp_path / "state.json").write_text(state.model_dump_json())
+    if case.args is benchagents_dataset:
+        return broken_dataset(tmp_path, str(case.content))
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(case.content, bytes):
         path.write_bytes(case.content)
     else:
         path.write_text(case.content, encoding="utf-8")
+    return path
+
+
+def broken_dataset(run: Path, extra: str) -> Path:
+    """A run with a real 3-instance calendar dataset, `extra` appended to its instances."""
+    import random
+
+    from benchagents.dataset import INSTANCES, write_dataset
+    from benchagents.domains import get_domain
+    from benchagents.pipeline import RunConfig, RunState
+
+    domain = get_domain("calendar")
+    plan, rng = domain.default_plan(), random.Random(0)
+    instances = [
+        domain.generate(domain.sample_params(plan, rng), rng, f"cal-{i:03d}") for i in range(3)
+    ]
+    version = write_dataset(run, plan, instances, "calendar", {"source": "test"})
+    state = RunState(
+        domain="calendar",
+        stage="done",
+        config=RunConfig(domain="calendar"),
+        dataset=str(version.relative_to(run)),
+    )
+    (run / "state.json").write_text(state.model_dump_json())
+    path = version / INSTANCES
+    good = path.read_text()
+    path.write_text(good + extra.replace("FIRST", good.splitlines()[0]))
     return path
 
 
