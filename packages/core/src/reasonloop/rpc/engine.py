@@ -427,15 +427,15 @@ class InferenceEngine:
             if unsent is not None:
                 request._events.put(unsent)
         for request in done:
-            request._events.put(_END)
             live.pop(id(request), None)
-            self.served += 1
+            self.served += 1  # before its caller can see the end
+            request._events.put(_END)
         self.running = len(live)
 
     def _fail(self, request: GenerationRequest, error: Exception) -> None:
+        self.served += 1
         request._events.put(error)
         request._events.put(_END)
-        self.served += 1
 
     def _isolate(
         self, batch: RunningBatch, live: dict[int, GenerationRequest], error: Exception

@@ -674,7 +674,7 @@ class RunningBatch:
         slots = free[: len(rows)]
         slots += range(self.slots, self.slots + len(rows) - len(slots))
         if self.slotted:
-            self.cache.reserve(max(slots) + 1, width, template=prefilled)
+            self.row_start += self.cache.reserve(max(slots) + 1, width, template=prefilled)
         grow = max(slots) + 1 - self.slots
         if grow > 0:
             self.rows += [None] * grow
@@ -747,7 +747,7 @@ class RunningBatch:
             live = list(range(len(live)))
         if self.slotted:
             self.cache.trim(int(self.row_start[live].min()))
-            self.cache.reserve(self.slots, 0)
+            self.row_start += self.cache.reserve(self.slots, 0)
         model = self.sampler.model
         inputs = model.get_input_embeddings()(torch.tensor(self.tokens, device=self.device))
         for slot, x in self.soft_inputs.items():

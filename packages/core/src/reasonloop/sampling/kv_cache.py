@@ -165,14 +165,16 @@ class SlotCache(Cache):
     def rows(self) -> int:
         return self.layers[0].rows
 
-    def reserve(self, slots: int, length: int, template: Cache | None = None) -> None:
+    def reserve(self, slots: int, length: int, template: Cache | None = None) -> int:
         """Room for `slots` slots, a row of `length` columns ending at `span.end` and the next
         step's column; grows (one copy of the live part) only when the buffers lack it.
-        `template`: a cache with this model's keys, for the first allocation."""
+        `template`: a cache with this model's keys, for the first allocation. Returns how far
+        the columns moved (add it to every column index kept outside)."""
         have_slots, have_columns = self.layers[0].capacity()
         span = self.span
         if slots <= have_slots and length <= span.end and span.end < have_columns:
-            return
+            return 0
+        old_end = span.end
         old = Span(span.start, span.end)
         width = span.end - span.start
         span.end = max(width, length)
@@ -182,6 +184,7 @@ class SlotCache(Cache):
         for i, layer in enumerate(self.layers):
             source = layer._keys if layer.is_initialized else template.layers[i].keys
             layer.regrow(source, slots, columns, old)
+        return span.end - old_end
 
     def trim(self, start: int) -> None:
         """Drop the columns before `start` (no live row sees them): a view, no copy."""
