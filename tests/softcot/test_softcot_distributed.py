@@ -31,7 +31,7 @@ from reasonloop.metrics import read_jsonl
 REWARD = "format:[a-m]"
 LOG = "log.jsonl"
 DISCRETE = ("step", "reward", "correct", "format", "thinking_steps", "answer_tokens")
-CONTINUOUS = ("loss", "grad_norm")
+CONTINUOUS = ("loss", "grad_norm", "clip_coef", "cot_grad_norm", "answer_grad_norm", "cot_log_prob")
 
 
 def _env() -> dict[str, str]:
