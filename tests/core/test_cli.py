@@ -63,6 +63,8 @@ def test_generate_streams_an_answer_with_thinking():
     assert result.exit_code == 0, result.output
     steps = re.search(r"(\d+) soft thinking steps", result.output)
     assert steps and int(steps.group(1)) <= 4
+    # not a terminal (no dim style): a line of its own says where the thinking ends
+    assert result.stdout.splitlines().count("--- answer") == 1
 
 
 def test_generate_with_a_json_schema_file(tmp_path: Path):

@@ -181,24 +181,30 @@ def _print_completion_footer(completion: Completion) -> None:
     err.print(f"\n[dim]({summary})[/dim]")
 
 
+ANSWER_RULE = "--- answer"  # the line between the thinking and the answer (piped output too)
+
+
 def _stream(sampler: Sampler, request: Prompt, params: SamplingParams) -> None:
-    """One sample is streamed as it is decoded; several are printed one after the other."""
+    """One sample is streamed as it is decoded; several are printed one after the other.
+    With a thinking mode, the thinking (dim in a terminal) and the answer are parted by the
+    line ANSWER_RULE, so output piped to a file or a program still shows where it ends."""
     if params.n > 1:
         for completion in sampler.generate([request], params)[0]:
             out.print(f"[bold]--- sample {completion.sample_index}[/bold]")
             if completion.thinking is not None:
                 out.print(completion.thinking.text, style="dim", markup=False, highlight=False)
+                out.print(ANSWER_RULE, style="bold", highlight=False)
             out.print(completion.text, markup=False, highlight=False)
             _print_completion_footer(completion)
         return
-    answering = False
+    answering = params.thinking is None
     for event in sampler.stream([request], params):
         if event.thinking_delta:
             out.print(event.thinking_delta, style="dim", end="", markup=False, highlight=False)
-        if event.text_delta:
-            if not answering and params.thinking is not None:
-                out.print()
+        if not answering and (event.text_delta or event.completion is not None):
+            out.print(f"\n{ANSWER_RULE}", style="bold", highlight=False)
             answering = True
+        if event.text_delta:
             out.print(event.text_delta, end="", markup=False, highlight=False)
         if event.completion is not None:
             _print_completion_footer(event.completion)
