@@ -25,6 +25,11 @@ MAX_INT32 = 2**31 - 1  # token budgets and top_k, as the wire format carries the
 MAX_SEED = 2**64 - 1
 MIN_TEMPERATURE = 1e-6  # below it (but above 0), logits / T overflows float32
 MAX_NOISE_SCALE = 100.0  # soft/fuzzy noise, relative to the embeddings' RMS
+MAX_LOGIT_BIAS = 300  # logit_bias entries (OpenAI's own limit)
+MAX_LOGIT_BIAS_VALUE = 100.0  # a bias is in [-100, 100], as OpenAI takes it
+MAX_PENALTY = 2.0  # frequency_penalty and presence_penalty are in [-2, 2], as OpenAI takes them
+MAX_REPETITION_PENALTY = 100.0  # repetition_penalty (vLLM's; 1 is off) is in (0, 100]
+MAX_TOP_LOGPROBS = 20  # alternatives per token (OpenAI's limit; vLLM's default)
 MAX_ERROR_CHARS = 500  # longest message an error status carries
 
 SHOWN_CHARS = 40

@@ -26,8 +26,15 @@ from reasonloop.limits import (
 )
 from reasonloop.sampling.grammar import GrammarCompilerCache, RowConstraint, RowGrammars
 from reasonloop.sampling.kv_cache import SlotCache, Span, new_cache, plain_attention
-from reasonloop.sampling.logits import RowSettings, choose_tokens, draw, scaled_log_probs
+from reasonloop.sampling.logits import (
+    RowSettings,
+    adjust_logits,
+    choose_tokens,
+    draw,
+    scaled_log_probs,
+)
 from reasonloop.sampling.params import Grammar, SamplingParams
+from reasonloop.sampling.prefix_cache import Layers, PrefixCache
 from reasonloop.sampling.text import AnswerText
 from reasonloop.sampling.thinking import (
     EndMarker,
@@ -80,6 +87,8 @@ class Completion:
     step_log_probs: torch.Tensor  # float64 log-probs: CoT steps, then answer tokens
     thinking: ThinkingTrace | None = None
     token_logprobs: list[float] | None = None  # the answer tokens', when `logprobs` was asked
+    # per answer token, its `top_logprobs` most likely (token id, log-prob), most likely first
+    top_logprobs: list[list[tuple[int, float]]] | None = None
 
     @property
     def decoded_tokens(self) -> int:
@@ -97,6 +106,11 @@ class StreamEvent:
     thinking_delta: str = ""
     text_delta: str = ""
     completion: Completion | None = None  # set once, when the row finishes
+    # the answer tokens decided since the row's last event, with their log-probs (and top
+    # alternatives) when `logprobs` was asked: a stream can send them chunk by chunk
+    token_ids: list[int] = field(default_factory=list)
+    token_logprobs: list[float] = field(default_factory=list)
+    top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +141,8 @@ class _Row:
     matched: int = 0  # how many of the end marker's tokens the thought ends with
     answer_ids: list[int] = field(default_factory=list)
     log_probs: list[float] = field(default_factory=list)
+    top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
+    evented: int = 0  # answer tokens already carried by an event
     position: int = 0
     tau: float = 0.0  # CoT temperature
     sigma: float = 0.0  # absolute noise std of soft/fuzzy thinking
@@ -159,6 +175,7 @@ class Sampler:
         self.context_length = getattr(model.config, "max_position_embeddings", None) or 2**31
         self._grammars: GrammarCompilerCache | None = None
         self._markers: dict[str, EndMarker] = {}
+        self.prefix_cache: PrefixCache | None = None  # a server's: prompts' keys kept across calls
 
     # ---- public API -------------------------------------------------------------
 
@@ -247,6 +264,13 @@ class Sampler:
                     f"prompt {i}: token id {shown(ids[outside])} at position {outside} is not "
                     f"in the vocabulary (0..{vocab - 1})"
                 )
+        for p in dict.fromkeys(per_prompt):
+            for k, (token, _) in enumerate(p.logit_bias):
+                if token >= vocab:
+                    raise ValueError(
+                        f"logit_bias[{k}]: token id {token} is not in the vocabulary "
+                        f"(0..{vocab - 1})"
+                    )
         for p in dict.fromkeys(per_prompt):
             if p.thinking is not None:
                 self._end_marker(p.thinking.end_marker)
@@ -499,13 +523,26 @@ class Sampler:
                 part = z[positions]
                 constraint.mask(part, group_rows)
                 z[positions] = part
+        answer_rows = [rows[active[i]] for i in answering]
+        if any(row.params.adjusts_logits for row in answer_rows):
+            adjust_logits(
+                z,
+                [row.params for row in answer_rows],
+                [row.prompt_ids for row in answer_rows],
+                [row.answer_ids for row in answer_rows],
+            )
         log_probs = scaled_log_probs(z, sub.temperature)
         chosen = choose_tokens(log_probs, sub, [rows[active[i]].generator for i in answering])
         chosen_lp = log_probs.gather(1, chosen[:, None])[:, 0].tolist()
+        most = max(row.params.top_logprobs for row in answer_rows)
+        if most:
+            top_lp, top_ids = (t.tolist() for t in log_probs.topk(most, dim=-1))
         for k, (i, token) in enumerate(zip(answering, chosen.tolist(), strict=True)):
             row = rows[active[i]]
             row.answer_ids.append(token)
             row.log_probs.append(chosen_lp[k])
+            if want := row.params.top_logprobs:
+                row.top_logprobs.append(list(zip(top_ids[k][:want], top_lp[k][:want], strict=True)))
             step.tokens[i] = token
             p = row.params
             if row.params.stop:
@@ -534,6 +571,12 @@ class Sampler:
             event.completion = self._completion(row, finished)
         if not (event.thinking_delta or event.text_delta or event.completion):
             return None
+        if row.params.logprobs:
+            new = slice(row.evented, len(row.answer_ids))
+            answer_lps = row.log_probs[len(row.log_probs) - len(row.answer_ids) :]
+            event.token_ids, event.token_logprobs = row.answer_ids[new], answer_lps[new]
+            event.top_logprobs = row.top_logprobs[new]
+            row.evented = len(row.answer_ids)
         return event
 
     def _completion(self, row: _Row, finish: Literal["stop", "length"]) -> Completion:
@@ -565,6 +608,7 @@ class Sampler:
             token_logprobs=row.log_probs[len(row.log_probs) - len(row.answer_ids) :]
             if p.logprobs
             else None,
+            top_logprobs=list(row.top_logprobs) if p.logprobs and p.top_logprobs else None,
         )
 
 
@@ -664,8 +708,11 @@ class RunningBatch:
             return
         distinct = list(dict.fromkeys(tuple(row.prompt_ids) for row in rows))
         which = {ids: k for k, ids in enumerate(distinct)}
-        logits, prefilled, width = prefill(sampler.model, distinct, sampler.pad_id)
-        if not self.slotted:  # an empty batch: the joiners' cache becomes the batch's
+        width = max(len(ids) for ids in distinct)
+        if self.slotted:
+            logits, prompt_layers = self._prefill(distinct)
+        else:  # an empty batch: the joiners' cache becomes the batch's
+            logits, prefilled, width = prefill(sampler.model, distinct, sampler.pad_id)
             self._clear()
             expand = torch.tensor([which[tuple(r.prompt_ids)] for r in rows], device=self.device)
             prefilled.batch_select_indices(expand)
@@ -674,7 +721,8 @@ class RunningBatch:
         slots = free[: len(rows)]
         slots += range(self.slots, self.slots + len(rows) - len(slots))
         if self.slotted:
-            self.row_start += self.cache.reserve(max(slots) + 1, width, template=prefilled)
+            template = [keys[None] for keys, _ in prompt_layers[0]]
+            self.row_start += self.cache.reserve(max(slots) + 1, width, template=template)
         grow = max(slots) + 1 - self.slots
         if grow > 0:
             self.rows += [None] * grow
@@ -686,16 +734,40 @@ class RunningBatch:
             source = which[tuple(row.prompt_ids)]
             length = len(row.prompt_ids)
             if self.slotted:
-                for layer, prefilled_layer in zip(self.cache.layers, prefilled.layers, strict=True):
-                    layer.place(
-                        slot,
-                        prefilled_layer.keys[source, :, width - length :],
-                        prefilled_layer.values[source, :, width - length :],
-                    )
+                for layer, (keys, values) in zip(
+                    self.cache.layers, prompt_layers[source], strict=True
+                ):
+                    layer.place(slot, keys, values)
             self.rows[slot] = row
             self.row_start[slot] = self.span.end - length
             self.span.start = min(self.span.start, self.span.end - length)
             self.logits[slot] = logits[source]
+
+    def _prefill(self, distinct: list[tuple[int, ...]]) -> tuple[torch.Tensor, list[Layers]]:
+        """Next-token logits [prompts, vocab] and per layer keys/values [heads, length, dim]
+        of each distinct prompt: the ones with a cached prefix compute only the rest (one pass
+        each), the others are prefilled together in one pass; all are then cached."""
+        model, cache = self.sampler.model, self.sampler.prefix_cache
+        found = {k: cache.lookup(ids) for k, ids in enumerate(distinct)} if cache else {}
+        misses = [k for k in range(len(distinct)) if found.get(k) is None]
+        logits: list[torch.Tensor] = [None] * len(distinct)  # type: ignore[list-item]
+        layers: list[Layers] = [[] for _ in distinct]
+        if misses:
+            prompts = [distinct[k] for k in misses]
+            batch_logits, prefilled, width = prefill(model, prompts, self.sampler.pad_id)
+            for j, k in enumerate(misses):
+                start = width - len(distinct[k])
+                logits[k] = batch_logits[j]
+                layers[k] = [
+                    (c.keys[j, :, start:], c.values[j, :, start:]) for c in prefilled.layers
+                ]
+        for k, hit in found.items():
+            if hit is not None:
+                logits[k], layers[k] = prefill_after(model, distinct[k], *hit)
+        if cache is not None:
+            for ids, prompt_layers in zip(distinct, layers, strict=True):
+                cache.store(ids, prompt_layers)
+        return torch.stack(logits), layers
 
     @torch.inference_mode()
     def decide(self) -> tuple[list[tuple[Any, StreamEvent]], list[Any]]:
@@ -780,6 +852,26 @@ class RunningBatch:
         self.tokens = [self.tokens[slot] for slot in live]
         self.soft_inputs = {remap[s]: x for s, x in self.soft_inputs.items()}
         self.row_start = self.row_start[index]
+
+
+def prefill_after(
+    model: PreTrainedModel, ids: Sequence[int], length: int, prefix: Layers
+) -> tuple[torch.Tensor, Layers]:
+    """Run the prompt `ids` after its first `length` tokens, whose keys/values are `prefix`:
+    its next-token logits [vocab] and its whole keys/values per layer [heads, len(ids), dim]."""
+    device = model.device
+    past = new_cache(model.config)
+    for layer, (keys, values) in enumerate(prefix):
+        past.update(keys[None], values[None], layer)
+    out = model(
+        input_ids=torch.tensor([list(ids[length:])], device=device),
+        attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
+        position_ids=torch.arange(length, len(ids), device=device)[None],
+        cache=past,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return out.logits[0, -1], [(c.keys[0], c.values[0]) for c in out.cache.layers]
 
 
 def prefill(

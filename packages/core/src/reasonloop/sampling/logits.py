@@ -1,4 +1,5 @@
-"""Per-row next-token choice: temperature, top-k, top-p, min-p, greedy, seeded draws.
+"""Per-row next-token choice: penalties and logit bias, temperature, top-k, top-p, min-p,
+greedy, seeded draws.
 
 Every row of a batch may carry its own parameters and its own random generator, so a
 request gets the same tokens whether it is decoded alone or batched with others.
@@ -46,6 +47,38 @@ class RowSettings:
             greedy=[self.greedy[i] for i in keep],
             truncates=self.truncates,
         )
+
+
+def adjust_logits(
+    logits: torch.Tensor,
+    params: Sequence[SamplingParams],
+    prompt_ids: Sequence[Sequence[int]],
+    answer_ids: Sequence[Sequence[int]],
+) -> None:
+    """Apply each row's penalties and logit bias to its float `logits` [B, V], in place, as
+    vLLM does: `repetition_penalty` divides the positive (multiplies the negative) logits of
+    every token seen in the prompt or the answer so far; `frequency_penalty` subtracts
+    penalty x count of each answer token, `presence_penalty` penalty x (count > 0); then each
+    `logit_bias` entry is added. Rows that ask for none of these are not touched."""
+    vocab = logits.shape[-1]
+    for row, p in enumerate(params):
+        if not p.adjusts_logits:
+            continue
+        z = logits[row]
+        answer = torch.tensor(answer_ids[row], dtype=torch.long, device=z.device)
+        if p.repetition_penalty != 1:
+            seen = torch.zeros(vocab, dtype=torch.bool, device=z.device)
+            seen[torch.tensor(prompt_ids[row], dtype=torch.long, device=z.device)] = True
+            seen[answer] = True
+            penalized = torch.where(z > 0, z / p.repetition_penalty, z * p.repetition_penalty)
+            z.copy_(torch.where(seen, penalized, z))
+        if (p.frequency_penalty or p.presence_penalty) and len(answer):
+            counts = torch.bincount(answer, minlength=vocab)[:vocab].to(z.dtype)
+            z -= p.frequency_penalty * counts + p.presence_penalty * (counts > 0).to(z.dtype)
+        if p.logit_bias:
+            ids = torch.tensor([t for t, _ in p.logit_bias], dtype=torch.long, device=z.device)
+            bias = torch.tensor([b for _, b in p.logit_bias], dtype=z.dtype, device=z.device)
+            z.index_add_(0, ids, bias)
 
 
 def scaled_log_probs(logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:

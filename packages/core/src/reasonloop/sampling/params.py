@@ -14,10 +14,15 @@ from typing import Literal
 
 from reasonloop.limits import (
     MAX_INT32,
+    MAX_LOGIT_BIAS,
+    MAX_LOGIT_BIAS_VALUE,
     MAX_NOISE_SCALE,
+    MAX_PENALTY,
+    MAX_REPETITION_PENALTY,
     MAX_SEED,
     MAX_STOP_CHARS,
     MAX_STOP_STRINGS,
+    MAX_TOP_LOGPROBS,
     MIN_TEMPERATURE,
     shown,
 )
@@ -94,6 +99,11 @@ class SamplingParams:
 
     Log-probs are those of the temperature-scaled distribution before top-k/top-p/min-p
     truncation (temperature 1 when greedy): the quantity a policy-gradient trainer needs.
+    The answer's logits are first adjusted as OpenAI and vLLM do (see
+    `reasonloop.sampling.logits.adjust_logits`): `repetition_penalty` (1: off) over the prompt's
+    and answer's tokens, `frequency_penalty` and `presence_penalty` over the answer's, and
+    `logit_bias`, (token id, bias) pairs added as they are. `top_logprobs` asks for that many
+    most likely alternatives of each answer token as well (with `logprobs`).
     """
 
     max_new_tokens: int = 256
@@ -107,6 +117,11 @@ class SamplingParams:
     include_stop: bool = False  # keep the stop string that ended the answer in its text
     logprobs: bool = False
     ignore_eos: bool = False
+    top_logprobs: int = 0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    logit_bias: tuple[tuple[int, float], ...] = ()
     grammar: Grammar | None = None
     thinking: ThinkingConfig | None = None
 
@@ -123,6 +138,24 @@ class SamplingParams:
             _integer("seed", self.seed, 0, MAX_SEED)
         _stop_strings(self.stop)
         object.__setattr__(self, "stop", tuple(self.stop))
+        _integer("top_logprobs", self.top_logprobs, 0, MAX_TOP_LOGPROBS)
+        _number("frequency_penalty", self.frequency_penalty, -MAX_PENALTY, MAX_PENALTY)
+        _number("presence_penalty", self.presence_penalty, -MAX_PENALTY, MAX_PENALTY)
+        _number("repetition_penalty", self.repetition_penalty, 0, MAX_REPETITION_PENALTY)
+        if self.repetition_penalty == 0:
+            raise ValueError("repetition_penalty must be > 0 (1 is off), got 0")
+        _logit_bias(self.logit_bias)
+        object.__setattr__(self, "logit_bias", tuple(tuple(pair) for pair in self.logit_bias))
+
+    @property
+    def adjusts_logits(self) -> bool:
+        """Whether any penalty or bias changes this request's answer logits."""
+        return bool(
+            self.frequency_penalty
+            or self.presence_penalty
+            or self.repetition_penalty != 1
+            or self.logit_bias
+        )
 
     @property
     def greedy(self) -> bool:
@@ -165,3 +198,16 @@ def _stop_strings(stop: object) -> None:
             raise ValueError(f"stop[{i}] is empty: stop strings must not be empty")
         if len(s) > MAX_STOP_CHARS:
             raise ValueError(f"stop[{i}] has {len(s)} characters, the limit is {MAX_STOP_CHARS}")
+
+
+def _logit_bias(bias: object) -> None:
+    """(token id, bias) pairs; the ids are checked against the vocabulary by the sampler."""
+    if not isinstance(bias, tuple | list):
+        raise ValueError(f"logit_bias must be a list of (token id, bias) pairs, not {shown(bias)}")
+    if len(bias) > MAX_LOGIT_BIAS:
+        raise ValueError(f"logit_bias: {len(bias)} entries, the limit is {MAX_LOGIT_BIAS}")
+    for i, pair in enumerate(bias):
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ValueError(f"logit_bias[{i}] must be a (token id, bias) pair, not {shown(pair)}")
+        _integer(f"logit_bias[{i}] token id", pair[0], 0, MAX_INT32)
+        _number(f"logit_bias[{i}] bias", pair[1], -MAX_LOGIT_BIAS_VALUE, MAX_LOGIT_BIAS_VALUE)
