@@ -11,6 +11,7 @@ batch without moving the other rows' keys and values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -165,11 +166,13 @@ class SlotCache(Cache):
     def rows(self) -> int:
         return self.layers[0].rows
 
-    def reserve(self, slots: int, length: int, template: Cache | None = None) -> int:
+    def reserve(
+        self, slots: int, length: int, template: Sequence[torch.Tensor] | None = None
+    ) -> int:
         """Room for `slots` slots, a row of `length` columns ending at `span.end` and the next
         step's column; grows (one copy of the live part) only when the buffers lack it.
-        `template`: a cache with this model's keys, for the first allocation. Returns how far
-        the columns moved (add it to every column index kept outside)."""
+        `template`: per layer, keys [rows, heads, length, dim], for the first allocation.
+        Returns how far the columns moved (add it to every column index kept outside)."""
         have_slots, have_columns = self.layers[0].capacity()
         span = self.span
         if slots <= have_slots and length <= span.end and span.end < have_columns:
@@ -182,7 +185,7 @@ class SlotCache(Cache):
         columns = span.end + max(width, length, 16)  # room to decode before growing again
         slots = max(slots, 2 * have_slots) if slots > have_slots else have_slots
         for i, layer in enumerate(self.layers):
-            source = layer._keys if layer.is_initialized else template.layers[i].keys
+            source = layer._keys if layer.is_initialized else template[i]
             layer.regrow(source, slots, columns, old)
         return span.end - old_end
 
