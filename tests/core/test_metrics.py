@@ -10,6 +10,7 @@ from reasonloop.metrics import (
     JsonlLogger,
     MeanCI,
     _t_quantile,
+    curves_figure,
     mean_ci,
     mean_pass_at_k,
     pass_at_k,
@@ -191,3 +192,31 @@ def test_plot_curves_rejects_bad_series(tmp_path) -> None:
         plot_curves({"a": ([1, 2], [1, 2, 3])}, tmp_path / "x.png", title="", xlabel="", ylabel="")
     with pytest.raises(ValueError, match="at least one series"):
         plot_curves({}, tmp_path / "x.png", title="", xlabel="", ylabel="")
+
+
+def test_a_one_iteration_all_zero_plot_reads_whole_numbers_from_zero() -> None:
+    figure = curves_figure(
+        {"codeit": ([1], [0]), "baseline": ([1], [0])},
+        title="tasks solved",
+        xlabel="meta-iteration",
+        ylabel="tasks solved",
+    )
+    figure.canvas.draw()
+    (axes,) = figure.axes
+    visible = [t for t in axes.get_xticks() if axes.get_xlim()[0] <= t <= axes.get_xlim()[1]]
+    assert visible == [1.0]  # not 0.96, 0.98, ...
+    assert axes.get_ylim() == (-0.04, 1.0)  # all zero: a 0-1 axis, not a band around 0
+    assert all(float(t).is_integer() for t in axes.get_yticks())
+    codeit, baseline = axes.get_lines()  # equal series: both markers show
+    assert codeit.get_marker() != baseline.get_marker()
+    assert codeit.get_markersize() > baseline.get_markersize()
+    assert codeit.get_fillstyle() == baseline.get_fillstyle() == "none"
+
+
+def test_fractions_keep_their_axis_and_start_at_zero() -> None:
+    figure = curves_figure(
+        {"soft": ([1, 2, 4], [0.001, 0.002, 0.003])}, title="", xlabel="", ylabel=""
+    )
+    (axes,) = figure.axes
+    low, high = axes.get_ylim()
+    assert low == pytest.approx(-0.04 * 0.003) and 0.003 <= high < 0.01  # not squashed to 0-1

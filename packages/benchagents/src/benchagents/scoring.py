@@ -159,9 +159,13 @@ class ScoreReport:
         FigureCanvasAgg(figure)
         left, right = figure.subplots(1, 2)
         names = list(self.per_constraint)
-        left.barh(names, [self.per_constraint[n].rate for n in names], color="tab:blue")
+        rates = [self.per_constraint[n] for n in names]
+        bars = left.barh(names, [r.rate for r in rates], color="tab:blue")
+        # counts beside the bars: a zero rate is a number to read, not a missing bar
+        left.bar_label(bars, [f"{r.passed}/{r.total}" for r in rates], padding=3, fontsize=8)
         left.invert_yaxis()
-        left.set(xlim=(0, 1), xlabel="pass rate", title="per constraint")
+        left.set(xlim=(0, 1.15), xticks=[0, 0.25, 0.5, 0.75, 1], xlabel="pass rate")
+        left.set_title("per constraint (passed/checked)")
         levels = list(self.by_constrainedness)
         buckets = [self.by_constrainedness[level] for level in levels]
         means = [b.all_correct.mean for b in buckets]
@@ -182,14 +186,20 @@ class ScoreReport:
             label="fraction passed",
         )
         right.set(
-            ylim=(0, 1.05),
-            xticks=levels,
-            xlabel="constrainedness",
+            ylim=(-0.04, 1.05),  # a mean of 0 stays in view, not under the axis
+            xlabel="constrainedness (all-correct mean)",  # a 0 bar is a number to read too
             ylabel="mean (95% CI)",
             title="by constrainedness",
         )
+        right.set_xticks(
+            levels, [f"{lv:g}\n({m:.2f})" for lv, m in zip(levels, means, strict=True)]
+        )
         right.legend()
-        figure.suptitle(f"{self.name}: {len(self.instances)} instances x {self.samples} samples")
+        count, samples = len(self.instances), self.samples
+        figure.suptitle(
+            f"{self.name}: {count} instance{'s' * (count != 1)} x "
+            f"{samples} sample{'s' * (samples != 1)}"
+        )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, format="png", dpi=110)

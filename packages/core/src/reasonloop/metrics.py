@@ -15,8 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from reasonloop.jsonl import read_records as read_jsonl  # a metric log's records
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
 
 __all__ = [
     "JsonlLogger",
@@ -164,31 +168,67 @@ def plot_curves(
     logx: bool = False,
 ) -> Path:
     """Write a PNG with one line per `name: (xs, ys)` entry of `series`; return its path.
+    The figure is `curves_figure`'s."""
+    figure = curves_figure(series, title=title, xlabel=xlabel, ylabel=ylabel, logx=logx)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=120)
+    return path
 
+
+def curves_figure(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = False,
+) -> Figure:
+    """A figure with one line per `name: (xs, ys)` entry of `series`.
+
+    Small runs stay readable: whole-number axes (iterations, counts) get whole-number ticks,
+    counts and scores that are never negative start at 0 (all zero: 0 to 1, not a band
+    around 0), and each series has a hollow marker of its own, so equal series all show.
     Draws on a bare Agg-backed Figure instead of pyplot, so it works headless and leaves the
     process-wide matplotlib backend and pyplot state alone.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     if not series:
         raise ValueError("plot_curves needs at least one series")
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    for name, (xs, ys) in series.items():
+    markers = "osD^v<>ph"
+    for i, (name, (xs, ys)) in enumerate(series.items()):
         if len(xs) != len(ys):
             raise ValueError(f"series {name!r} has {len(xs)} x values but {len(ys)} y values")
-        axes.plot(xs, ys, marker="o", markersize=3, label=name)
+        size = 9 - 5 * i / max(1, len(series) - 1)  # the first marker largest: none hides one
+        axes.plot(
+            xs, ys, marker=markers[i % len(markers)], markersize=size, fillstyle="none", label=name
+        )
+    all_xs = [float(x) for xs, _ in series.values() for x in xs]
+    all_ys = [float(y) for _, ys in series.values() for y in ys]
+    if all_xs and all(x.is_integer() for x in all_xs) and not logx:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if max(all_xs) - min(all_xs) < 2:  # one or two iterations: whole ticks, some room
+            axes.set_xlim(min(all_xs) - 0.5, max(all_xs) + 0.5)
+    if all_ys and all(y.is_integer() for y in all_ys):
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if all_ys and min(all_ys) >= 0:
+        top = max(all_ys)
+        if top == 0:
+            axes.set_ylim(-0.04, 1)  # all zero: a line on the floor of a 0-1 axis
+        else:
+            axes.set_ylim(bottom=-0.04 * top)  # the floor at 0, markers on it still whole
     if logx:
         axes.set_xscale("log")
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     axes.legend()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=120)
-    return path
+    return figure
 
 
 def plot_heatmap(
