@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import random
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -205,3 +207,14 @@ def test_instances_load_with_hugging_face_datasets(
     first = rows[0]
     assert first["prompt"] == instances[0].prompt
     assert first["constraints"]["meeting_duration"] == instances[0].constraints["meeting_duration"]
+
+
+def test_a_version_has_the_modes_of_a_plain_write(tmp_path: Path) -> None:
+    plan, instances = calendar_instances(2)
+    old = os.umask(0o022)
+    try:
+        path = write_dataset(tmp_path, plan, instances, "calendar", STATS)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o755  # not mkdtemp's 0700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o644}

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from benchagents.domains import Domain, get_domain
 from benchagents.instance import Instance
 from benchagents.plan import Parameter, Plan
+from reasonloop.atomic import new_dir_mode
 from reasonloop.errors import describe, one_line
 from reasonloop.jsonl import read_json, read_jsonl
 from reasonloop.limits import shown
@@ -122,6 +123,7 @@ def write_dataset(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".writing-"))
     try:
+        os.chmod(tmp, new_dir_mode())  # a dataset to share, not mkdtemp's private 0700
         lines = (json.dumps(i.model_dump(mode="json"), ensure_ascii=False) for i in instances)
         (tmp / INSTANCES).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         (tmp / PLAN).write_text(plan.to_yaml(), encoding="utf-8")

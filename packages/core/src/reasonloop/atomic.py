@@ -53,6 +53,12 @@ def new_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def new_dir_mode() -> int:
+    """The mode `mkdir` gives a new directory: 0777 less the umask (for a directory made
+    with `tempfile.mkdtemp`, 0700, and then renamed into place)."""
+    return 0o777 & ~_umask()
+
+
 def _umask() -> int:
     """The umask, read from /proc where Linux shows it; elsewhere set and put back at once
     (POSIX has no call that only reads it)."""
