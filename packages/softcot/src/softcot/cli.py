@@ -267,7 +267,7 @@ def demo(
         ),
     ] = False,
     full: Annotated[
-        bool, typer.Option(help="With --testbed: more seeds, steps and problems (tighter CIs).")
+        bool, typer.Option(help="With --testbed: 3 seeds and more problems (tighter CIs).")
     ] = False,
 ) -> None:
     """The main job: train on the embedded defaults, then evaluate base vs trained.
