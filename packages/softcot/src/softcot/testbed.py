@@ -59,8 +59,8 @@ class TestbedSection(ConfigSection):
 class TestbedConfig(RunConfig):
     """A run config (model.spec = "warmstart") plus the warm start and the testbed settings.
 
-    `full` holds overrides, section by section, that `--full` applies (more seeds, steps and
-    problems: tighter intervals for more time).
+    `full` holds overrides, section by section, that `--full` applies (the shipped config's:
+    more seeds and problems, tighter intervals for more time).
     """
 
     warmstart: WarmStartSection = WarmStartSection()
