@@ -85,11 +85,14 @@ def transformers4_python() -> Path:
     staging = Path(tempfile.mkdtemp(dir=venv.parent, prefix=".transformers4-", suffix=".tmp"))
     try:
         subprocess.run([sys.executable, "-m", "venv", str(staging)], check=True, timeout=120)
-        pip = subprocess.run(
-            [staging / "bin" / "python", "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", TORCH_WHEEL, TRANSFORMERS_4],
-            capture_output=True, text=True, timeout=500,
-        )  # fmt: skip
+        try:
+            pip = subprocess.run(
+                [staging / "bin" / "python", "-m", "pip", "install", "--quiet",
+                 "--disable-pip-version-check", TORCH_WHEEL, TRANSFORMERS_4],
+                capture_output=True, text=True, timeout=500,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:  # no local torch wheel: a CUDA build downloading
+            pytest.skip("no transformers 4 environment could be built: pip ran past 500 s")
         if pip.returncode != 0:
             last = (pip.stderr.strip().splitlines() or ["no output"])[-1]
             pytest.skip(f"no transformers 4 environment could be built offline: {last}")
