@@ -7,6 +7,10 @@ checkpoint; a crash mid-save leaves the previous one intact (and a hidden tempor
 which `resume_checkpoint` removes with the atomic writes' leftovers before resuming). Data order
 and sampling seeds are functions of (seed, step), so restoring these is enough for `--resume` to
 continue exactly.
+
+Only the newest `keep_last` checkpoints stay (a config's `[checkpoint] keep_last`; a 3B
+full fine-tune writes ~38 GB a checkpoint); the newest and the one a run resumed from are never
+removed.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from reasonloop.atomic import LEFTOVERS, TMP_SUFFIX, remove_leftovers, write_atomic
+from reasonloop.configfile import CheckpointSection
 
 LATEST = "latest"
 STATE_FILE = "trainer_state.pt"
@@ -38,8 +43,12 @@ def save_checkpoint(
     model: Any,
     optimizer: torch.optim.Optimizer,
     extra_files: Mapping[str, str] | None = None,
+    *,
+    settings: CheckpointSection | None = None,
+    protect: Collection[Path] = (),
 ) -> Path:
-    """Write checkpoint `step` atomically and point `latest` at it.
+    """Write checkpoint `step` atomically, point `latest` at it, then remove the checkpoints
+    older than the newest `settings.keep_last` (none of `protect`: the one resumed from).
 
     `extra_files` (file name -> text) land in the same directory, so they are saved and
     restored together with the weights they belong to.
@@ -66,7 +75,25 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     write_atomic(run_dir / LATEST, final.name)
+    prune_checkpoints(
+        run_dir, (settings or CheckpointSection()).keep_last, protect={final, *protect}
+    )
     return final
+
+
+def prune_checkpoints(run_dir: Path, keep_last: int, protect: Collection[Path] = ()) -> list[Path]:
+    """Remove the finished checkpoints of `run_dir` older than its newest `keep_last`, except
+    those in `protect`; returns the ones removed."""
+    kept = {path.resolve() for path in protect}
+    finished = sorted(
+        path
+        for path in (run_dir / "checkpoints").glob("step-*")
+        if path.is_dir() and path.name[len("step-") :].isdigit()
+    )
+    removed = [p for p in finished[: max(len(finished) - keep_last, 0)] if p.resolve() not in kept]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reasonloop.errors import describe, one_line
 
@@ -28,6 +28,13 @@ class ConfigSection(BaseModel):
     """Base of config models: unknown keys are errors, values are immutable, floats finite."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class CheckpointSection(ConfigSection):
+    """`[checkpoint]` of every method's config: how many checkpoints a run keeps (the newest
+    ones; reasonloop.checkpoint). It may change when a run is resumed."""
+
+    keep_last: int = Field(3, ge=1)
 
 
 Config = TypeVar("Config", bound=BaseModel)
