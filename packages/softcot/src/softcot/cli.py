@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reasonloop.cli import err, fail, out  # one error style for every reasonloop CLI
+from reasonloop.interrupt import INTERRUPTED_EXIT, stop_on_signals
 
 if TYPE_CHECKING:
     from softcot.config import RunConfig
@@ -49,27 +50,18 @@ def _config(path: Path | None, mode: str | None, steps: int | None, model: str |
 
 
 def _train(config: RunConfig, run_dir: Path, resume: bool) -> bool:
-    """Train with a progress bar; False when Ctrl-C stopped it early."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+    """Train with a progress bar (a plain line a step without a terminal); False when a signal
+    (Ctrl-C, a scheduler's SIGTERM) stopped it early, saved."""
+    from reasonloop.progress import step_progress
     from softcot.trainer import Trainer
 
     with err.status(f"loading {config.model.spec}"):
         trainer = Trainer(config, run_dir, resume=resume)
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-    )
     main = trainer.accelerator.is_main_process  # one bar and one report per launch
-    with Progress(*columns, console=err, disable=not main) as progress:
-        bar = progress.add_task(
-            f"{config.thinking.mode} RLOO",
-            total=config.train.steps,
-            completed=trainer.step,
-            stats="",
-        )
+    description = f"{config.thinking.mode} RLOO"
+    with step_progress(
+        err, description, config.train.steps, trainer.step, enabled=main
+    ) as progress:
 
         def on_step(record: StepRecord) -> None:
             stats = (
@@ -79,7 +71,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool) -> bool:
             if record.cot_grad_norm is not None and record.answer_grad_norm is not None:
                 stats += f" (cot {record.cot_grad_norm:.2g} answer {record.answer_grad_norm:.2g})"
             stats += f" kept {record.clip_coef:.2f} {record.step_s:.1f} s/step"
-            progress.update(bar, completed=record.step, stats=stats)
+            progress.step(record.step, stats)
 
         trainer.train(on_step)
     if trainer.interrupted:
@@ -118,7 +110,9 @@ def train(
         if dry_run:
             _dry_run(run_config, processes)
             return
-        _train(run_config, out_dir or Path("runs") / f"softcot-{run_config.thinking.mode}", resume)
+        run_dir = out_dir or Path("runs") / f"softcot-{run_config.thinking.mode}"
+        if not _train(run_config, run_dir, resume):
+            raise typer.Exit(INTERRUPTED_EXIT)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
 
@@ -286,8 +280,9 @@ def demo(
         run_config = _config(None, mode, steps, model)
         out_dir = out_dir or Path("runs/softcot-demo")
         run_dir = out_dir / "run"
-        if _train(run_config, run_dir, resume=True):
-            _evaluate([str(run_dir)], run_config, out_dir / "eval", run_config.model.spec)
+        if not _train(run_config, run_dir, resume=True):
+            raise typer.Exit(INTERRUPTED_EXIT)
+        _evaluate([str(run_dir)], run_config, out_dir / "eval", run_config.model.spec)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
 
@@ -301,10 +296,11 @@ def _testbed(out_dir: Path, full: bool) -> None:
         # a terminal gets one updating status line, a log file every message
         progress = status.update if err.is_terminal else err.print
         try:
-            report = run_testbed(config, out_dir, progress=progress)
+            with stop_on_signals():  # SIGTERM too; the trainer saves on its own
+                report = run_testbed(config, out_dir, progress=progress)
         except KeyboardInterrupt:
             err.print(f"stopped; run the same command again to continue ({out_dir})")
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED_EXIT) from None
     out.print(report.tables())
     err.print(f"report: {out_dir / 'testbed.json'}; every policy's cells: {out_dir / 'matrix'}")
 

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from reasonloop.configfile import ConfigSection, MethodConfig, load_config_file
+from reasonloop.configfile import CheckpointSection, ConfigSection, MethodConfig, load_config_file
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -105,6 +105,7 @@ class RunConfig(MethodConfig):
     thinking: ThinkingSection = ThinkingSection()
     train: TrainSection = Field(TrainSection(), validate_default=True)  # checked below
     eval: EvalSection = EvalSection()
+    checkpoint: CheckpointSection = CheckpointSection()
 
     @field_validator("train")
     @classmethod

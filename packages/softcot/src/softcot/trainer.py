@@ -29,12 +29,10 @@ import hashlib
 import json
 import math
 import random
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +46,7 @@ from reasonloop.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
+from reasonloop.interrupt import stop_on_signals
 from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
 from reasonloop.models import LoadedModel, attach_lora, load_model
@@ -189,12 +188,13 @@ class Trainer:
         self.sampler = Sampler(self.loaded.model, self.loaded.tokenizer)
         self.step = 0
         checkpoint = resume_checkpoint(self.run_dir) if resume else None
+        self._resumed_from = checkpoint  # kept whatever checkpoint.keep_last says
         if checkpoint is not None:
             restore_weights(self.loaded.model, checkpoint, lora=config.model.lora)
             state = load_state(checkpoint)
             self.optimizer.load_state_dict(state["optimizer"])
             self.step = state["step"]
-        self._stop_requested = False  # this process was asked to stop (Ctrl-C, `stop()`)
+        self._stop_requested = False  # this process was asked to stop (a signal, `stop()`)
         self._interrupted = False  # every process agreed to stop after this step
 
     # ---- setup ------------------------------------------------------------------------
@@ -210,6 +210,7 @@ class Trainer:
                 )
             before = read_json(saved)
             before["train"]["steps"] = current["train"]["steps"]
+            before["checkpoint"] = current["checkpoint"]  # older runs lack it; it may change
             if before != current:
                 raise ValueError(f"{self.run_dir} was started with another config")
         self.accelerator.wait_for_everyone()  # all checked before the main process writes
@@ -244,11 +245,13 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------------------
 
     def train(self, on_step: Callable[[StepRecord], None] | None = None) -> list[StepRecord]:
-        """Run until `train.steps`; Ctrl-C saves the last finished step and returns."""
+        """Run until `train.steps`; SIGINT (Ctrl-C) or SIGTERM saves the last finished step and
+        returns (reasonloop.interrupt: a repeat within a moment changes nothing, a later one
+        interrupts at once)."""
         records = []
         steps, every = self.config.train.steps, self.config.train.checkpoint_every
         board = self._tensorboard()
-        with self._logger() as logger, self._ctrl_c_saves():
+        with self._logger() as logger, stop_on_signals(self.stop):
             while self.step < steps and not self._interrupted:
                 record = self.train_step()
                 records.append(record)
@@ -283,7 +286,7 @@ class Trainer:
         return self._interrupted
 
     def stop(self) -> None:
-        """Stop after the current step, with a checkpoint (what Ctrl-C does)."""
+        """Stop after the current step, with a checkpoint (what Ctrl-C and SIGTERM do)."""
         self._stop_requested = True
 
     def train_step(self) -> StepRecord:
@@ -478,7 +481,14 @@ class Trainer:
 
     def save(self) -> None:
         if self.accelerator.is_main_process:
-            save_checkpoint(self.run_dir, self.step, self.loaded.model, self.optimizer)
+            save_checkpoint(
+                self.run_dir,
+                self.step,
+                self.loaded.model,
+                self.optimizer,
+                settings=self.config.checkpoint,
+                protect=[self._resumed_from] if self._resumed_from else [],
+            )
         self.accelerator.wait_for_everyone()
 
     def _logger(self) -> AbstractContextManager[JsonlLogger | None]:
@@ -489,24 +499,6 @@ class Trainer:
         path = self.run_dir / LOG_FILE
         recover_jsonl(path, lambda record: record.get("step", 0) <= self.step)
         return JsonlLogger(path)
-
-    @contextmanager
-    def _ctrl_c_saves(self) -> Iterator[None]:
-        """First Ctrl-C: finish the step, save, stop. A second one interrupts at once."""
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        if not in_main_thread or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            yield
-            return
-
-        def handle(signum: int, frame: Any) -> None:
-            self.stop()
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-        signal.signal(signal.SIGINT, handle)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def thought_steps(completion: Completion) -> int:
