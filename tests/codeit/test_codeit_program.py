@@ -17,7 +17,6 @@ from codeit.program import (
     ProgramTypeError,
     Var,
     check_types,
-    grammar_ebnf,
     infer_types,
     parse,
 )
@@ -158,44 +157,6 @@ def test_program_is_immutable_and_comparable() -> None:
     with pytest.raises(AttributeError):
         program.statements = ()  # type: ignore[misc]
     assert program == Program(program.statements) and program != parse("O = vmirror(I)")
-
-
-@pytest.fixture(scope="module")
-def grammar():
-    import xgrammar as xgr
-
-    return xgr.Grammar.from_ebnf(grammar_ebnf())
-
-
-def _accepts(grammar, text: str) -> bool:
-    from xgrammar.testing import _is_grammar_accept_string
-
-    return _is_grammar_accept_string(grammar, text)
-
-
-@pytest.mark.slow  # importing xgrammar imports torch
-def test_grammar_accepts_every_seed(grammar) -> None:
-    for task_id, source in SEED_PROGRAMS.items():
-        assert _accepts(grammar, source), task_id
-    assert _accepts(grammar, EXAMPLE.rstrip("\n"))  # the final newline is optional
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "import os\nO = vmirror(I)\n",
-        "O = frobnicate(I)\n",
-        "O = vmirror(I, I)\n",  # arity
-        "O = upscale(I, 31)\n",  # literal range
-        "O = upscale(I, RED)\nx1 = vmirror(I)\n",  # O must come last
-        "O = fill(I, TRUE, I)\n",  # a Bool constant in a Color slot
-        "x1 = objects(I, TRUE, FALSE, TRUE)\nO = argmax(x1, vmirror)\n",  # wrong function
-        "x1 = vmirror(I)\n",  # no O
-    ],
-)
-@pytest.mark.slow
-def test_grammar_rejects(grammar, text: str) -> None:
-    assert not _accepts(grammar, text)
 
 
 def _one(target: str, function: str, *args: object) -> Assignment:

@@ -75,6 +75,25 @@ def test_well_typed_programs_are_admitted_and_ill_typed_refused(policy: Policy) 
     assert state is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "import os\nO = vmirror(I)\n",
+        "O = frobnicate(I)\n",
+        "O = vmirror(I, I)\n",  # arity
+        "O = upscale(I, 31)\n",  # literal range
+        "O = upscale(I, RED)\nx1 = vmirror(I)\n",  # O must come last
+        "O = fill(I, TRUE, I)\n",  # a Bool constant in a Color slot
+        "x1 = objects(I, TRUE, FALSE, TRUE)\nO = argmax(x1, vmirror)\n",  # not a Grid
+        "x1 = objects(I, TRUE, FALSE, TRUE)\nx2 = argmax(x1, vmirror)\n",  # wrong function
+        "x1 = vmirror(I)\n",  # no O: not refused, but cannot end here
+    ],
+)
+def test_programs_outside_the_typed_language_are_refused(policy: Policy, text: str) -> None:
+    state, _ = _walk(policy.typed, text)
+    assert state is None or not policy.typed.types.context(state.context).eos
+
+
 def test_the_mask_allows_exactly_the_tokens_that_step(policy: Policy) -> None:
     decoder = policy.typed
     # paint(Grid, Object): x1 is a set of objects, so only x2 fills the slot

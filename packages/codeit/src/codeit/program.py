@@ -284,7 +284,7 @@ def infer_types(program: Program) -> dict[str, Type]:
                     f"{resolve(actual, subst)}, expected {resolve(param, subst)}"
                 ) from None
         result = resolve(signature.ret, subst)
-        if _parts_exceed(result, MAX_TYPE_PARTS):
+        if parts_exceed(result, MAX_TYPE_PARTS):
             raise ProgramTypeError(
                 f"line {line}: the type of {stmt.target} has more than {MAX_TYPE_PARTS} parts"
             )
@@ -295,7 +295,7 @@ def infer_types(program: Program) -> dict[str, Type]:
     return env
 
 
-def _parts_exceed(t: Type, limit: int) -> bool:
+def parts_exceed(t: Type, limit: int) -> bool:
     """Whether type t has more than `limit` parts (counted until there are, never further)."""
     pending, parts = [t], 0
     while pending:
@@ -313,57 +313,3 @@ def _parts_exceed(t: Type, limit: int) -> bool:
 def check_types(program: Program) -> None:
     """Raise ProgramTypeError unless every call fits its primitive and O is a Grid."""
     infer_types(program)
-
-
-def _slot_alternatives(param: Type) -> tuple[str, ...]:
-    """What the grammar lets into an argument slot: any variable, plus the constants, the
-    primitives (as function values) and the integer literals that fit the slot's type."""
-    from codeit.dsl import constants_of
-
-    alternatives = ["ref"]
-    if _fits_literal(param):
-        alternatives.append("int")
-    alternatives += [f'"{name}"' for name in constants_of(param)]
-    return tuple(alternatives)
-
-
-def _fits_literal(param: Type) -> bool:
-    try:
-        unify(COLOR, instantiate(param), {})
-    except TypeMismatch:
-        return False
-    return True
-
-
-GRAMMAR_MAX_LINES = 14  # statements a sampled program may have, `O = ...` included
-
-
-def grammar_ebnf(max_lines: int = GRAMMAR_MAX_LINES) -> str:
-    """An xgrammar/GBNF grammar (root rule `root`) of canonical program text: lines
-    `x1 = ...`, `x2 = ...`, ... ending in an `O = ...` line, each calling a primitive with its
-    arity and, per argument, the constants and function values its type admits and only the
-    variables defined above it -- so every sample parses. Variable *types* are context the
-    grammar does not track; `check_types` and the interpreter still judge those."""
-    slots: dict[tuple[str, ...], str] = {}
-    signatures = []
-    for prim in PRIMITIVES.values():
-        names = [slots.setdefault(_slot_alternatives(p), f"arg{len(slots)}") for p in prim.params]
-        signatures.append((prim.name, names))
-    lines = ['int ::= "-"? ("30" | [1-2] [0-9] | [0-9])']
-    for defined in range(max_lines):  # the rules of a line with x1..x{defined} in scope
-        refs = " | ".join([f'"{INPUT}"', *(f'"x{n}"' for n in range(defined, 0, -1))])
-        lines.append(f"ref{defined} ::= {refs}")
-        calls = []
-        for name, args in signatures:
-            inner = ' ", " '.join(f"{arg}_{defined}" for arg in args)
-            calls.append(f'"{name}(" {inner} ")"' if args else f'"{name}()"')
-        lines.append(f"call{defined} ::= " + "\n    | ".join(calls))
-        for alternatives, arg in slots.items():
-            body = " | ".join(f"ref{defined}" if a == "ref" else a for a in alternatives)
-            lines.append(f"{arg}_{defined} ::= {body}")
-        last = f'"O = " call{defined} "\\n"?'
-        if defined + 1 < max_lines:
-            step = f'"x{defined + 1} = " call{defined} "\\n" rest{defined + 1}'
-            last = f"{last} | {step}"
-        lines.append(f"{'root' if defined == 0 else f'rest{defined}'} ::= {last}")
-    return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """Type-aware decoding of programs: a token mask under which every finished sample type-checks.
 
-The grammar of canonical program text (`program.grammar_ebnf`) lets only defined variables
+An EBNF grammar of program text (what sampling used before) can let only defined variables
 into an argument slot but cannot know their types, and in the CPU run nearly every sample was
 ill-typed (`objects(x1, ...)` with x1 already a set of objects) or cut off. This decoder
 follows the text character by character with the type inference of `program.infer_types`
@@ -33,27 +33,12 @@ import torch
 
 from codeit.dsl import CONSTANTS, GRID, PRIMITIVES, Primitive, TypeMismatch, instantiate, unify
 from codeit.dsl.types import COLOR, INT, Coll, Fn, Subst, TVar, Type, free_vars, resolve
-from codeit.program import GRAMMAR_MAX_LINES, INPUT, MAX_LITERAL, OUTPUT
+from codeit.program import INPUT, MAX_LITERAL, MAX_TYPE_PARTS, OUTPUT, parts_exceed
 
 ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ =(),-\n")
-MAX_TYPE_PARTS = 64  # as `program.infer_types`: atoms, collections, functions in a result type
+MAX_LINES = 14  # lines a sampled program may have, `O = ...` included
 O_LINE_AFTER = 2 / 3  # share of a row's token budget after which a new line must be O's
 _MAX_CACHED_MASKS = 50_000
-
-
-def _parts(t: Type, limit: int) -> bool:
-    """Whether `t` has at most `limit` parts (counted until it has more, never further)."""
-    pending, parts = [t], 0
-    while pending:
-        parts += 1
-        if parts > limit:
-            return False
-        t = pending.pop()
-        if isinstance(t, Coll):
-            pending.append(t.elem)
-        elif isinstance(t, Fn):
-            pending += [*t.params, t.ret]
-    return True
 
 
 def _canonical(t: Type) -> Type:
@@ -141,9 +126,9 @@ class _Context:
 class ProgramTypes:
     """The type logic of the decoder: which words each context admits (cached per context)."""
 
-    def __init__(self, max_lines: int = GRAMMAR_MAX_LINES) -> None:
-        if not 1 <= max_lines <= GRAMMAR_MAX_LINES:
-            raise ValueError(f"max_lines must lie in 1..{GRAMMAR_MAX_LINES}, got {max_lines}")
+    def __init__(self, max_lines: int = MAX_LINES) -> None:
+        if not 1 <= max_lines <= MAX_LINES:
+            raise ValueError(f"max_lines must lie in 1..{MAX_LINES}, got {max_lines}")
         self.max_lines = max_lines
         self._contexts: dict[Any, _Context] = {}
         self._groups: dict[tuple[Type, ...], tuple[_Group, ...]] = {}
@@ -248,7 +233,7 @@ class ProgramTypes:
         if output and not _may_be(result, GRID, call.subst):
             return False
         if len(call.args) == call.primitive.arity:
-            if not _parts(result, MAX_TYPE_PARTS):
+            if parts_exceed(result, MAX_TYPE_PARTS):
                 return False
             return not output or (result == GRID and not free_vars(result))
         for index, group in enumerate(self.groups(env)):
@@ -332,7 +317,7 @@ class TypedDecoder:
         vocab_size: int,
         eos_ids: Collection[int],
         *,
-        max_lines: int = GRAMMAR_MAX_LINES,
+        max_lines: int = MAX_LINES,
     ) -> None:
         self.types = ProgramTypes(max_lines)
         self.vocabulary = Vocabulary(tokenizer, vocab_size, eos_ids)
