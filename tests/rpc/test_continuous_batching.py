@@ -11,6 +11,7 @@ import torch
 from reasonloop.rpc import EngineLimits, InferenceEngine
 from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
 from reasonloop.sampling.decoder import Completion, Joining, RunningBatch
+from reasonloop.sampling.prefix_cache import PrefixCache
 
 GREEDY = SamplingParams(max_new_tokens=12, temperature=0, ignore_eos=True)
 LONG = SamplingParams(max_new_tokens=60, temperature=0, ignore_eos=True)
@@ -21,17 +22,23 @@ def sampler(tiny) -> Sampler:
     return Sampler(tiny.model, tiny.tokenizer)
 
 
+Request = tuple[str, SamplingParams]
+
+
 def run_with_joins(
-    sampler: Sampler, schedule: dict[int, list[tuple[str, SamplingParams]]]
-) -> tuple[dict[str, Completion], RunningBatch]:
-    """Decode `schedule[step]`'s requests joining at that step; each prompt's completion."""
+    sampler: Sampler, schedule: dict[int, list[Request]]
+) -> tuple[dict[Request, Completion], RunningBatch]:
+    """Decode `schedule[step]`'s requests joining at that step; each request's completion."""
     batch = RunningBatch(sampler, stream_text=False)
-    done: dict[str, Completion] = {}
+    done: dict[Request, Completion] = {}
     step = 0
     while step <= max(schedule) or batch.rows_live:
         if step in schedule:
             batch.add(
-                [Joining([sampler.encode(p)], params, owner=p) for p, params in schedule[step]]
+                [
+                    Joining([sampler.encode(p)], params, owner=(p, params))
+                    for p, params in schedule[step]
+                ]
             )
         events, _ = batch.decide()
         for owner, event in events:
@@ -59,7 +66,9 @@ def test_greedy_rows_joining_at_any_step_get_what_they_get_alone(sampler) -> Non
     done, _ = run_with_joins(sampler, schedule)
     for joiners in schedule.values():
         for prompt, params in joiners:
-            assert done[prompt].token_ids == alone(sampler, prompt, params).token_ids, prompt
+            assert done[prompt, params].token_ids == alone(sampler, prompt, params).token_ids, (
+                prompt
+            )
 
 
 def test_seeded_soft_fuzzy_and_hard_rows_are_independent_of_their_neighbours(sampler) -> None:
@@ -76,7 +85,7 @@ def test_seeded_soft_fuzzy_and_hard_rows_are_independent_of_their_neighbours(sam
     for joiners in schedule.values():
         for prompt, params in joiners:
             expected = alone(sampler, prompt, params)
-            got = done[prompt]
+            got = done[prompt, params]
             assert got.token_ids == expected.token_ids, prompt
             if params.thinking is not None:
                 assert got.thinking.tokens == expected.thinking.tokens, prompt
@@ -121,3 +130,30 @@ def test_requests_join_in_arrival_order(tiny) -> None:
     assert len(pair.completions()) == 2
     assert len(first.completions()[0].token_ids) == 300
     engine.close()
+
+
+def test_prompts_sharing_a_prefix_reuse_its_keys_and_decode_the_same(tiny, sampler) -> None:
+    cached = Sampler(tiny.model, tiny.tokenizer)
+    cached.prefix_cache = PrefixCache(max_tokens=400, block=16)
+    system = "You are a careful assistant. Answer in one short sentence. " * 3
+    questions = ["What is rain?", "What is snow?", "Why is the sky blue?"]
+    schedule = {0: [(system + questions[0], LONG)], 2: [(system + questions[1], GREEDY)]}
+    schedule[9] = [(system + questions[2], GREEDY), (system + questions[0], GREEDY)]
+    done, _ = run_with_joins(cached, schedule)
+    shared = len(cached.encode(system)) // 16 * 16  # whole blocks of the shared system prompt
+    assert cached.prefix_cache.hits >= 3 * shared  # every later prompt reused the prefix
+    for joiners in schedule.values():
+        for prompt, params in joiners:
+            expected = alone(sampler, prompt, params)  # no prefix cache
+            assert done[prompt, params].token_ids == expected.token_ids, prompt
+
+
+def test_the_prefix_cache_keeps_its_position_bound(tiny) -> None:
+    cached = Sampler(tiny.model, tiny.tokenizer)
+    cached.prefix_cache = PrefixCache(max_tokens=100, block=8)
+    prompts = [f"{i:02d}" * 4 + " words" * 10 for i in range(20)]  # no two share a block
+    for prompt in prompts:
+        cached.generate([prompt], GREEDY)  # in-process decoding stores prompts too
+        assert cached.prefix_cache.tokens <= 100
+    assert cached.prefix_cache.lookup(cached.encode(prompts[-1] + "more")) is not None
+    assert cached.prefix_cache.lookup(cached.encode(prompts[0] + "more")) is None  # evicted

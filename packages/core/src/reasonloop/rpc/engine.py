@@ -15,9 +15,11 @@ Memory is admitted in tokens: the batch's KV cache holds slots x (the longest li
 prompt + decoding steps) positions, so a request claiming more than `max_batch_tokens` alone is
 refused, and requests join only while the batch stays within it and `max_batch_rows`; at most
 `max_prefill_tokens` prompt tokens join in one step (a longer prompt joins alone), so
-prefilling does not stall the running rows for long. Score runs its items in chunks of at most
-`max_score_tokens` positions (their logits are positions x vocabulary), each chunk queued on its
-own and run between two steps.
+prefilling does not stall the running rows for long. Prompts sharing a prefix with a recent
+one (a system prompt, few-shot examples, one prompt sent n times) prefill only the rest
+(`reasonloop.sampling.prefix_cache`, `prefix_cache_tokens` positions kept). Score runs its
+items in chunks of at most `max_score_tokens` positions (their logits are positions x
+vocabulary), each chunk queued on its own and run between two steps.
 
 A failing step fails no request by itself: if joining requests' prefill fails, each is tried
 alone; if a decoding step fails, each request of the batch is decoded again alone, so only the
@@ -45,6 +47,7 @@ from reasonloop.models import LoadedModel
 from reasonloop.rpc.delivery import Delivery
 from reasonloop.sampling import Completion, Grammar, Sampler, SamplingParams, StreamEvent
 from reasonloop.sampling.decoder import Joining, Prompt, RunningBatch
+from reasonloop.sampling.prefix_cache import PrefixCache
 from reasonloop.sampling.teacher_forcing import completion_log_probs
 
 logger = logging.getLogger(__name__)
@@ -68,6 +71,7 @@ class EngineLimits:
     max_batch_rows: int = 256  # rows (prompts x n) decoded together
     max_batch_tokens: int = 32768  # KV-cache positions of a batch: rows x (prompt + steps)
     max_prefill_tokens: int = 4096  # prompt tokens joining in one step (one request: any)
+    prefix_cache_tokens: int = 4096  # prompt positions whose keys/values are kept (LRU)
     max_score_items: int = 256  # items of one Score call
     max_score_tokens: int = 8192  # positions of one Score chunk: items x (prompt + continuation)
     max_queue: int = 256  # requests waiting for the model
@@ -141,6 +145,7 @@ class InferenceEngine:
         self.sampler = Sampler(
             loaded.model, loaded.tokenizer, grammar_time_limit_s=self.limits.grammar_compile_s
         )
+        self.sampler.prefix_cache = PrefixCache(self.limits.prefix_cache_tokens)
         self._waiting: queue.Queue[GenerationRequest | _Call | None] = queue.Queue(
             self.limits.max_queue
         )
