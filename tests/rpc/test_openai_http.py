@@ -143,8 +143,9 @@ def test_bad_input_is_a_400_naming_the_field(client: openai.OpenAI, engine) -> N
         client.chat.completions.create(model=engine.name, messages=CHAT, temperature=-1)
     assert error.value.body["param"] == "temperature"
     assert error.value.body["type"] == "invalid_request_error"
-    with pytest.raises(openai.BadRequestError, match="frequency_penalty"):  # unsupported field
-        client.completions.create(model=engine.name, prompt="x", frequency_penalty=0.5)
+    with pytest.raises(openai.BadRequestError, match="frequency_penalty") as error:
+        client.completions.create(model=engine.name, prompt="x", frequency_penalty=2.5)
+    assert error.value.body["param"] == "frequency_penalty"
     with pytest.raises(openai.BadRequestError, match="max_tokens"):
         client.completions.create(model=engine.name, prompt="x", max_tokens=10**6)
     with pytest.raises(openai.BadRequestError, match="messages"):

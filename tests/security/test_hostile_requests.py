@@ -257,7 +257,7 @@ def test_error_messages_quote_sent_values_in_part(http_server: OpenAIServer, stu
 
     for body, status in [
         (json.dumps({"model": "m" * 1_000_000, "prompt": "hi"}).encode(), 404),
-        (completion(prompt="hi", **{"k" * 100_000: 1}), 400),
+        (completion(prompt="hi", logit_bias={"k" * 100_000: 1}), 400),
     ]:
         code, answer = post(http_server, body)
         assert code == status

@@ -266,8 +266,16 @@ class InferenceEngine:
                     "one item may have (the context length or the Score chunk size)"
                 )
             sequences.append((prompt_ids, ids))
+        return self.score_ids(sequences, temperature)
+
+    def score_ids(
+        self, sequences: Sequence[tuple[list[int], list[int]]], temperature: float = 1.0
+    ) -> list[list[tuple[int, float]]]:
+        """`score` of (prompt ids, continuation ids) pairs checked already (in the vocabulary,
+        within the context and the Score chunk size): the OpenAI `echo` path scores a prompt's
+        own tokens with it."""
         scored: list[list[tuple[int, float]]] = []
-        for chunk in self._score_chunks(sequences):
+        for chunk in self._score_chunks(list(sequences)):
             future: Future[list[list[tuple[int, float]]]] = Future()
             self._enqueue(_Call(lambda chunk=chunk: self._score(chunk, temperature), future))
             scored.extend(future.result())

@@ -1,12 +1,17 @@
 """An OpenAI-compatible HTTP API over the batching engine: `/v1/models`, `/v1/completions` and
-`/v1/chat/completions`, streamed or not.
+`/v1/chat/completions`, streamed or not, plus vLLM's `/health`, `/version`, `/tokenize` and
+`/detokenize`.
 
 Most LLM tooling (the `openai` SDKs, eval harnesses, agent frameworks) speaks OpenAI's wire
 format, so serving it lets that tooling use a reasonloop model without a reasonloop client. The
 gRPC service stays the complete contract; this front end maps OpenAI's fields onto
-`SamplingParams`, with a few extensions: `thinking` (the chain-of-thought mode; its text comes
-back as `reasoning_content`, as vLLM does) and vLLM's `top_k`, `min_p` and `ignore_eos`. Fields
-it does not implement are refused with a 400 rather than silently ignored.
+`SamplingParams` (request bodies: `openai_bodies`), with a few extensions: `thinking` (the
+chain-of-thought mode; its text comes back as `reasoning_content`, as vLLM does) and vLLM's
+`top_k`, `min_p`, `repetition_penalty` and `ignore_eos`. Log-probs come with their top
+alternatives (streamed chunk by chunk); completions' `echo` returns the prompt with its tokens'
+log-probs, scored by the engine's Score path (`echo` with `max_tokens` 0 is lm-eval's
+log-likelihood request). Fields it does not know are logged and ignored, as vLLM does, or
+refused with a 400 naming them when the server is strict.
 
 The engine is blocking (one thread owns the model), so handlers wait on it in worker threads
 and the event loop stays free; a client that disconnects cancels its request, whose rows then
@@ -29,15 +34,15 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,153 +55,19 @@ from reasonloop.rpc.engine import (
     QueueFullError,
 )
 from reasonloop.rpc.hosting import check_tls_pair
-from reasonloop.sampling import Completion, Grammar, SamplingParams, StreamEvent, ThinkingConfig
+from reasonloop.rpc.openai_bodies import (
+    ChatBody,
+    CompletionBody,
+    DetokenizeBody,
+    TokenizeBody,
+    unknown_fields,
+)
+from reasonloop.sampling import Completion, SamplingParams, StreamEvent
 from reasonloop.sampling.decoder import Prompt
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# ---- request bodies -------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StreamOptions(_Strict):
-    include_usage: bool = False  # a last chunk, with no choices, carries the usage
-
-
-class _GenerationBody(_Strict):
-    """Fields both endpoints share; unset (or null) ones take SamplingParams' defaults."""
-
-    model: str
-    temperature: float | None = None
-    top_p: float | None = None
-    n: int | None = None
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    user: str | None = None  # accepted for compatibility, unused
-    top_k: int | None = None  # extensions, as vLLM names them
-    min_p: float | None = None
-    ignore_eos: bool = False
-
-    def sampling_fields(self) -> dict[str, Any]:
-        fields = {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "n": self.n,
-            "seed": self.seed,
-            "top_k": self.top_k,
-            "min_p": self.min_p,
-        }
-        fields = {name: value for name, value in fields.items() if value is not None}
-        fields["stop"] = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
-        fields["ignore_eos"] = self.ignore_eos
-        return fields
-
-    @property
-    def include_usage(self) -> bool:
-        return self.stream_options is not None and self.stream_options.include_usage
-
-
-class CompletionBody(_GenerationBody):
-    prompt: str | list[str] | list[int] | list[list[int]]
-    max_tokens: int | None = 16
-    logprobs: int | None = Field(default=None, ge=0)  # the chosen tokens' only, whatever k
-
-    def prompts(self) -> list[Prompt]:
-        if isinstance(self.prompt, str):
-            return [self.prompt]
-        if self.prompt and isinstance(self.prompt[0], int):
-            return [self.prompt]  # type: ignore[list-item]
-        return list(self.prompt)  # type: ignore[arg-type]
-
-    def params(self) -> SamplingParams:
-        return SamplingParams(
-            max_new_tokens=self.max_tokens if self.max_tokens is not None else 16,
-            logprobs=self.logprobs is not None,
-            **self.sampling_fields(),
-        )
-
-
-class TextPart(_Strict):
-    type: Literal["text"]
-    text: str
-
-
-class ChatMessage(_Strict):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
-    name: str | None = None  # accepted for compatibility, unused
-
-    def as_prompt_message(self) -> dict[str, str]:
-        content = self.content
-        text = content if isinstance(content, str) else "".join(p.text for p in content)
-        return {"role": "system" if self.role == "developer" else self.role, "content": text}
-
-
-class JsonSchemaFormat(_Strict):
-    name: str | None = None
-    description: str | None = None
-    schema_: dict[str, Any] = Field(alias="schema")
-    strict: bool | None = None
-
-
-class ResponseFormat(_Strict):
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: JsonSchemaFormat | None = None
-
-    @model_validator(mode="after")
-    def _schema_given(self) -> ResponseFormat:
-        if self.type == "json_schema" and self.json_schema is None:
-            raise ValueError("json_schema is required when type is json_schema")
-        return self
-
-    def grammar(self) -> Grammar | None:
-        if self.type == "json_object":
-            return Grammar("json_schema", json.dumps({"type": "object"}))
-        if self.json_schema is not None:
-            return Grammar("json_schema", json.dumps(self.json_schema.schema_))
-        return None
-
-
-class ThinkingBody(_Strict):
-    """The reasonloop extension: a hard/soft/fuzzy chain of thought before the answer."""
-
-    mode: Literal["hard", "soft", "fuzzy"]
-    max_tokens: int | None = None
-    temperature: float | None = None
-    noise_scale: float | None = None
-    end_marker: str | None = None
-
-    def config(self) -> ThinkingConfig:
-        return ThinkingConfig(**self.model_dump(exclude_none=True))
-
-
-class ChatBody(_GenerationBody):
-    messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    logprobs: bool = False  # the chosen tokens' log-probs; no top alternatives
-    response_format: ResponseFormat | None = None
-    thinking: ThinkingBody | None = None
-
-    def params(self, default_max_tokens: int) -> SamplingParams:
-        max_tokens = self.max_completion_tokens
-        if max_tokens is None:
-            max_tokens = self.max_tokens if self.max_tokens is not None else default_max_tokens
-        return SamplingParams(
-            max_new_tokens=max_tokens,
-            logprobs=self.logprobs,
-            grammar=self.response_format.grammar() if self.response_format else None,
-            thinking=self.thinking.config() if self.thinking else None,
-            **self.sampling_fields(),
-        )
-
 
 # ---- errors ---------------------------------------------------------------------------------
 
@@ -223,7 +94,20 @@ class APIError(Exception):
         return JSONResponse({"error": body}, status_code=self.status, headers=self.headers)
 
 
-_SAMPLING_PARAMS = {"temperature", "top_p", "top_k", "min_p", "n", "stop", "seed", "thinking"}
+_SAMPLING_PARAMS = {
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "n",
+    "stop",
+    "seed",
+    "thinking",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "logit_bias",
+}
 
 
 def _bad_request(error: ValueError, prompt_param: str) -> APIError:
@@ -237,6 +121,8 @@ def _bad_request(error: ValueError, prompt_param: str) -> APIError:
         param = prompt_param
     elif name == "max_new_tokens":
         param, message = "max_tokens", "max_tokens" + message[len(name) :]
+    elif name == "top_logprobs":
+        param = "logprobs" if prompt_param == "prompt" else name
     elif name == "grammar" or message.startswith("invalid json_schema"):
         param = "response_format"
     return APIError(400, message, param=param)
@@ -313,14 +199,17 @@ class _BodyLimit:
 
 
 class _BearerAuth:
-    """Refuses every request that lacks `Authorization: Bearer <token>` (before reading it)."""
+    """Refuses every request that lacks `Authorization: Bearer <token>` (before reading it),
+    except the probes `/health` and `/version`, which read nothing."""
+
+    OPEN = ("/health", "/version")
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
         self._expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in self.OPEN:
             sent = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(sent, self._expected):
                 error = APIError(
@@ -346,28 +235,59 @@ def _usage(job: GenerationRequest, completions: list[Completion]) -> dict[str, i
     }
 
 
-def _token_pairs(completion: Completion, tokenizer: Any) -> list[tuple[str, float]]:
-    """(token text, log-prob) of the answer's tokens; only called when log-probs were asked."""
-    logprobs = completion.token_logprobs or []
-    return [
-        (tokenizer.decode([t]), lp) for t, lp in zip(completion.token_ids, logprobs, strict=True)
-    ]
+class _Texts:
+    """Token texts, as log-prob answers show them (each token decoded alone)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, token: int) -> str:
+        return self.tokenizer.decode([token])
 
 
-def _text_logprobs(completion: Completion, tokenizer: Any) -> dict[str, Any]:
-    pairs = _token_pairs(completion, tokenizer)
+def _text_logprobs(
+    texts: _Texts,
+    token_ids: list[int],
+    logprobs: list[float | None],
+    tops: list[list[tuple[int, float]]] | None,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Completions' log-probs: each token's, and a {token: log-prob} map of its alternatives
+    (the chosen token included, as vLLM does); `text_offset` counts from `offset`."""
+    tokens = [texts(t) for t in token_ids]
+    top_maps: list[dict[str, float] | None] = []
+    for i, (token, lp) in enumerate(zip(tokens, logprobs, strict=True)):
+        if lp is None:  # the prompt's first token: nothing predicts it
+            top_maps.append(None)
+            continue
+        # tokens of one text (bytes of a character) share a key: the most likely one wins
+        alternatives = {texts(t): alp for t, alp in reversed(tops[i])} if tops is not None else {}
+        top_maps.append({**alternatives, token: lp})
+    offsets = []
+    for token in tokens:
+        offsets.append(offset)
+        offset += len(token)
     return {
-        "tokens": [token for token, _ in pairs],
-        "token_logprobs": [lp for _, lp in pairs],
-        "top_logprobs": None,
-        "text_offset": None,
+        "tokens": tokens,
+        "token_logprobs": logprobs,
+        "top_logprobs": top_maps,
+        "text_offset": offsets,
     }
 
 
-def _chat_logprobs(completion: Completion, tokenizer: Any) -> dict[str, Any]:
+def _chat_logprobs(
+    texts: _Texts,
+    token_ids: list[int],
+    logprobs: list[float],
+    tops: list[list[tuple[int, float]]] | None,
+) -> dict[str, Any]:
+    def entry(token: int, lp: float) -> dict[str, Any]:
+        text = texts(token)
+        return {"token": text, "logprob": lp, "bytes": list(text.encode())}
+
     content = [
-        {"token": token, "logprob": lp, "bytes": list(token.encode()), "top_logprobs": []}
-        for token, lp in _token_pairs(completion, tokenizer)
+        {**entry(t, lp), "top_logprobs": [entry(a, alp) for a, alp in tops[i]] if tops else []}
+        for i, (t, lp) in enumerate(zip(token_ids, logprobs, strict=True))
     ]
     return {"content": content}
 
@@ -449,8 +369,11 @@ class _Waiter:
         return completions
 
 
-def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> FastAPI:
-    """The OpenAI-compatible API for `engine`; with `auth_token`, every request needs it."""
+def create_app(
+    engine: InferenceEngine, *, auth_token: str | None = None, strict: bool = False
+) -> FastAPI:
+    """The OpenAI-compatible API for `engine`; with `auth_token`, every request needs it;
+    `strict` refuses fields it does not know (by default they are logged and ignored)."""
     app = FastAPI(title="reasonloop (OpenAI-compatible)")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -461,6 +384,7 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
         app.add_middleware(_BearerAuth, token=auth_token)
     waiter = _Waiter(engine)
     tokenizer = engine.loaded.tokenizer
+    texts = _Texts(tokenizer)
 
     def check_model(model: str) -> None:
         if model != engine.name:
@@ -471,11 +395,26 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
                 code="model_not_found",
             )
 
+    def check_fields(body: Any, path: str) -> None:
+        """Refuse (strict) or log the fields no body declares."""
+        unknown = [shown(name) for name in unknown_fields(body)]
+        if not unknown:
+            return
+        listed = ", ".join(unknown[:10]) + (
+            f" and {len(unknown) - 10} more" if unknown[10:] else ""
+        )
+        if strict:
+            raise APIError(400, clipped(f"unknown fields: {listed}"), param=unknown[0])
+        logger.warning("%s: ignoring unknown fields %s", path, listed)
+
     async def submit(
         prompts: list[Prompt], params: Callable[[], SamplingParams], prompt_param: str
     ) -> GenerationRequest:
+        return await engine_call(lambda: engine.submit(prompts, params()), prompt_param)
+
+    async def engine_call(function: Callable[[], T], prompt_param: str = "prompt") -> T:
         try:
-            return await run_in_threadpool(lambda: engine.submit(prompts, params()))
+            return await run_in_threadpool(function)
         except ValueError as error:
             raise _bad_request(error, prompt_param) from None
         except QueueFullError as error:
@@ -489,8 +428,99 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
         except EngineClosedError as error:
             raise APIError(503, str(error), kind="server_error") from None
 
+    async def echo(
+        prompts: list[Prompt], params: SamplingParams, logprobs: bool
+    ) -> list[tuple[list[int], list[float | None]]]:
+        """Each prompt's token ids and, when asked, their log-probs (None for the first: no
+        token predicts it) from the engine's Score path."""
+        prompt_ids = await engine_call(lambda: engine.check(prompts, params))
+        if not logprobs:
+            return [(ids, []) for ids in prompt_ids]
+        limit = engine.limits.max_score_tokens
+        for i, ids in enumerate(prompt_ids):
+            if len(ids) > limit:
+                raise APIError(
+                    400,
+                    f"prompt {i} has {len(ids)} tokens; echo with logprobs scores at most {limit}",
+                    param="prompt",
+                )
+        scored_ids = [ids for ids in prompt_ids if len(ids) > 1]
+        temperature = params.temperature if params.temperature > 0 else 1.0
+        scored = iter(
+            await engine_call(
+                lambda: engine.score_ids([(ids[:1], ids[1:]) for ids in scored_ids], temperature)
+            )
+            if scored_ids
+            else []
+        )
+        return [
+            (ids, [None] + ([lp for _, lp in next(scored)] if len(ids) > 1 else []))
+            for ids in prompt_ids
+        ]
+
     def model_card() -> dict[str, Any]:
         return {"id": engine.name, "object": "model", "created": 0, "owned_by": "reasonloop"}
+
+    @app.get("/health")
+    async def health() -> Response:
+        return Response(status_code=200)
+
+    @app.get("/version")
+    async def server_version() -> dict[str, str]:
+        return {"version": version("reasonloop-core")}
+
+    @app.post("/tokenize")
+    async def tokenize(body: TokenizeBody) -> dict[str, Any]:
+        check_fields(body, "/tokenize")
+        if body.model is not None:
+            check_model(body.model)
+        sampler = engine.sampler
+        if body.prompt is not None:
+            text = body.prompt
+            if len(text) > sampler.max_prompt_chars:
+                raise APIError(
+                    400,
+                    f"prompt has {len(text)} characters, more than fit the context "
+                    f"(at most {sampler.max_prompt_chars})",
+                    param="prompt",
+                )
+            special = body.add_special_tokens
+            ids = await run_in_threadpool(
+                lambda: list(tokenizer.encode(text, add_special_tokens=special))
+            )
+        else:
+            messages = [m.as_prompt_message() for m in body.messages or []]
+            chars = sum(len(m["content"]) for m in messages)
+            if chars > sampler.max_prompt_chars:
+                raise APIError(
+                    400,
+                    f"messages have {chars} characters, more than fit the context "
+                    f"(at most {sampler.max_prompt_chars})",
+                    param="messages",
+                )
+            ids = await run_in_threadpool(lambda: sampler.encode(messages))
+        return {"count": len(ids), "max_model_len": sampler.context_length, "tokens": ids}
+
+    @app.post("/detokenize")
+    async def detokenize(body: DetokenizeBody) -> dict[str, str]:
+        check_fields(body, "/detokenize")
+        if body.model is not None:
+            check_model(body.model)
+        limit = engine.sampler.context_length
+        if len(body.tokens) > limit:
+            raise APIError(
+                400, f"tokens: {len(body.tokens)} tokens, the limit is {limit}", param="tokens"
+            )
+        vocab = engine.loaded.model.get_input_embeddings().num_embeddings
+        outside = next((i for i, t in enumerate(body.tokens) if not 0 <= t < vocab), None)
+        if outside is not None:
+            raise APIError(
+                400,
+                f"tokens[{outside}]: {shown(body.tokens[outside])} is not in the vocabulary "
+                f"(0..{vocab - 1})",
+                param="tokens",
+            )
+        return {"prompt": await run_in_threadpool(lambda: tokenizer.decode(body.tokens))}
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
@@ -503,16 +533,62 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
 
     @app.post("/v1/completions")
     async def completions(body: CompletionBody, http: Request) -> Response:
+        check_fields(body, "/v1/completions")
         check_model(body.model)
-        job = await submit(body.prompts(), body.params, "prompt")
-        n, logprobs = job.params.n, body.logprobs is not None
+        prompts = body.prompts()
+        logprobs = body.logprobs is not None
         header = _header("text_completion", engine.name)
+        echoed: list[tuple[list[int], list[float | None]]] = []
+        if body.echo:
+            params = await engine_call(body.params)
+            echoed = await echo(prompts, params, logprobs)
+
+        def echo_text(prompt_index: int) -> str:
+            prompt = prompts[prompt_index]
+            return prompt if isinstance(prompt, str) else tokenizer.decode(echoed[prompt_index][0])
+
+        def echo_logprobs(prompt_index: int) -> dict[str, Any] | None:
+            if not logprobs:
+                return None
+            ids, lps = echoed[prompt_index]
+            return _text_logprobs(texts, ids, lps, None)
+
+        if not body.generates:
+            choices = [
+                {
+                    "index": i,
+                    "text": echo_text(i),
+                    "logprobs": echo_logprobs(i),
+                    "finish_reason": "length",
+                }
+                for i in range(len(prompts))
+            ]
+            prompt_tokens = sum(len(ids) for ids, _ in echoed)
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 0}
+            return JSONResponse(
+                {**header, "choices": choices, "usage": usage | {"total_tokens": prompt_tokens}}
+            )
+        job = await submit(prompts, body.params, "prompt")
+        n = job.params.n
+
+        def joined(prompt_index: int, part: dict[str, Any] | None) -> dict[str, Any] | None:
+            """Log-probs after the echoed prompt's (when echoed)."""
+            if not body.echo or part is None:
+                return part
+            head = echo_logprobs(prompt_index)
+            assert head is not None
+            shift = len(echo_text(prompt_index))
+            part["text_offset"] = [o + shift for o in part["text_offset"]]
+            return {key: head[key] + part[key] for key in head}
 
         def choice(c: Completion) -> dict[str, Any]:
+            lps = None
+            if logprobs:
+                lps = _text_logprobs(texts, c.token_ids, c.token_logprobs or [], c.top_logprobs)
             return {
                 "index": c.prompt_index * n + c.sample_index,
-                "text": c.text,
-                "logprobs": _text_logprobs(c, tokenizer) if logprobs else None,
+                "text": (echo_text(c.prompt_index) if body.echo else "") + c.text,
+                "logprobs": joined(c.prompt_index, lps),
                 "finish_reason": c.finish_reason,
             }
 
@@ -524,18 +600,32 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
 
         async def chunks() -> AsyncIterator[dict[str, Any]]:
             done = []
+            offsets = {}  # per choice, text_offset's next value (as in a whole answer)
+            if body.echo:
+                for index in range(len(prompts) * n):
+                    text = echo_text(index // n)
+                    offsets[index] = len(text)
+                    delta = {"index": index, "text": text, "finish_reason": None}
+                    yield {**header, "choices": [delta | {"logprobs": echo_logprobs(index // n)}]}
             async for event in waiter.events(job):
+                index = event.prompt_index * n + event.sample_index
                 delta = {
-                    "index": event.prompt_index * n + event.sample_index,
+                    "index": index,
                     "text": event.text_delta,
                     "logprobs": None,
                     "finish_reason": None,
                 }
-                if event.completion is not None:  # log-probs come whole, with the last chunk
+                if logprobs:
+                    offset = offsets.get(index, 0)
+                    tops = event.top_logprobs if job.params.top_logprobs else None
+                    lps = _text_logprobs(
+                        texts, event.token_ids, list(event.token_logprobs), tops, offset
+                    )
+                    delta["logprobs"] = lps
+                    offsets[index] = offset + sum(len(token) for token in lps["tokens"])
+                if event.completion is not None:
                     done.append(event.completion)
                     delta["finish_reason"] = event.completion.finish_reason
-                    if logprobs:
-                        delta["logprobs"] = _text_logprobs(event.completion, tokenizer)
                 yield {**header, "choices": [delta]}
             if body.include_usage:
                 yield {**header, "choices": [], "usage": _usage(job, done)}
@@ -544,13 +634,16 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatBody, http: Request) -> Response:
+        check_fields(body, "/v1/chat/completions")
         check_model(body.model)
         messages: list[Prompt] = [[m.as_prompt_message() for m in body.messages]]
         job = await submit(messages, lambda: body.params(engine.max_new_tokens_limit), "messages")
         header = _header("chat.completion", engine.name)
 
         def logprobs(c: Completion) -> dict[str, Any] | None:
-            return _chat_logprobs(c, tokenizer) if body.logprobs else None
+            if not body.logprobs:
+                return None
+            return _chat_logprobs(texts, c.token_ids, c.token_logprobs or [], c.top_logprobs)
 
         if not body.stream:
             done = await waiter.completions(job, http)
@@ -585,16 +678,16 @@ def create_app(engine: InferenceEngine, *, auth_token: str | None = None) -> Fas
                     delta["reasoning_content"] = event.thinking_delta
                 if event.text_delta:
                     delta["content"] = event.text_delta
-                if event.completion is None:
-                    yield chunk(event.sample_index, delta)
-                    continue
-                done.append(event.completion)
-                yield chunk(
-                    event.sample_index,
-                    delta,
-                    logprobs=logprobs(event.completion),
-                    finish_reason=event.completion.finish_reason,
-                )
+                extra: dict[str, Any] = {}
+                if body.logprobs and event.token_ids:
+                    tops = event.top_logprobs if job.params.top_logprobs else None
+                    extra["logprobs"] = _chat_logprobs(
+                        texts, event.token_ids, event.token_logprobs, tops
+                    )
+                if event.completion is not None:
+                    done.append(event.completion)
+                    extra["finish_reason"] = event.completion.finish_reason
+                yield chunk(event.sample_index, delta, **extra)
             if body.include_usage:
                 yield {**header, "choices": [], "usage": _usage(job, done)}
 
@@ -645,12 +738,14 @@ def start_openai_server(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     grace_s: float = 30.0,
+    strict: bool = False,
 ) -> OpenAIServer:
     """Serve `create_app(engine)` with uvicorn on a background thread; returns once it listens.
 
     Port 0 picks a free port. With `tls_cert` and `tls_key` (PEM, as the gRPC server takes
-    them) it speaks HTTPS only. Raises OSError when the address cannot be bound, ValueError
-    when the certificate and key do not load together (checked here, not in the server thread).
+    them) it speaks HTTPS only; `strict` refuses unknown fields (see `create_app`). Raises
+    OSError when the address cannot be bound, ValueError when the certificate and key do not
+    load together (checked here, not in the server thread).
     """
     check_tls_pair(tls_cert, tls_key)
     tls: dict[str, Any] = {}
@@ -659,7 +754,7 @@ def start_openai_server(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family)
     config = uvicorn.Config(
-        create_app(engine, auth_token=auth_token),
+        create_app(engine, auth_token=auth_token, strict=strict),
         lifespan="off",
         log_config=None,  # leave the process' logging to the application
         timeout_graceful_shutdown=grace_s,
