@@ -267,6 +267,10 @@ def serve(
     model_name: Annotated[
         str | None, typer.Option(help="The name clients are told (default: --model).")
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(help="OpenAI API: refuse unknown fields with a 400 (default: log, ignore)."),
+    ] = False,
 ) -> None:
     """Serve a model over gRPC (Inference service), batching concurrent requests."""
     from transformers.utils import logging as hf_logging
@@ -303,6 +307,7 @@ def serve(
                 auth_token=auth_token,
                 tls_cert=tls_cert,
                 tls_key=tls_key,
+                strict=strict,
             )
         try:
             server = serve_inference(engine, options)
