@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reasonloop.cli import err, fail, out
+from reasonloop.interrupt import INTERRUPTED_EXIT, stop_on_signals
 
 if TYPE_CHECKING:
     from codeit.config import CodeitConfig
@@ -43,29 +44,18 @@ def _quiet_hf() -> None:
 
 
 def _run_loop(run: CodeitRun, label: str) -> list[IterationRecord]:
-    """Run the remaining meta-iterations of `run` under a progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    """Run the remaining meta-iterations of `run` under a progress bar (a plain line an
+    iteration without a terminal)."""
+    from reasonloop.progress import step_progress
 
-    total = run.config.train.meta_iterations
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[phase]}"),
-    )
-    with Progress(*columns, console=err) as progress:
-        done = run.state.iteration if run.state else 0
-        bar = progress.add_task(label, total=total, completed=done, phase="")
+    done = run.state.iteration if run.state else 0
+    with step_progress(err, label, run.config.train.meta_iterations, done) as progress:
 
         def on_phase(phase: str, done: int, total: int) -> None:
-            progress.update(bar, phase=f"{phase} {done}/{total}")
+            progress.phase(f"{phase} {done}/{total}")
 
         def on_iteration(record: IterationRecord) -> None:
-            progress.update(
-                bar,
-                completed=record.iteration,
-                phase=f"solved {record.solved}/{record.targets}",
-            )
+            progress.step(record.iteration, f"solved {record.solved}/{record.targets}")
 
         state = run.run(on_iteration=on_iteration, progress=on_phase)
     return state.history
@@ -109,28 +99,30 @@ def _run_both(
     from codeit.targets import split_tasks
 
     histories: dict[str, list[IterationRecord]] = {}
-    try:
-        with err.status("loading ARC tasks"):
-            split = split_tasks(config.data, config.train.seed)
-        with ProgramRunner.from_config(config.sandbox) as runner:
-            kinds = [("codeit", True)] + ([("baseline", False)] if baseline else [])
-            for label, learn in kinds:
-                with err.status(f"loading {config.model.spec} ({label})"):
-                    loop = CodeitRun(
-                        config,
-                        run_dir / label,
-                        learn=learn,
-                        resume=resume,
-                        split=split,
-                        runner=runner,
-                    )
-                histories[label] = _run_loop(loop, label)
-                del loop
-    except ValueError as error:
-        raise fail(str(error)) from None
-    except KeyboardInterrupt:
-        err.print("stopped; the last finished meta-iteration is saved (resume with --resume)")
-        raise typer.Exit(130) from None
+    # SIGTERM (a scheduler's) as Ctrl-C; a repeat within a moment does not cut the clean-up
+    with stop_on_signals():
+        try:
+            with err.status("loading ARC tasks"):
+                split = split_tasks(config.data, config.train.seed)
+            with ProgramRunner.from_config(config.sandbox) as runner:
+                kinds = [("codeit", True)] + ([("baseline", False)] if baseline else [])
+                for label, learn in kinds:
+                    with err.status(f"loading {config.model.spec} ({label})"):
+                        loop = CodeitRun(
+                            config,
+                            run_dir / label,
+                            learn=learn,
+                            resume=resume,
+                            split=split,
+                            runner=runner,
+                        )
+                    histories[label] = _run_loop(loop, label)
+                    del loop
+        except ValueError as error:
+            raise fail(str(error)) from None
+        except KeyboardInterrupt:
+            err.print("stopped; the last finished meta-iteration is saved (resume with --resume)")
+            raise typer.Exit(INTERRUPTED_EXIT) from None
     return histories
 
 

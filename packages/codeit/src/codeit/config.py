@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from reasonloop.configfile import ConfigSection, MethodConfig, load_config_file
+from reasonloop.configfile import CheckpointSection, ConfigSection, MethodConfig, load_config_file
 from reasonloop.sandbox import Backend
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
@@ -77,6 +77,7 @@ class CodeitConfig(MethodConfig):
     buffer: BufferSection = BufferSection()
     train: TrainSection = TrainSection()
     sandbox: SandboxSection = SandboxSection()
+    checkpoint: CheckpointSection = CheckpointSection()
 
 
 DEFAULT_CONFIG = CodeitConfig()

@@ -111,6 +111,7 @@ class CodeitRun:
             learning_rate=config.train.learning_rate,
             max_grad_norm=config.train.max_grad_norm,
         )
+        self._resumed_from: Path | None = None  # kept whatever checkpoint.keep_last says
         self.state: RunState | None = self._restore() if resume else None
 
     @property
@@ -123,7 +124,8 @@ class CodeitRun:
             saved = load_config_file(config_path, CodeitConfig)  # one line if it is damaged
             if not resume:
                 raise ValueError(f"{self.run_dir} already holds a run; pass --resume to go on")
-            if saved != self.config:
+            # checkpoint.keep_last may change on resume
+            if saved.model_copy(update={"checkpoint": self.config.checkpoint}) != self.config:
                 raise ValueError(f"{self.run_dir} was started with another config")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config_path.write_text(self.config.model_dump_json(indent=2))
@@ -134,6 +136,7 @@ class CodeitRun:
         """The state of the latest checkpoint (None: none yet), what a crash left removed and
         the log cut to the iterations that checkpoint holds (a torn last line dropped)."""
         checkpoint = resume_checkpoint(self.run_dir)
+        self._resumed_from = checkpoint
         state = None if checkpoint is None else self._load(checkpoint)
         done = 0 if state is None else state.iteration
         recover_jsonl(self.run_dir / LOG_FILE, lambda record: record.get("iteration", 0) <= done)
@@ -161,6 +164,8 @@ class CodeitRun:
                 SCORE_FILE: json.dumps(state.score.to_dict()),
                 HISTORY_FILE: json.dumps([asdict(h) for h in state.history]),
             },
+            settings=self.config.checkpoint,
+            protect=[self._resumed_from] if self._resumed_from else [],
         )
 
     def _initial_state(self, progress: Progress | None) -> RunState:
