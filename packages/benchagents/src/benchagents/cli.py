@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from reasonloop.cli import err, fail, out
+from reasonloop.cli import add_version_option, err, fail, out
 
 if TYPE_CHECKING:
     from benchagents.llm import Endpoints
@@ -36,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+add_version_option(app, "reasonloop-benchagents")
 
 STAGE_NAMES = ("planning", "generation", "verification", "evaluation")
 

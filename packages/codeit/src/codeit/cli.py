@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reasonloop.cli import err, fail, out
+from reasonloop.cli import add_version_option, err, fail, out
 from reasonloop.interrupt import INTERRUPTED_EXIT, stop_on_signals
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+add_version_option(app, "reasonloop-codeit")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="A TOML/YAML config file, or `paper`.")

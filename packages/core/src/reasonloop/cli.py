@@ -13,9 +13,9 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,6 +40,27 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+def add_version_option(cli: typer.Typer, distribution: str) -> None:
+    """Give `cli` a `--version` that prints the installed `distribution`'s version
+    (importlib.metadata) and exits 0; every reasonloop CLI calls this once."""
+
+    def show(value: bool) -> None:
+        if value:
+            out.print(f"{cli.info.name} {metadata.version(distribution)}", highlight=False)
+            raise typer.Exit()
+
+    @cli.callback()
+    def options(  # a default, not Annotated: annotations are strings, `show` is local
+        version: bool = typer.Option(
+            False, "--version", callback=show, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        pass
+
+
+add_version_option(app, "reasonloop-core")
 
 
 class _Notes(logging.Handler):
@@ -374,13 +395,14 @@ def up(
 
     If one server ends on its own, the others are stopped too and the exit status is 1.
     """
+    from reasonloop.interrupt import stop_on_signals
     from reasonloop.launcher import Launcher, LaunchError, load_launch_config, log_tail
 
     try:
         launcher = Launcher(load_launch_config(config), logs_dir=logs)
     except ValueError as error:
         raise fail(str(error)) from None
-    with _signals_interrupt():
+    with stop_on_signals():  # SIGTERM as Ctrl-C
         try:
             with err.status(f"starting {len(launcher.config.server)} servers"):
                 launcher.start()
@@ -407,24 +429,6 @@ def up(
             err.print(f"  {line}", style="dim", markup=False, highlight=False)
         raise typer.Exit(code=1)
     err.print("stopped")
-
-
-@contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM interrupts like Ctrl-C (KeyboardInterrupt) inside; both handlers are restored
-    after."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 GRPC_SCHEME = "grpc://"

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reasonloop.cli import err, fail, out  # one error style for every reasonloop CLI
+# one error style and one --version for every reasonloop CLI
+from reasonloop.cli import add_version_option, err, fail, out
 from reasonloop.interrupt import INTERRUPTED_EXIT, stop_on_signals
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+add_version_option(app, "reasonloop-softcot")
 Mode = Annotated[
     str | None, typer.Option(help="Chain-of-thought mode trained: hard, soft or fuzzy.")
 ]
