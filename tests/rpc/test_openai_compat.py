@@ -348,6 +348,19 @@ def test_loglikelihood_request_matches_grpc_score(
     assert summed == pytest.approx(score.total_log_prob, abs=1e-4)
     assert response.choices[0].text == tokenizer.decode(context_ids + continuation_ids)
     assert response.usage.completion_tokens == 0
+    # lm-eval's is_greedy: each continuation token's log-prob is the best of its top_logprobs
+    ids = context_ids + continuation_ids
+    with torch.inference_mode():
+        all_lp = torch.log_softmax(engine.loaded.model(torch.tensor([ids])).logits[0], dim=-1)
+    greedy = []
+    for i in range(len(context_ids), len(ids)):
+        top = logprobs.top_logprobs[i]
+        assert max(top.values()) == pytest.approx(float(all_lp[i - 1].max()), abs=1e-4)
+        assert (logprobs.token_logprobs[i] == max(top.values())) == (
+            ids[i] == int(all_lp[i - 1].argmax())
+        )
+        greedy.append(ids[i] == int(all_lp[i - 1].argmax()))
+    assert not all(greedy)  # the random model does not predict this text: the check can fail
 
 
 def test_echo_with_generation_puts_the_prompt_first(

@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -48,9 +48,10 @@ from reasonloop.rpc.delivery import Delivery
 from reasonloop.sampling import Completion, Grammar, Sampler, SamplingParams, StreamEvent
 from reasonloop.sampling.decoder import Joining, Prompt, RunningBatch
 from reasonloop.sampling.prefix_cache import PrefixCache
-from reasonloop.sampling.teacher_forcing import completion_log_probs
+from reasonloop.sampling.teacher_forcing import completion_log_probs, top_log_probs
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class QueueFullError(RuntimeError):
@@ -274,10 +275,25 @@ class InferenceEngine:
         """`score` of (prompt ids, continuation ids) pairs checked already (in the vocabulary,
         within the context and the Score chunk size): the OpenAI `echo` path scores a prompt's
         own tokens with it."""
-        scored: list[list[tuple[int, float]]] = []
+        return self._chunked(sequences, lambda chunk: self._score(chunk, temperature))
+
+    def score_top(
+        self, sequences: Sequence[tuple[list[int], list[int]]], temperature: float, k: int
+    ) -> list[list[tuple[int, float, list[tuple[int, float]]]]]:
+        """`score_ids` with, for every continuation token, the `k` most likely tokens at its
+        step ((id, log-prob), most likely first), in the same pass."""
+        return self._chunked(sequences, lambda chunk: self._score_top(chunk, temperature, k))
+
+    def _chunked(
+        self,
+        sequences: Sequence[tuple[list[int], list[int]]],
+        function: Callable[[list[tuple[list[int], list[int]]]], list[T]],
+    ) -> list[T]:
+        """`function` over the sequences in Score chunks, each queued on its own."""
+        scored: list[T] = []
         for chunk in self._score_chunks(list(sequences)):
-            future: Future[list[list[tuple[int, float]]]] = Future()
-            self._enqueue(_Call(lambda chunk=chunk: self._score(chunk, temperature), future))
+            future: Future[list[T]] = Future()
+            self._enqueue(_Call(lambda chunk=chunk: function(chunk), future))
             scored.extend(future.result())
         return scored
 
@@ -498,21 +514,43 @@ class InferenceEngine:
     def _score(
         self, sequences: list[tuple[list[int], list[int]]], temperature: float
     ) -> list[list[tuple[int, float]]]:
-        completions = [
-            Completion(
-                prompt_index=i,
-                sample_index=0,
-                prompt_ids=prompt_ids,
-                token_ids=ids,
-                text="",
-                finish_reason="stop",
-                answer_temperature=temperature,
-                step_log_probs=torch.zeros(0, dtype=torch.float64),
-            )
-            for i, (prompt_ids, ids) in enumerate(sequences)
-        ]
-        log_probs = completion_log_probs(self.loaded.model, completions)
+        log_probs = completion_log_probs(self.loaded.model, _as_completions(sequences, temperature))
         return [
             list(zip(ids, lp.tolist(), strict=True))
             for (_, ids), lp in zip(sequences, log_probs, strict=True)
         ]
+
+    @torch.inference_mode()
+    def _score_top(
+        self, sequences: list[tuple[list[int], list[int]]], temperature: float, k: int
+    ) -> list[list[tuple[int, float, list[tuple[int, float]]]]]:
+        completions = _as_completions(sequences, temperature)
+        results = []
+        for (_, ids), (chosen, values, indices) in zip(
+            sequences, top_log_probs(self.loaded.model, completions, k), strict=True
+        ):
+            tops = [
+                list(zip(i, v, strict=True))
+                for i, v in zip(indices.tolist(), values.tolist(), strict=True)
+            ]
+            results.append(list(zip(ids, chosen.tolist(), tops, strict=True)))
+        return results
+
+
+def _as_completions(
+    sequences: list[tuple[list[int], list[int]]], temperature: float
+) -> list[Completion]:
+    """(prompt ids, continuation ids) as the completions teacher forcing scores."""
+    return [
+        Completion(
+            prompt_index=i,
+            sample_index=0,
+            prompt_ids=prompt_ids,
+            token_ids=ids,
+            text="",
+            finish_reason="stop",
+            answer_temperature=temperature,
+            step_log_probs=torch.zeros(0, dtype=torch.float64),
+        )
+        for i, (prompt_ids, ids) in enumerate(sequences)
+    ]

@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
@@ -322,6 +323,16 @@ def _sse(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
 # ---- the app --------------------------------------------------------------------------------
 
 
+@dataclass
+class _Echo:
+    """An echoed prompt: its tokens, their log-probs (None for the first) and alternatives
+    (empty when not asked)."""
+
+    ids: list[int]
+    logprobs: list[float | None]
+    top_logprobs: list[list[tuple[int, float]]]
+
+
 class _Waiter:
     """Waits on engine requests from the event loop, one worker thread per waiting request."""
 
@@ -428,14 +439,12 @@ def create_app(
         except EngineClosedError as error:
             raise APIError(503, str(error), kind="server_error") from None
 
-    async def echo(
-        prompts: list[Prompt], params: SamplingParams, logprobs: bool
-    ) -> list[tuple[list[int], list[float | None]]]:
+    async def echo(prompts: list[Prompt], params: SamplingParams, logprobs: bool) -> list[_Echo]:
         """Each prompt's token ids and, when asked, their log-probs (None for the first: no
-        token predicts it) from the engine's Score path."""
+        token predicts it) and top alternatives, from the engine's Score path."""
         prompt_ids = await engine_call(lambda: engine.check(prompts, params))
         if not logprobs:
-            return [(ids, []) for ids in prompt_ids]
+            return [_Echo(ids, [], []) for ids in prompt_ids]
         limit = engine.limits.max_score_tokens
         for i, ids in enumerate(prompt_ids):
             if len(ids) > limit:
@@ -446,17 +455,17 @@ def create_app(
                 )
         scored_ids = [ids for ids in prompt_ids if len(ids) > 1]
         temperature = params.temperature if params.temperature > 0 else 1.0
+        items = [(ids[:1], ids[1:]) for ids in scored_ids]
+        k = params.top_logprobs
         scored = iter(
-            await engine_call(
-                lambda: engine.score_ids([(ids[:1], ids[1:]) for ids in scored_ids], temperature)
-            )
-            if scored_ids
-            else []
+            await engine_call(lambda: engine.score_top(items, temperature, k)) if items else []
         )
-        return [
-            (ids, [None] + ([lp for _, lp in next(scored)] if len(ids) > 1 else []))
-            for ids in prompt_ids
-        ]
+        echoed = []
+        for ids in prompt_ids:
+            tokens = next(scored) if len(ids) > 1 else []
+            lps: list[float | None] = [None, *(lp for _, lp, _ in tokens)]
+            echoed.append(_Echo(ids, lps, [[], *(top for _, _, top in tokens)]))
+        return echoed
 
     def model_card() -> dict[str, Any]:
         return {"id": engine.name, "object": "model", "created": 0, "owned_by": "reasonloop"}
@@ -538,20 +547,20 @@ def create_app(
         prompts = body.prompts()
         logprobs = body.logprobs is not None
         header = _header("text_completion", engine.name)
-        echoed: list[tuple[list[int], list[float | None]]] = []
+        echoed: list[_Echo] = []
         if body.echo:
             params = await engine_call(body.params)
             echoed = await echo(prompts, params, logprobs)
 
         def echo_text(prompt_index: int) -> str:
             prompt = prompts[prompt_index]
-            return prompt if isinstance(prompt, str) else tokenizer.decode(echoed[prompt_index][0])
+            return prompt if isinstance(prompt, str) else tokenizer.decode(echoed[prompt_index].ids)
 
         def echo_logprobs(prompt_index: int) -> dict[str, Any] | None:
             if not logprobs:
                 return None
-            ids, lps = echoed[prompt_index]
-            return _text_logprobs(texts, ids, lps, None)
+            prompt = echoed[prompt_index]
+            return _text_logprobs(texts, prompt.ids, prompt.logprobs, prompt.top_logprobs)
 
         if not body.generates:
             choices = [
@@ -563,7 +572,7 @@ def create_app(
                 }
                 for i in range(len(prompts))
             ]
-            prompt_tokens = sum(len(ids) for ids, _ in echoed)
+            prompt_tokens = sum(len(prompt.ids) for prompt in echoed)
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 0}
             return JSONResponse(
                 {**header, "choices": choices, "usage": usage | {"total_tokens": prompt_tokens}}

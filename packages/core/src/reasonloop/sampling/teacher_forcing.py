@@ -62,6 +62,22 @@ def completion_log_probs(
     return results
 
 
+def top_log_probs(
+    model: PreTrainedModel, completions: Sequence[Completion], k: int
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For completions without a chain of thought: per answer token, its log-prob at the
+    answer temperature and the `k` most likely tokens' (log-probs, ids) at that step, as
+    [tokens], [tokens, k], [tokens, k] (what an OpenAI `echo` answer shows of a prompt)."""
+    z = _continuation_logits(model, completions)
+    results = []
+    for i, c in enumerate(completions):
+        lp = torch.log_softmax(z[i, : len(c.token_ids)].float() / c.answer_temperature, dim=-1)
+        tokens = torch.tensor(c.token_ids, device=z.device)
+        best = lp.topk(min(k, lp.shape[-1]), dim=-1)
+        results.append((lp.gather(1, tokens[:, None])[:, 0].double(), best.values, best.indices))
+    return results
+
+
 def _continuation_logits(model: PreTrainedModel, completions: Sequence[Completion]) -> torch.Tensor:
     """[completions, longest continuation, vocab]: the logits before each continuation step.
 
