@@ -155,7 +155,8 @@ class SlotCache(Cache):
     compacts the slots (`batch_select_indices`; the decoder does it once as many slots are free
     as are used, so each copied row is paid for by one that left). Columns before every live
     row's start are dropped by moving `span.start` (`trim`), so the width is the longest live
-    row's span, not the time the batch has been running.
+    row's span, not the time the batch has been running. The price of growing by doubling:
+    the buffers may hold up to twice the slots and about twice the columns in use.
     """
 
     def __init__(self, layers: int) -> None:
