@@ -217,7 +217,9 @@ class TokenizeBody(Body):
 
     model: str | None = None
     prompt: str | None = None
-    messages: list[ChatMessage] | None = Field(default=None, min_length=1)
+    messages: list[ChatMessage] | None = Field(
+        default=None, min_length=1, max_length=MAX_CHAT_MESSAGES
+    )
     add_special_tokens: bool = True
 
     @model_validator(mode="after")
