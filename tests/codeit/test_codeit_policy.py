@@ -45,3 +45,27 @@ def test_samples_follow_the_grammar(policy: Policy, lessons: list[Lesson]) -> No
         assert all(" = " in line and line.endswith(")") for line in lines[:-1])
         if lines and lines[-1].startswith("O = ") and lines[-1].endswith(")"):
             parse(program)  # a complete sample parses: the grammar only lets defined names in
+
+
+def test_sparse_prompt_and_token_budget(policy: Policy) -> None:
+    from codeit.data import Example
+    from codeit.grid import grid_to_sparse_text
+
+    grid = ((0, 0, 5), (0, 7, 0))
+    assert grid_to_sparse_text(grid) == "2x3 bg 0: 0,2:5 1,1:7"
+    assert grid_to_sparse_text(((4, 4), (4, 4))) == "2x2 bg 4:"
+    examples = [Example(grid, ((5,),))] * 10
+    sparse = task_prompt(examples, 10, encoding="sparse")
+    assert sparse.count("input:\n2x3 bg 0: 0,2:5 1,1:7\noutput:\n1x1 bg 5:\n") == 10
+    # a budget shows the pairs that fit, and always the first
+    one = policy.count_tokens(task_prompt(examples, 1, encoding="sparse"))
+    pair = policy.count_tokens(task_prompt(examples, 2, encoding="sparse")) - one
+    budget = one + 3 * pair
+    fitted = task_prompt(
+        examples, 10, encoding="sparse", max_tokens=budget, count_tokens=policy.count_tokens
+    )
+    assert fitted.count("input:") == 4 and policy.count_tokens(fitted) <= budget
+    tight = task_prompt(examples, 10, max_tokens=16, count_tokens=policy.count_tokens)
+    assert tight.count("input:") == 1 and tight.endswith("program:\n")
+    with pytest.raises(ValueError, match="count_tokens"):
+        task_prompt(examples, 10, max_tokens=100)

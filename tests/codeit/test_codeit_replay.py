@@ -157,3 +157,29 @@ def test_bad_entries_and_files_give_one_clear_error(tmp_path: Path) -> None:
         ReplayBuffer.from_jsonl(bad)
     with pytest.raises(ValueError, match="cannot read the replay buffer"):
         ReplayBuffer.from_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_an_epoch_draws_without_replacement_by_priority_with_the_mix_ratio() -> None:
+    learned = [entry(n, 1.0 if n < 20 else 0.0) for n in range(100)]
+    mutated = [entry(n, 1.0, source="mutation") for n in range(100, 150)]
+    buffer = ReplayBuffer([*learned, *mutated], epsilon=0.01)
+    rng = random.Random(0)
+    hits = [0] * 100
+    for _ in range(200):
+        epoch = buffer.epoch(40, rng, policy_fraction=0.75)
+        assert len(epoch) == 40 and len({e.key for e in epoch}) == 40  # no entry twice
+        assert sum(e.source == "mutation" for e in epoch) == 10
+        for e in epoch:
+            if e.source == "policy":
+                hits[int(e.task_id[4:])] += 1
+    # 30 of 100 learned entries per epoch: the 20 of priority 1 are (nearly) always in
+    assert min(hits[:20]) > 190 and max(hits[20:]) < 60
+    # uniform: every learned entry is equally likely, 30 of 100 = 60 of 200 epochs
+    uniform = [0] * 100
+    for _ in range(200):
+        for e in buffer.epoch(40, rng, policy_fraction=0.75, prioritized=False):
+            if e.source == "policy":
+                uniform[int(e.task_id[4:])] += 1
+    assert 45 < sum(uniform[:20]) / 20 < 75 and 45 < sum(uniform[20:]) / 80 < 75
+    # a side smaller than its share gives all it has
+    assert len(buffer.epoch(1000, rng, policy_fraction=0.5)) == 100 + 50

@@ -9,6 +9,7 @@ a small set of target tasks with small grids, a few meta-iterations, sized to fi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -32,7 +33,9 @@ class DataSection(ConfigSection):
     eval_tasks: int = Field(4, ge=-1)  # evaluation tasks to target; -1 = all, 0 = none
     heldout_tasks: int = Field(8, ge=0)  # seeded training tasks held out as targets
     max_grid_size: int = Field(6, ge=1, le=30)  # target tasks whose grids all fit this side
-    prompt_examples: int = Field(2, ge=1)  # demonstration pairs shown in a prompt
+    prompt_examples: int = Field(2, ge=1)  # demonstration pairs shown in a prompt (at most)
+    prompt_encoding: Literal["dense", "sparse"] = "dense"  # sparse: the official prompt's grids
+    prompt_tokens: int | None = Field(None, ge=16)  # pairs are shown while within; official 512
 
 
 class SearchSection(ConfigSection):
@@ -49,7 +52,11 @@ class BufferSection(ConfigSection):
     relabel_partial: bool = True  # official: keep the demonstrations with a valid output
     relabel_skip_trivial: bool = False  # not in the official code: drop identity/constant
     prioritized: bool = True  # ablation: False samples the buffer uniformly
-    policy_fraction: float = Field(0.5, ge=0, le=1)  # share of policy experiences per batch
+    policy_fraction: float = Field(0.5, ge=0, le=1)  # share of policy experiences
+    # batches: steps_per_iteration batches drawn with replacement; epoch (official): one pass
+    # over epoch_size entries drawn without replacement, in batches of batch_size
+    replay: Literal["batches", "epoch"] = "batches"
+    epoch_size: int = Field(100_000, ge=1)  # official: ~90k policy + ~10k mutation
 
 
 class TrainSection(ConfigSection):

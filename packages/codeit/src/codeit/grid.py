@@ -1,4 +1,4 @@
-"""ARC grids as immutable, hashable tuples, plus the compact text form the LM reads and writes.
+"""ARC grids as immutable, hashable tuples, plus the text forms the LM reads (dense, sparse).
 
 Grids are tuples of tuples so that programs, caches and replay buffers can hash and compare
 them directly; every way in (lists, numpy arrays, text) goes through one validation.
@@ -48,6 +48,25 @@ def to_grid(x: object) -> Grid:
 def grid_to_text(grid: Grid) -> str:
     """One row per line, digits without separators (the prompt format of the LM)."""
     return "\n".join("".join(str(c) for c in row) for row in grid)
+
+
+def background(grid: Grid) -> int:
+    """The most common colour (the smallest of those tied)."""
+    counts = [0] * len(COLORS)
+    for row in grid:
+        for cell in row:
+            counts[cell] += 1
+    return max(COLORS, key=lambda c: (counts[c], -c))
+
+
+def grid_to_sparse_text(grid: Grid) -> str:
+    """The official CodeIt prompt's sparse form: size, background colour, then `row,col:colour`
+    for every other cell (`3x3 bg 0: 0,2:5 1,1:5`); short for the mostly-empty ARC grids."""
+    bg = background(grid)
+    cells = " ".join(
+        f"{r},{c}:{v}" for r, row in enumerate(grid) for c, v in enumerate(row) if v != bg
+    )
+    return f"{len(grid)}x{len(grid[0])} bg {bg}:{' ' + cells if cells else ''}"
 
 
 def grid_from_text(text: str) -> Grid:

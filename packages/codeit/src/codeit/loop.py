@@ -1,7 +1,9 @@
 """The CodeIt meta-iteration loop: learn from the replay buffer, sample, execute, relabel.
 
-Each meta-iteration first trains the policy on a prioritized batch mix of the buffer (the
-mutation start plus what the policy found), then samples programs for every target task,
+Each meta-iteration first trains the policy on the buffer (the mutation start plus what the
+policy found): prioritized batches drawn with replacement, or, as the official code does
+(`buffer.replay = "epoch"`), one pass over a prioritized sample drawn without replacement.
+It then samples programs for every target task,
 runs them in the sandbox, scores them on the demonstrations and, in hindsight, turns each
 program's actual outputs into a new task for the buffer. Learning comes first so that the
 first sampling round already benefits from the mutation-initialized buffer (the paper's loop
@@ -18,19 +20,19 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from codeit.config import CodeitConfig
-from codeit.data import ArcTask
+from codeit.data import ArcTask, Example
 from codeit.execution import ProgramRunner
 from codeit.mutation import mutation_buffer
 from codeit.policy import Lesson, Policy, task_prompt
 from codeit.relabel import experience
-from codeit.replay import ReplayBuffer
+from codeit.replay import ReplayBuffer, ReplayEntry
 from codeit.scoring import CumulativeScore
 from codeit.targets import TaskSplit, split_tasks
 from reasonloop.checkpoint import load_state, restore_weights, resume_checkpoint, save_checkpoint
@@ -259,32 +261,56 @@ class CodeitRun:
         )
 
     def _learn(self, buffer: ReplayBuffer, rng: random.Random, progress: Progress | None) -> float:
-        train = self.config.train
-        if not len(buffer) or not train.steps_per_iteration:
+        """The learning stage: fixed batches drawn with replacement, or (`replay = "epoch"`)
+        one pass over a sample drawn without replacement; the mean loss of its steps."""
+        train, config = self.config.train, self.config.buffer
+        batches: list[list[ReplayEntry]] = []
+        if len(buffer) and config.replay == "epoch":
+            entries = buffer.epoch(
+                config.epoch_size,
+                rng,
+                policy_fraction=config.policy_fraction,
+                prioritized=config.prioritized,
+            )
+            batches = [
+                entries[k : k + train.batch_size] for k in range(0, len(entries), train.batch_size)
+            ]
+        elif len(buffer):
+            batches = [
+                buffer.mix(
+                    train.batch_size,
+                    rng,
+                    policy_fraction=config.policy_fraction,
+                    prioritized=config.prioritized,
+                )
+                for _ in range(train.steps_per_iteration)
+            ]
+        if not batches:
             return float("nan")
         losses = []
-        for step in range(train.steps_per_iteration):
-            batch = buffer.mix(
-                train.batch_size,
-                rng,
-                policy_fraction=self.config.buffer.policy_fraction,
-                prioritized=self.config.buffer.prioritized,
-            )
-            lessons = [
-                Lesson(task_prompt(e.examples, self.config.data.prompt_examples), e.program)
-                for e in batch
-            ]
+        for step, batch in enumerate(batches):
+            lessons = [Lesson(self._prompt(e.examples), e.program) for e in batch]
             losses.append(self.policy.learn(lessons))
             if progress:
-                progress("learn", step + 1, train.steps_per_iteration)
+                progress("learn", step + 1, len(batches))
         return sum(losses) / len(losses)
+
+    def _prompt(self, examples: Sequence[Example]) -> str:
+        data = self.config.data
+        return task_prompt(
+            examples,
+            data.prompt_examples,
+            encoding=data.prompt_encoding,
+            max_tokens=data.prompt_tokens,
+            count_tokens=self.policy.count_tokens,
+        )
 
     def _sample(self, index: int, progress: Progress | None) -> list[list[str]]:
         search = self.config.search
         programs: list[list[str]] = []
         for start in range(0, len(self.targets), search.batch_tasks):
             chunk = self.targets[start : start + search.batch_tasks]
-            prompts = [task_prompt(t.train, self.config.data.prompt_examples) for t in chunk]
+            prompts = [self._prompt(t.train) for t in chunk]
             programs += self.policy.sample(
                 prompts,
                 n=search.samples_per_task,

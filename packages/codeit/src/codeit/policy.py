@@ -8,29 +8,57 @@ afford it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 import torch
 
 from codeit.data import Example
-from codeit.grid import grid_to_text
+from codeit.grid import grid_to_sparse_text, grid_to_text
 from codeit.typed_decoding import TypedDecoder
 from reasonloop.models import LoadedModel, attach_lora
 from reasonloop.sampling import Sampler, SamplingParams
 
 INSTRUCTION = "Write a program in the grid DSL that turns each input grid into its output grid.\n"
+PROGRAM = "program:\n"
 
 
-def task_prompt(examples: Sequence[Example], max_examples: int) -> str:
-    """The text the policy conditions on: some demonstration pairs, then `program:`."""
+Encoding = Literal["dense", "sparse"]
+
+
+def task_prompt(
+    examples: Sequence[Example],
+    max_examples: int,
+    *,
+    encoding: Encoding = "dense",
+    max_tokens: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> str:
+    """The text the policy conditions on: demonstration pairs, then `program:`.
+
+    Up to `max_examples` pairs, each grid `dense` (a row of digits per line) or `sparse` (size,
+    background, the other cells: the official CodeIt prompt). With `max_tokens`, pairs are
+    added only while the prompt stays within that many tokens by `count_tokens` (the official
+    prompt shows up to 10 demonstrations within 512 tokens); the first is always shown.
+    """
+    if max_tokens is not None and count_tokens is None:
+        raise ValueError("a token budget needs count_tokens")
+    render = grid_to_sparse_text if encoding == "sparse" else grid_to_text
     parts = [INSTRUCTION]
     for example in examples[:max_examples]:
-        parts.append(f"input:\n{grid_to_text(example.input)}\n")
-        parts.append(f"output:\n{grid_to_text(example.output)}\n")
-    parts.append("program:\n")
+        pair = f"input:\n{render(example.input)}\noutput:\n{render(example.output)}\n"
+        if len(parts) > 1 and _over(max_tokens, count_tokens, "".join([*parts, pair, PROGRAM])):
+            break
+        parts.append(pair)
+    parts.append(PROGRAM)
     return "".join(parts)
+
+
+def _over(max_tokens: int | None, count_tokens: Callable[[str], int] | None, text: str) -> bool:
+    """Whether `text` exceeds the token budget (there is none when `max_tokens` is None)."""
+    return max_tokens is not None and count_tokens is not None and count_tokens(text) > max_tokens
 
 
 @dataclass(frozen=True)
@@ -90,6 +118,10 @@ class Policy:
         constraint = self.typed.constraint(len(prompts) * n, max_new_tokens)
         groups = self.sampler.generate(list(prompts), params, constraint=constraint)
         return [[c.text for c in group] for group in groups]
+
+    def count_tokens(self, text: str) -> int:
+        """The length of `text` in the policy's tokens (for a prompt's token budget)."""
+        return len(self.tokenizer.encode(text))
 
     def learn(self, lessons: Sequence[Lesson]) -> float:
         """One optimizer step of next-token loss on the programs (prompts are not scored)."""

@@ -9,12 +9,19 @@ solves. Relabelled programs mostly solve none, so every entry also gets a floor 
 added to its priority: without it they could never be replayed and relabeling would be moot;
 with it they are replayed rarely (at epsilon = 0.01, 100 entries of priority 0 weigh as much
 as one of priority 1).
+
+Two ways to feed a learning stage: `mix` draws each batch with replacement (a fixed number of
+steps per meta-iteration); `epoch` is the official implementation's scheme, where a
+meta-iteration's learning stage goes once through a prioritized sample drawn *without*
+replacement (there ~90k policy and ~10k mutation examples: the mix ratio is a parameter).
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
+import math
 import random
 from bisect import bisect_right
 from collections import Counter
@@ -173,6 +180,53 @@ class ReplayBuffer:
         batch += self.sample(k - n_learned, rng, prioritized=prioritized, sources=("mutation",))
         rng.shuffle(batch)
         return batch
+
+    def draw(
+        self,
+        k: int,
+        rng: random.Random,
+        *,
+        prioritized: bool = True,
+        sources: Sequence[Source] = SOURCES,
+    ) -> list[ReplayEntry]:
+        """`k` distinct entries of `sources` (all of them if there are fewer), drawn without
+        replacement with probability proportional to priority + epsilon (Efraimidis-Spirakis
+        keys: the k largest u^(1/w)), or uniformly when `prioritized` is False."""
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        pool, _ = self._pool(tuple(sources))
+        if k >= len(pool):
+            return list(pool)
+        if not prioritized:
+            return rng.sample(pool, k)
+
+        def key(entry: ReplayEntry) -> float:
+            weight = entry.priority + self.epsilon
+            return math.log(1.0 - rng.random()) / weight if weight > 0 else -math.inf
+
+        keyed = [(key(entry), n) for n, entry in enumerate(pool)]
+        return [pool[n] for _, n in heapq.nlargest(k, keyed)]
+
+    def epoch(
+        self,
+        size: int,
+        rng: random.Random,
+        *,
+        policy_fraction: float,
+        prioritized: bool = True,
+    ) -> list[ReplayEntry]:
+        """One learning stage's examples, in random order: round(size * policy_fraction)
+        entries found by the policy and the rest from the mutation start, each side drawn
+        without replacement (`draw`); a side with fewer entries than its share gives all."""
+        if not 0.0 <= policy_fraction <= 1.0:
+            raise ValueError(f"policy_fraction must lie in [0, 1], got {policy_fraction}")
+        if size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
+        n_learned = round(size * policy_fraction)
+        chosen = self.draw(n_learned, rng, prioritized=prioritized, sources=("policy", "relabel"))
+        chosen += self.draw(size - n_learned, rng, prioritized=prioritized, sources=("mutation",))
+        rng.shuffle(chosen)
+        return chosen
 
     def stats(self) -> dict[Source, dict[str, float]]:
         """Per source: how many entries, and their mean priority."""
