@@ -204,7 +204,14 @@ def test_review_through_real_stdin_edit_feedback_quit(tmp_path: Path) -> None:
     assert state(run)["stage"] == "done"
 
 
-def test_ctrl_c_saves_the_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
+    ids=["ctrl-c", "sigterm", "two-sigints-50ms-apart"],
+)
+def test_ctrl_c_saves_the_state(tmp_path: Path, signals: tuple[signal.Signals, ...]) -> None:
+    """Ctrl-C, a scheduler's SIGTERM, and a Ctrl-C arriving twice (`uv run` forwards it to the
+    whole group) all save the state and exit 130."""
     run = tmp_path / "run"
     args = ["create", "calendar", "--auto", "--run-dir", str(run), *TINY, *NO_LLM_WORK]
     proc = subprocess.Popen(
@@ -220,7 +227,9 @@ def test_ctrl_c_saves_the_state(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    for sig in signals:
+        proc.send_signal(sig)
+        time.sleep(0.05)
     output = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode == 130, output
     assert "stopped at generation (interrupted)" in output

@@ -1,5 +1,6 @@
-"""`stop_on_signals`: SIGINT and SIGTERM ask once, a quick repeat is the same request, a later
-one interrupts at once, and the previous handlers come back. Real signals to this process."""
+"""`stop_on_signals`: SIGINT and SIGTERM ask once, a quick repeat is the same request (also in
+an enclosing context), a later one interrupts at once, and the previous handlers come back.
+Real signals to this process."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ import time
 import pytest
 
 from reasonloop.interrupt import stop_on_signals
+
+REPEAT_S = 1.0
+
+
+@pytest.fixture(autouse=True)
+def apart() -> None:
+    """Each test's first signal is not a repeat of the previous test's last one."""
+    time.sleep(REPEAT_S)
 
 
 def send(sig: signal.Signals) -> None:
@@ -22,12 +31,16 @@ def send(sig: signal.Signals) -> None:
 def test_the_first_signal_asks_once_and_a_quick_repeat_is_ignored(sig: signal.Signals) -> None:
     asked = []
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    with stop_on_signals(lambda: asked.append(1), repeat_s=60):
+    with stop_on_signals(lambda: asked.append(1), repeat_s=REPEAT_S):
         send(sig)
         send(sig)
         send(signal.SIGINT if sig == signal.SIGTERM else signal.SIGTERM)
     assert asked == [1]
-    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    send(sig)  # a repeat after the block (a run that stopped at once): still ignored
+    time.sleep(REPEAT_S)
+    with pytest.raises(KeyboardInterrupt):  # later: the handler from before, SIGINT's default
+        send(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) == before[1]  # the guard handed it back
 
 
 def test_a_later_repeat_interrupts_at_once() -> None:
@@ -42,7 +55,7 @@ def test_a_later_repeat_interrupts_at_once() -> None:
 
 def test_without_a_graceful_stop_sigterm_interrupts_and_the_repeat_is_ignored() -> None:
     reached = []
-    with pytest.raises(KeyboardInterrupt), stop_on_signals(repeat_s=60):
+    with pytest.raises(KeyboardInterrupt), stop_on_signals(repeat_s=REPEAT_S):
         try:
             send(signal.SIGTERM)
             raise AssertionError("not interrupted")
@@ -50,3 +63,12 @@ def test_without_a_graceful_stop_sigterm_interrupts_and_the_repeat_is_ignored() 
             send(signal.SIGINT)  # during the clean-up: the same request, ignored
             reached.append("clean-up finished")
     assert reached == ["clean-up finished"]
+
+
+def test_a_repeat_reaching_the_enclosing_context_is_still_ignored() -> None:
+    asked = []
+    with stop_on_signals(repeat_s=REPEAT_S):  # a CLI around a trainer
+        with stop_on_signals(lambda: asked.append(1), repeat_s=REPEAT_S):
+            send(signal.SIGINT)
+        send(signal.SIGINT)  # arrives as the trainer returned: not a KeyboardInterrupt
+    assert asked == [1]

@@ -138,19 +138,23 @@ def _sandbox(described: bool, unsafe_no_sandbox: bool) -> None:
 def _drive(pipeline: Pipeline, stop_after: Stage | None, started: float) -> None:
     """Run to the end or a stop; print the run's figures either way."""
     from benchagents.pipeline import Stopped
+    from reasonloop.interrupt import INTERRUPTED_EXIT, stop_on_signals
 
-    try:
-        pipeline.run(stop_after)
-    except Stopped as stop:
+    # SIGTERM (a scheduler's) as Ctrl-C; a repeat within a moment cuts neither the save nor
+    # the summary
+    with stop_on_signals():
+        try:
+            pipeline.run(stop_after)
+        except Stopped as stop:
+            _print_summary(pipeline, time.monotonic() - started)
+            out.print(
+                f"stopped at {stop.stage} ({stop.reason}); continue with: "
+                f"benchagents resume {pipeline.run_dir}"
+            )
+            if stop.reason == "interrupted":
+                raise typer.Exit(INTERRUPTED_EXIT) from None
+            return
         _print_summary(pipeline, time.monotonic() - started)
-        out.print(
-            f"stopped at {stop.stage} ({stop.reason}); continue with: "
-            f"benchagents resume {pipeline.run_dir}"
-        )
-        if stop.reason == "interrupted":
-            raise typer.Exit(130) from None
-        return
-    _print_summary(pipeline, time.monotonic() - started)
 
 
 def _print_summary(pipeline: Pipeline, elapsed_s: float | None = None) -> None:
