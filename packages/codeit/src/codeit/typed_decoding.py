@@ -39,6 +39,7 @@ ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 MAX_LINES = 14  # lines a sampled program may have, `O = ...` included
 O_LINE_AFTER = 2 / 3  # share of a row's token budget after which a new line must be O's
 _MAX_CACHED_MASKS = 50_000
+_MAX_CACHED_CONTEXTS = 100_000  # contexts and completability answers (rebuilt on demand)
 
 
 def _canonical(t: Type) -> Type:
@@ -145,6 +146,9 @@ class ProgramTypes:
     def context(self, key: Any) -> _Context:
         found = self._contexts.get(key)
         if found is None:
+            if len(self._contexts) + len(self._completable) >= _MAX_CACHED_CONTEXTS:
+                self._contexts.clear()  # a long run's many programs: bounded memory
+                self._completable.clear()
             found = self._contexts[key] = self._build(key)
         return found
 
