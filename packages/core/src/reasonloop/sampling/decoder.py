@@ -761,9 +761,17 @@ class RunningBatch:
                 layers[k] = [
                     (c.keys[j, :, start:], c.values[j, :, start:]) for c in prefilled.layers
                 ]
+        by_prefix: dict[tuple[int, int], list[int]] = {}  # the same stored prefix: one pass
         for k, hit in found.items():
             if hit is not None:
-                logits[k], layers[k] = prefill_after(model, distinct[k], *hit)
+                by_prefix.setdefault((hit[0], hit[1][0][0].data_ptr()), []).append(k)
+        for ks in by_prefix.values():
+            length, prefix = found[ks[0]]
+            group_logits, group_layers = prefill_after(
+                model, [distinct[k] for k in ks], length, prefix, self.sampler.pad_id
+            )
+            for j, k in enumerate(ks):
+                logits[k], layers[k] = group_logits[j], group_layers[j]
         if cache is not None:
             for ids, prompt_layers in zip(distinct, layers, strict=True):
                 cache.store(ids, prompt_layers)
@@ -855,23 +863,48 @@ class RunningBatch:
 
 
 def prefill_after(
-    model: PreTrainedModel, ids: Sequence[int], length: int, prefix: Layers
-) -> tuple[torch.Tensor, Layers]:
-    """Run the prompt `ids` after its first `length` tokens, whose keys/values are `prefix`:
-    its next-token logits [vocab] and its whole keys/values per layer [heads, len(ids), dim]."""
+    model: PreTrainedModel,
+    prompts: Sequence[Sequence[int]],
+    length: int,
+    prefix: Layers,
+    pad_id: int,
+) -> tuple[torch.Tensor, list[Layers]]:
+    """Run prompts that all start with the same `length` tokens, whose keys/values are
+    `prefix`, on their remaining tokens (left-padded, one pass): their next-token logits
+    [prompts, vocab] and each one's whole keys/values per layer [heads, len(prompt), dim]."""
     device = model.device
+    rest = [list(ids[length:]) for ids in prompts]
+    width = max(len(ids) for ids in rest)
+    input_ids = torch.full((len(rest), width), pad_id, device=device)
+    own = torch.zeros((len(rest), width), dtype=torch.long, device=device)
+    for i, ids in enumerate(rest):
+        input_ids[i, width - len(ids) :] = torch.tensor(ids, device=device)
+        own[i, width - len(ids) :] = 1
     past = new_cache(model.config)
     for layer, (keys, values) in enumerate(prefix):
-        past.update(keys[None], values[None], layer)
+        past.update(
+            keys[None].expand(len(rest), -1, -1, -1), values[None].expand(len(rest), -1, -1, -1),
+            layer,
+        )  # fmt: skip
     out = model(
-        input_ids=torch.tensor([list(ids[length:])], device=device),
-        attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
-        position_ids=torch.arange(length, len(ids), device=device)[None],
+        input_ids=input_ids,
+        attention_mask=torch.cat([own.new_ones((len(rest), length)), own], dim=1),
+        position_ids=length + (own.cumsum(dim=1) - 1).clamp(min=0),
         cache=past,
         use_cache=True,
         logits_to_keep=1,
     )
-    return out.logits[0, -1], [(c.keys[0], c.values[0]) for c in out.cache.layers]
+    layers = [
+        [
+            (
+                torch.cat([keys, c.keys[i, :, length + width - len(ids) :]], dim=1),
+                torch.cat([values, c.values[i, :, length + width - len(ids) :]], dim=1),
+            )
+            for (keys, values), c in zip(prefix, out.cache.layers, strict=True)
+        ]
+        for i, ids in enumerate(rest)
+    ]
+    return out.logits[:, -1, :], layers
 
 
 def prefill(
