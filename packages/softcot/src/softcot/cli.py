@@ -53,7 +53,17 @@ def _config(path: Path | None, mode: str | None, steps: int | None, model: str |
 
 def _train(config: RunConfig, run_dir: Path, resume: bool) -> bool:
     """Train with a progress bar (a plain line a step without a terminal); False when a signal
-    (Ctrl-C, a scheduler's SIGTERM) stopped it early, saved."""
+    (Ctrl-C, a scheduler's SIGTERM) stopped it early, saved. A signal before the first step
+    (the model loading) stops at once."""
+    with stop_on_signals():  # the trainer's own graceful stop takes over while it trains
+        try:
+            return _train_with_progress(config, run_dir, resume)
+        except KeyboardInterrupt:
+            err.print(f"stopped; the last checkpoint in {run_dir} is kept (if any)")
+            return False
+
+
+def _train_with_progress(config: RunConfig, run_dir: Path, resume: bool) -> bool:
     from reasonloop.progress import step_progress
     from softcot.trainer import Trainer
 
