@@ -103,7 +103,7 @@ def test_a_strict_server_refuses_unknown_fields_naming_them(engine: InferenceEng
             client.chat.completions.create(
                 model=engine.name, messages=CHAT, extra_body={"reasoning_effort": "low"}
             )
-        assert error.value.body["param"] == "'reasoning_effort'"
+        assert error.value.body["param"] == "reasoning_effort"
         messages = [{"role": "user", "content": "hi", "odd": 1}]
         with pytest.raises(openai.BadRequestError, match=r"messages\[0\]\.odd"):
             client.chat.completions.create(model=engine.name, messages=messages)
@@ -111,7 +111,7 @@ def test_a_strict_server_refuses_unknown_fields_naming_them(engine: InferenceEng
         status, body = call(strict, "POST", "/v1/completions", huge)
         assert status == 400
         assert len(body["error"]["message"]) <= MAX_ERROR_CHARS
-        assert len(body["error"]["param"]) <= 80
+        assert len(body["error"]["param"]) <= 40
         # what it implements is not "unknown"
         response = client.completions.create(
             model=engine.name, prompt="hi", max_tokens=2, frequency_penalty=0.5, logprobs=2

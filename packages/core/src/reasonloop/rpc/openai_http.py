@@ -408,14 +408,13 @@ def create_app(
 
     def check_fields(body: Any, path: str) -> None:
         """Refuse (strict) or log the fields no body declares."""
-        unknown = [shown(name) for name in unknown_fields(body)]
-        if not unknown:
+        names = unknown_fields(body)
+        if not names:
             return
-        listed = ", ".join(unknown[:10]) + (
-            f" and {len(unknown) - 10} more" if unknown[10:] else ""
-        )
+        unknown = [shown(name) for name in names[:10]]
+        listed = ", ".join(unknown) + (f" and {len(names) - 10} more" if names[10:] else "")
         if strict:
-            raise APIError(400, clipped(f"unknown fields: {listed}"), param=unknown[0])
+            raise APIError(400, clipped(f"unknown fields: {listed}"), param=names[0][:SHOWN_CHARS])
         logger.warning("%s: ignoring unknown fields %s", path, listed)
 
     async def submit(
