@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from filelock import FileLock
 from pydantic import Field
 
-from reasonloop.cache import cache_root
+from reasonloop.cache import build_once, cache_root
 from reasonloop.configfile import ConfigSection
 from reasonloop.models import load_model
 from reasonloop.sampling import Sampler
@@ -75,18 +72,12 @@ def warm_start(
 
     `on_progress(step, loss)` is called after each training step.
     """
-    target = warm_start_dir(section)
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "config.json").is_file():  # another process finished while we waited
-            return target
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".training-") as tmp:
-            staging = Path(tmp) / "checkpoint"
-            _train(section, staging, on_progress or (lambda step, loss: None))
-            os.rename(staging, target)
-    return target
+    progress = on_progress or (lambda step, loss: None)
+    return build_once(
+        warm_start_dir(section),
+        lambda staging: _train(section, staging, progress),
+        prefix=".training-",
+    )
 
 
 def sft_problems(section: WarmStartSection) -> list[MathProblem]:

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import tempfile
 from pathlib import Path
 
-from filelock import FileLock
-
-from reasonloop.cache import cache_root
+from reasonloop.cache import build_once, cache_root
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -46,18 +42,11 @@ def converted_dir_for(gguf_path: Path) -> Path:
 
 def ensure_converted(gguf_path: Path) -> Path:
     """Return a cached HF checkpoint directory for `gguf_path`, converting it if needed."""
-    target = converted_dir_for(gguf_path)
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "config.json").is_file():  # another process finished while we waited
-            return target
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".converting-") as tmp:
-            staging = Path(tmp) / "checkpoint"
-            _convert(gguf_path, staging)
-            os.rename(staging, target)
-    return target
+    return build_once(
+        converted_dir_for(gguf_path),
+        lambda staging: _convert(gguf_path, staging),
+        prefix=".converting-",
+    )
 
 
 def _convert(gguf_path: Path, out_dir: Path) -> None:
