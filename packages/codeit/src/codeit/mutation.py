@@ -130,13 +130,24 @@ def _with_statement(program: Program, index: int, statement: Assignment) -> Prog
 Mutants = Iterator[tuple[Program, bool]]
 
 
-def _argument_mutants(program: Program, env: dict[str, Type], rng: random.Random) -> Mutants:
+def _pick_argument(
+    program: Program, rng: random.Random
+) -> tuple[int, int, Assignment, Type] | None:
+    """A random argument site: (statement index, argument index, the statement, the
+    parameter type there), or None when no statement has arguments."""
     sites = [(i, j) for i, s in enumerate(program.statements) for j in range(len(s.args))]
     if not sites:
-        return
+        return None
     i, j = rng.choice(sites)
     stmt = program.statements[i]
-    param = PRIMITIVES[stmt.function].params[j]
+    return i, j, stmt, PRIMITIVES[stmt.function].params[j]
+
+
+def _argument_mutants(program: Program, env: dict[str, Type], rng: random.Random) -> Mutants:
+    picked = _pick_argument(program, rng)
+    if picked is None:
+        return
+    i, j, stmt, param = picked
     for arg in _options(program, env, i, param, rng):
         if arg == stmt.args[j]:
             continue
@@ -165,12 +176,10 @@ def _random_call(
 
 def _insertion_mutants(program: Program, env: dict[str, Type], rng: random.Random) -> Mutants:
     """One argument becomes a new variable, defined just above its statement."""
-    sites = [(i, j) for i, s in enumerate(program.statements) for j in range(len(s.args))]
-    if not sites:
+    picked = _pick_argument(program, rng)
+    if picked is None:
         return
-    i, j = rng.choice(sites)
-    stmt = program.statements[i]
-    param = PRIMITIVES[stmt.function].params[j]
+    i, j, stmt, param = picked
     for function, args in _random_call(program, env, i, param, rng):
         changed = (*stmt.args[:j], Var(_NEW), *stmt.args[j + 1 :])
         statements = list(program.statements)
