@@ -1,11 +1,18 @@
 """Real gRPC servers on free localhost ports, around the session's tiny model
-(`start_inference` itself is in the root conftest: tests/security uses it too)."""
+(`start_inference` itself is in the root conftest: tests/security uses it too), and the
+OpenAI-compatible HTTP server with an official `openai` client on it, one per module
+(`engine`, `server`, `client`; a module may define its own to override them)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import openai
 import pytest
+
+from reasonloop.rpc.engine import InferenceEngine
+from reasonloop.rpc.openai_http import OpenAIServer, start_openai_server
 
 if TYPE_CHECKING:
     from reasonloop.rpc import RunningServer
@@ -19,3 +26,21 @@ def inference_server(start_inference) -> RunningServer:
 @pytest.fixture
 def address(inference_server: RunningServer) -> str:
     return f"127.0.0.1:{inference_server.port}"
+
+
+@pytest.fixture(scope="module")
+def engine(tiny) -> Iterator[InferenceEngine]:
+    engine = InferenceEngine(tiny)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def server(engine: InferenceEngine) -> Iterator[OpenAIServer]:
+    with start_openai_server(engine, port=0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(server: OpenAIServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=60)

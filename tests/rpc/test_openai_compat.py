@@ -25,24 +25,6 @@ from reasonloop.sampling import Sampler, SamplingParams
 CHAT = [{"role": "user", "content": "Say something."}]
 
 
-@pytest.fixture(scope="module")
-def engine(tiny) -> InferenceEngine:
-    engine = InferenceEngine(tiny)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def server(engine: InferenceEngine) -> OpenAIServer:
-    with start_openai_server(engine, port=0) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(server: OpenAIServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=60)
-
-
 def call(
     server: OpenAIServer, method: str, path: str, body: object = None, token: str | None = None
 ) -> tuple[int, object]:

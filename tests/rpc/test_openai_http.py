@@ -10,29 +10,11 @@ import openai
 import pytest
 
 from reasonloop.rpc.engine import EngineLimits, InferenceEngine
-from reasonloop.rpc.openai_http import OpenAIServer, start_openai_server
+from reasonloop.rpc.openai_http import start_openai_server
 from reasonloop.sampling import SamplingParams
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
 CHAT = [{"role": "user", "content": "Say something."}]
-
-
-@pytest.fixture(scope="module")
-def engine(tiny) -> InferenceEngine:
-    engine = InferenceEngine(tiny)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def server(engine: InferenceEngine) -> OpenAIServer:
-    with start_openai_server(engine, port=0) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(server: OpenAIServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=30)
 
 
 def engine_text(engine: InferenceEngine, prompt, params: SamplingParams) -> str:
