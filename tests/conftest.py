@@ -13,7 +13,7 @@ import pytest
 
 if TYPE_CHECKING:
     from reasonloop.models import LoadedModel
-    from reasonloop.rpc import RunningServer
+    from reasonloop.rpc import InferenceEngine, RunningServer
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +29,16 @@ def smollm2() -> LoadedModel:
     from reasonloop.models import load_model
 
     return load_model("smollm2-135m", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def engine(tiny: LoadedModel) -> Iterator[InferenceEngine]:
+    """An inference engine on the tiny model, one per test module."""
+    from reasonloop.rpc import InferenceEngine
+
+    engine = InferenceEngine(tiny)
+    yield engine
+    engine.close()
 
 
 @pytest.fixture

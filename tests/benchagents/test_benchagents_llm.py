@@ -44,15 +44,6 @@ def local() -> LocalBackend:
     return LocalBackend("tiny-llama", device="cpu")
 
 
-@pytest.fixture(scope="module")
-def engine(tiny):
-    from reasonloop.rpc import InferenceEngine
-
-    engine = InferenceEngine(tiny)
-    yield engine
-    engine.close()
-
-
 def greedy_text(tiny, messages, max_tokens: int) -> str:
     from reasonloop.sampling import Sampler, SamplingParams
 

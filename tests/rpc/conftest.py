@@ -1,7 +1,7 @@
 """Real gRPC servers on free localhost ports, around the session's tiny model
 (`start_inference` itself is in the root conftest: tests/security uses it too), and the
 OpenAI-compatible HTTP server with an official `openai` client on it, one per module
-(`engine`, `server`, `client`; a module may define its own to override them)."""
+(`server`, `client`, on the root conftest's `engine`; a module may define its own)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,6 @@ def inference_server(start_inference) -> RunningServer:
 @pytest.fixture
 def address(inference_server: RunningServer) -> str:
     return f"127.0.0.1:{inference_server.port}"
-
-
-@pytest.fixture(scope="module")
-def engine(tiny) -> Iterator[InferenceEngine]:
-    engine = InferenceEngine(tiny)
-    yield engine
-    engine.close()
 
 
 @pytest.fixture(scope="module")

@@ -29,13 +29,6 @@ GREEDY = SamplingParams(max_new_tokens=24, temperature=0, ignore_eos=True)
 
 
 @pytest.fixture(scope="module")
-def engine(tiny) -> Iterator[InferenceEngine]:
-    engine = InferenceEngine(tiny)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
 def grpc_server(engine: InferenceEngine) -> Iterator[RunningServer]:
     server = serve_inference(engine, ServerOptions(port=0))
     yield server
