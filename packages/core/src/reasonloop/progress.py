@@ -35,7 +35,9 @@ class StepProgress:
             self._bar.update(self._task, completed=completed, stats=stats)
             return
         line = f"{self.description} {completed}/{self.total}" + (f" {stats}" if stats else "")
-        self._console.print(line, markup=False, highlight=False, soft_wrap=True)
+        # straight to the file, not through rich's buffer: a stop signal landing between rich's
+        # write and its clearing of the buffer made the next print repeat this line
+        print(line, file=self._console.file, flush=True)
 
     def phase(self, text: str) -> None:
         """What the current step is doing (on a terminal's bar only)."""
