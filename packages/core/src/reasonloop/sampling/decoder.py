@@ -872,14 +872,9 @@ def prefill_after(
     """Run prompts that all start with the same `length` tokens, whose keys/values are
     `prefix`, on their remaining tokens (left-padded, one pass): their next-token logits
     [prompts, vocab] and each one's whole keys/values per layer [heads, len(prompt), dim]."""
-    device = model.device
     rest = [list(ids[length:]) for ids in prompts]
-    width = max(len(ids) for ids in rest)
-    input_ids = torch.full((len(rest), width), pad_id, device=device)
-    own = torch.zeros((len(rest), width), dtype=torch.long, device=device)
-    for i, ids in enumerate(rest):
-        input_ids[i, width - len(ids) :] = torch.tensor(ids, device=device)
-        own[i, width - len(ids) :] = 1
+    input_ids, own = left_padded(rest, pad_id, model.device)
+    width = input_ids.shape[1]
     past = new_cache(model.config)
     for layer, (keys, values) in enumerate(prefix):
         past.update(
@@ -907,18 +902,27 @@ def prefill_after(
     return out.logits[:, -1, :], layers
 
 
+def left_padded(
+    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prompts left-padded to the longest: input ids [prompts, width] and the attention
+    mask (1 on each prompt's own tokens)."""
+    width = max(len(ids) for ids in prompts)
+    input_ids = torch.full((len(prompts), width), pad_id, device=device)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long, device=device)
+    for i, ids in enumerate(prompts):
+        input_ids[i, width - len(ids) :] = torch.tensor(ids, device=device)
+        mask[i, width - len(ids) :] = 1
+    return input_ids, mask
+
+
 def prefill(
     model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], pad_id: int
 ) -> tuple[torch.Tensor, Any, int]:
     """Run the prompts once, left-padded to the longest: their next-token logits
     [prompts, vocab], their cache and its width (the longest prompt's length)."""
-    device = model.device
-    width = max(len(ids) for ids in prompt_ids)
-    input_ids = torch.full((len(prompt_ids), width), pad_id, device=device)
-    attention = torch.zeros((len(prompt_ids), width), dtype=torch.long, device=device)
-    for i, ids in enumerate(prompt_ids):
-        input_ids[i, width - len(ids) :] = torch.tensor(ids, device=device)
-        attention[i, width - len(ids) :] = 1
+    input_ids, attention = left_padded(prompt_ids, pad_id, model.device)
+    width = input_ids.shape[1]
     out = model(
         input_ids=input_ids,
         attention_mask=attention,
@@ -940,10 +944,8 @@ def prefill_prompts(
     (`RunningBatch.add`), it runs each distinct prompt once, so an RL group of G samples pays
     for its prompt once in both.
     """
-    logits, cache, width = prefill(model, prompt_ids, pad_id)
+    logits, cache, _ = prefill(model, prompt_ids, pad_id)
     if len(expand) != len(prompt_ids):
         cache.batch_select_indices(expand)
-    attention = torch.zeros((len(prompt_ids), width), dtype=torch.long, device=model.device)
-    for i, ids in enumerate(prompt_ids):
-        attention[i, width - len(ids) :] = 1
+    _, attention = left_padded(prompt_ids, pad_id, model.device)
     return logits[expand], cache, attention[expand]
