@@ -143,6 +143,8 @@ def test_builtin_sources():
         ("builtin:arith?levels=one", "invalid literal"),
         ("builtin:arith?levels=7", "levels must be"),
         ("builtin:algebra", "unknown built-in family 'algebra'"),
+        ("builtin:arith?count=1000000000", "count must be in 0..100000, got 1000000000"),
+        ("builtin:carry?count=1000000000", "count must be in 0..100000, got 1000000000"),
         ("gsm8k", "unknown problem source 'gsm8k'"),
         ("s3://bucket/x.json", "unknown problem source"),
     ],

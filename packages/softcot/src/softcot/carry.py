@@ -27,7 +27,7 @@ import random
 from collections.abc import Sequence
 from urllib.parse import parse_qs
 
-from softcot.prompts import ANSWER_MARKER, MathProblem
+from softcot.prompts import ANSWER_MARKER, MAX_GENERATED, MathProblem
 
 FAMILY = "carry"
 TEST_ONE_IN = 4  # one problem in 4, chosen by content hash, belongs to the test split
@@ -81,8 +81,8 @@ def carry_problems(
         raise ValueError(f"operands must be in 2..{MAX_OPERANDS}, got {operands}")
     if not digits or any(not 1 <= d <= MAX_DIGITS for d in digits):
         raise ValueError(f"digits must be a non-empty choice of 1..{MAX_DIGITS}, got {digits!r}")
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
+    if not 0 <= count <= MAX_GENERATED:
+        raise ValueError(f"count must be in 0..{MAX_GENERATED}, got {count}")
     rng = random.Random(f"{FAMILY}/{split}/{operands}/{seed}")
     seen: set[tuple[int, ...]] = set()
     problems = []

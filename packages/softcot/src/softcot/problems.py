@@ -43,7 +43,7 @@ from reasonloop.limits import MAX_PROMPT_CHARS
 from reasonloop.rewards.extraction import extract_boxed
 from softcot.carry import FAMILY as CARRY_FAMILY
 from softcot.carry import carry_source
-from softcot.prompts import MathProblem
+from softcot.prompts import MAX_GENERATED, MathProblem
 
 if TYPE_CHECKING:
     from reasonloop.sampling.decoder import Prompt
@@ -536,8 +536,8 @@ def procedural_problems(
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     if not levels or any(level not in LEVELS for level in levels):
         raise ValueError(f"levels must be a non-empty choice of {sorted(LEVELS)}, got {levels!r}")
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
+    if not 0 <= count <= MAX_GENERATED:
+        raise ValueError(f"count must be in 0..{MAX_GENERATED}, got {count}")
     rngs = {level: random.Random(f"{family}/{split}/{seed}/{level}") for level in levels}
     seen: set[str] = set()
     problems = []

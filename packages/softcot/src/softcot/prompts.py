@@ -38,6 +38,7 @@ EXAMPLES = (
 SHOTS = 3
 ANSWER_MARKER = " The answer is"  # ends the chain of thought (ThinkingConfig.end_marker)
 ANSWER_STOP = ("}",)  # ends the answer, kept in its text (SamplingParams.include_stop)
+MAX_GENERATED = 100_000  # problems a built-in family makes at most (count=10**9 fills memory)
 
 
 @dataclass(frozen=True)
