@@ -64,11 +64,13 @@ def test_two_hundred_mutants_of_every_seed_type_check() -> None:
 def test_each_mutation_kind_does_what_it_says() -> None:
     seed = parse("x1 = objects(I, TRUE, FALSE, TRUE)\nx2 = argmax(x1, size)\nO = subgrid(x2, I)\n")
     rng = random.Random(2)
+    same_length = 0
     for _ in range(50):
         mutant = mutate(seed, rng, kinds=("argument",), insert=0.0)
         assert mutant is not None
         # Same calls, one argument different (dead statements may have been dropped).
         if len(mutant) == len(seed):
+            same_length += 1
             assert [s.function for s in mutant.statements] == [s.function for s in seed.statements]
             assert sum(a != b for a, b in zip(mutant.statements, seed.statements, strict=True)) == 1
         mutant = mutate(seed, rng, kinds=("function",))
@@ -76,6 +78,7 @@ def test_each_mutation_kind_does_what_it_says() -> None:
         assert [s.args for s in mutant.statements] == [s.args for s in seed.statements]
         pairs = zip(mutant.statements, seed.statements, strict=True)
         assert sum(a.function != b.function for a, b in pairs) == 1
+    assert same_length >= 10  # the check above ran
     definitions = {mutate(seed, rng, kinds=("definition",)).to_source() for _ in range(50)}
     assert len(definitions) > 20
 
