@@ -191,3 +191,17 @@ def test_two_processes_converting_at_once_share_one_result(tmp_path):
         ).config.model_type
         == "llama"
     )
+
+
+def test_conversion_cache_is_keyed_by_content_not_path(tmp_path, monkeypatch):
+    """Every venv holds its own copy of the GGUF; copies must share one ~0.5 GB conversion."""
+    from reasonloop.models.gguf import converted_dir_for
+
+    monkeypatch.setenv("REASONLOOP_CACHE", str(tmp_path / "cache"))
+    first, copy, other = (tmp_path / d / "m.gguf" for d in ("a", "b", "c"))
+    for path, content in ((first, b"GGUF same"), (copy, b"GGUF same"), (other, b"GGUF else")):
+        path.parent.mkdir()
+        path.write_bytes(content)
+    assert converted_dir_for(first) == converted_dir_for(copy)
+    assert converted_dir_for(first) != converted_dir_for(other)
+    assert converted_dir_for(first).parent == tmp_path / "cache" / "converted"

