@@ -19,15 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from reasonloop import rewards
 from reasonloop.jsonl import read_jsonl
 from reasonloop.limits import MAX_CHAT_MESSAGES, MAX_PROMPT_CHARS, shown
 from reasonloop.rewards import Reward
-
-if TYPE_CHECKING:  # the sampler (and torch) stay unimported for graders and clients
-    from reasonloop.sampling.decoder import Prompt
+from reasonloop.sampling.params import Prompt
 
 
 @dataclass(frozen=True)

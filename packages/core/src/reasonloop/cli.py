@@ -29,8 +29,7 @@ if TYPE_CHECKING:
     from reasonloop.eval_matrix import MatrixBenchmark, MatrixModel
     from reasonloop.evaluate import GenerateTexts, TaskSource
     from reasonloop.rpc import ServerOptions
-    from reasonloop.sampling import Completion, Sampler, SamplingParams
-    from reasonloop.sampling.decoder import Prompt
+    from reasonloop.sampling import Completion, Prompt, Sampler, SamplingParams
 
 app = typer.Typer(
     name="reasonloop",

@@ -18,8 +18,7 @@ from typing import Any, Protocol
 from reasonloop.atomic import write_atomic
 from reasonloop.benchmarks import BenchmarkTask, GradeResult
 from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
-from reasonloop.sampling import SamplingParams
-from reasonloop.sampling.decoder import Prompt
+from reasonloop.sampling.params import Prompt, SamplingParams
 
 GenerateTexts = Callable[[list[Prompt], SamplingParams], list[list[str]]]
 

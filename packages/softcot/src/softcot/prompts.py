@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the sampler (and torch) stay unimported for problem loading
-    from reasonloop.sampling.decoder import Prompt
+from reasonloop.sampling import Prompt
 
 # Solved examples with different answers; each problem gets `SHOTS` of them in a rotation
 # picked by its id. With a single fixed example, RL on sparse rewards learned to answer that

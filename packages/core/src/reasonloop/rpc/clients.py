@@ -17,7 +17,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import grpc
 import grpc.aio
@@ -26,11 +26,8 @@ from reasonloop.benchmarks import BenchmarkTask, Check, GradeResult
 from reasonloop.rpc import convert
 from reasonloop.rpc.benchmark_server import SERVICE_NAME as BENCHMARK_SERVICE
 from reasonloop.rpc.benchmark_server import task_from_proto
-from reasonloop.sampling.params import SamplingParams
+from reasonloop.sampling.params import Prompt, SamplingParams
 from reasonloop.v1 import benchmark_pb2, benchmark_pb2_grpc, inference_pb2, inference_pb2_grpc
-
-if TYPE_CHECKING:  # clients never load the decoder (or torch)
-    from reasonloop.sampling.decoder import Prompt
 
 INFERENCE_SERVICE = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name
 

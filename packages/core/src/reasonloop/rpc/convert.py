@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reasonloop.limits import MAX_CHAT_MESSAGES, shown
-from reasonloop.sampling.params import Grammar, SamplingParams, ThinkingConfig
+from reasonloop.sampling.params import Grammar, Prompt, SamplingParams, ThinkingConfig
 from reasonloop.v1 import inference_pb2 as pb
 
 if TYPE_CHECKING:  # the decoder (and torch) stay unimported for clients and benchmark servers
-    from reasonloop.sampling.decoder import Completion, Prompt
+    from reasonloop.sampling.decoder import Completion
 
 THINKING_MODE_NAMES = {
     pb.THINKING_MODE_HARD: "hard",

@@ -15,8 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reasonloop.limits import MAX_CHAT_MESSAGES, MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, shown
-from reasonloop.sampling import Grammar, SamplingParams, ThinkingConfig
-from reasonloop.sampling.decoder import Prompt
+from reasonloop.sampling.params import Grammar, Prompt, SamplingParams, ThinkingConfig
 
 
 class Body(BaseModel):

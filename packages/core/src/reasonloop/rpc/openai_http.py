@@ -63,8 +63,8 @@ from reasonloop.rpc.openai_bodies import (
     TokenizeBody,
     unknown_fields,
 )
-from reasonloop.sampling import Completion, SamplingParams, StreamEvent
-from reasonloop.sampling.decoder import Prompt
+from reasonloop.sampling.decoder import Completion, StreamEvent
+from reasonloop.sampling.params import Prompt, SamplingParams
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from reasonloop.lazy import lazy_attributes
 from reasonloop.sampling.params import (
     THINKING_MODES,
     Grammar,
+    Prompt,
     SamplingParams,
     ThinkingConfig,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "THINKING_MODES",
     "Completion",
     "Grammar",
+    "Prompt",
     "Sampler",
     "SamplingParams",
     "StreamEvent",

@@ -33,7 +33,7 @@ from reasonloop.sampling.logits import (
     draw,
     scaled_log_probs,
 )
-from reasonloop.sampling.params import Grammar, SamplingParams
+from reasonloop.sampling.params import Grammar, Prompt, SamplingParams
 from reasonloop.sampling.prefix_cache import Layers, PrefixCache
 from reasonloop.sampling.text import AnswerText
 from reasonloop.sampling.thinking import (
@@ -44,7 +44,6 @@ from reasonloop.sampling.thinking import (
     noise_std,
 )
 
-Prompt = str | Sequence[int] | Sequence[dict[str, str]]
 _MARKERS_CACHED = 1024  # end markers kept tokenized
 
 

@@ -1,4 +1,4 @@
-"""What a caller asks of the sampler: decoding parameters and the thinking mode.
+"""What a caller asks of the sampler: the prompt, decoding parameters and the thinking mode.
 
 Both are validated on construction so that bad input fails early with a message that
 names the field (the gRPC server maps these ValueErrors to INVALID_ARGUMENT): types, ranges,
@@ -8,6 +8,7 @@ finite floats and the sizes in `reasonloop.limits`, so nothing out of range reac
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Literal
@@ -27,6 +28,8 @@ from reasonloop.limits import (
     shown,
 )
 
+# A text, token ids, or chat messages ({"role": ..., "content": ...})
+Prompt = str | Sequence[int] | Sequence[dict[str, str]]
 ThinkingMode = Literal["hard", "soft", "fuzzy"]
 THINKING_MODES: tuple[str, ...] = ("hard", "soft", "fuzzy")
 

@@ -7,12 +7,9 @@ The reference answer of each is the task id, so only that server's `Grade` can s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
+from reasonloop.sampling import Prompt
 from softcot.prompts import MathProblem
-
-if TYPE_CHECKING:
-    from reasonloop.sampling.decoder import Prompt
 
 REMOTE_SCHEME = "grpc://"
 REMOTE_TIMEOUT_S = 60.0  # listing a Benchmark server's tasks
