@@ -23,7 +23,10 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
 
 from reasonloop.atomic import LEFTOVERS, TMP_SUFFIX, remove_leftovers, write_atomic
 from reasonloop.configfile import CheckpointSection

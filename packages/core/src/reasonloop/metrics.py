@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from reasonloop.extras import requires
 from reasonloop.jsonl import read_records as read_jsonl  # a metric log's records
 
 if TYPE_CHECKING:
@@ -192,9 +193,10 @@ def curves_figure(
     Draws on a bare Agg-backed Figure instead of pyplot, so it works headless and leaves the
     process-wide matplotlib backend and pyplot state alone.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    with requires("plot"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
     if not series:
         raise ValueError("plot_curves needs at least one series")
@@ -248,8 +250,9 @@ def plot_heatmap(
     The colour scale is fixed to `value_range` rather than the data's range, so heatmaps of
     different runs read alike (0.5 is always the same colour).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    with requires("plot"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     if len(grid) != len(rows) or any(len(row) != len(columns) for row in grid):
         raise ValueError(f"grid must be {len(rows)} rows of {len(columns)} values")

@@ -14,6 +14,7 @@ import importlib.util
 from pathlib import Path
 
 from reasonloop.cache import build_once, cache_root
+from reasonloop.extras import requires
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -56,7 +57,8 @@ def ensure_converted(gguf_path: Path) -> Path:
 
 
 def _convert(gguf_path: Path, out_dir: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    with requires("models"):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)

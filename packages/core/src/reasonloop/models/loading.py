@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import torch
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    PretrainedConfig,
-    PreTrainedModel,
-)
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        PretrainedConfig,
+        PreTrainedModel,
+    )
 
 from reasonloop.models.builtins import BUILTIN_MODELS, TINY_SIZES
 from reasonloop.models.specs import ModelSpecError, resolve_source

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from transformers import PreTrainedModel
+from reasonloop.extras import requires
+
+with requires("models"):
+    from transformers import PreTrainedModel
 
 if TYPE_CHECKING:
     from peft import PeftModel

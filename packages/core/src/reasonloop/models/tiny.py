@@ -7,10 +7,13 @@ costs next to nothing.
 
 from __future__ import annotations
 
-import torch
-from tokenizers import Tokenizer, decoders, pre_tokenizers
-from tokenizers.models import BPE
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
+    from tokenizers import Tokenizer, decoders, pre_tokenizers
+    from tokenizers.models import BPE
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from reasonloop.models.builtins import TINY_SIZES
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 import re
 
-from math_verify import LatexExtractionConfig, parse, verify
+from reasonloop.extras import requires
+
+with requires("math"):
+    from math_verify import LatexExtractionConfig, parse, verify
 
 # Timeouts are the pool's job, so math-verify's "timeout is disabled" warning is noise.
 for _name in ("math_verify.parser", "math_verify.grader"):

@@ -40,7 +40,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-import torch
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
 
 from reasonloop.limits import MIN_TEMPERATURE, at_most
 from reasonloop.models import LoadedModel

@@ -39,14 +39,17 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from reasonloop.extras import requires
+
+with requires("http"):
+    import anyio
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response, StreamingResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reasonloop.limits import MAX_REQUEST_BYTES, SHOWN_CHARS, clipped, shown
 from reasonloop.rpc.engine import (

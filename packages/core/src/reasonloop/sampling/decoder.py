@@ -14,8 +14,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import torch
-from transformers import PreTrainedModel
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
+    from transformers import PreTrainedModel
 
 from reasonloop.limits import (
     MAX_CHAT_MESSAGES,

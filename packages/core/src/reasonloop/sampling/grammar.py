@@ -17,7 +17,10 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
 
 if TYPE_CHECKING:
     import xgrammar as xgr
@@ -74,7 +77,8 @@ class GrammarCompilerCache:
         *,
         time_limit_s: float | None = None,
     ) -> None:
-        import xgrammar as xgr
+        with requires("grammar"):
+            import xgrammar as xgr
 
         self._info = xgr.TokenizerInfo.from_huggingface(
             tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hashlib
 
-import xgrammar as xgr
+from reasonloop.extras import requires
+
+with requires("grammar"):
+    import xgrammar as xgr
 
 _compilers: dict[str, xgr.GrammarCompiler] = {}  # a worker's compiler per vocabulary
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
 
 from reasonloop.sampling.params import SamplingParams
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from transformers import PreTrainedModel
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
+    from transformers import PreTrainedModel
 
 from reasonloop.sampling.decoder import Completion, prefill_prompts
 from reasonloop.sampling.thinking import embedding_matrix, gaussian_log_density, mixture_mean

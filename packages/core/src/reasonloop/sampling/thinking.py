@@ -30,8 +30,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-from transformers import PreTrainedModel
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
+    from transformers import PreTrainedModel
 
 
 def embedding_matrix(model: PreTrainedModel) -> torch.Tensor:

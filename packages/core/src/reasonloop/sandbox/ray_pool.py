@@ -22,10 +22,11 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from reasonloop.extras import install_hint
 from reasonloop.sandbox.outcome import Outcome, SandboxError
 from reasonloop.sandbox.pool import WorkerPool, _dump_item, check_pool_arguments
 
-INSTALL_HINT = "the ray backend needs Ray: pip install 'reasonloop-core[ray]'"
+INSTALL_HINT = f"the ray backend needs Ray: {install_hint('ray')}"
 _RETRIES = 3  # restarts of a lost actor, and retries of the chunk it was running
 
 
