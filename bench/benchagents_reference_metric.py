@@ -19,8 +19,11 @@ from collections.abc import Callable
 
 from benchagents.agents import Generator
 from benchagents.domains import get_domain
-from benchagents.domains.ba_calendar_reference import grade_reference, reference_priority_slot
-from benchagents.domains.calendar_solver import NO_SOLUTION, format_clock
+from benchagents.domains.calendar.ba_calendar_reference import (
+    grade_reference,
+    reference_priority_slot,
+)
+from benchagents.domains.calendar.solver import NO_SOLUTION, format_clock
 from benchagents.instance import Instance
 from benchagents.scoring import grade_answer, score_answers
 

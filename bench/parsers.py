@@ -15,8 +15,8 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from benchagents.domains.calendar_answer import MalformedAnswer, parse_answer
-from benchagents.domains.text_constraints import TextConstraints, evaluate
+from benchagents.domains.calendar.answer import MalformedAnswer, parse_answer
+from benchagents.domains.text.constraints import TextConstraints, evaluate
 from reasonloop.rewards.extraction import MAX_ANSWER_CHARS, extract_final_answer
 
 TEXT_CHECKS = TextConstraints(bullet_list=2, title=True, json_keys=["a"], num_sentences=1)

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from benchagents.domains import get_domain
-from benchagents.domains.ba_calendar import (
+from benchagents.domains.calendar.ba_calendar import (
     export_ba_calendar,
     import_ba_calendar,
     load_ba_calendar_hub,
     load_ba_calendar_jsonl,
 )
-from benchagents.domains.calendar_solver import NO_SOLUTION
+from benchagents.domains.calendar.solver import NO_SOLUTION
 
 AVAILABILITY = {
     "Alice": {"Monday": ["09:00-12:00"], "Tuesday": ["13:00-15:00"]},

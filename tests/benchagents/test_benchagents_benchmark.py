@@ -10,7 +10,7 @@ import pytest
 from benchagents.benchmark import DatasetBenchmark, serve_dataset
 from benchagents.dataset import load_dataset_dir, write_dataset
 from benchagents.domains import get_domain
-from benchagents.domains.calendar_solver import format_clock
+from benchagents.domains.calendar.solver import format_clock
 from benchagents.instance import Instance
 from reasonloop.rpc import BenchmarkClient, ServerOptions
 

@@ -9,9 +9,9 @@ import random
 import pytest
 
 from benchagents.domains import get_domain
-from benchagents.domains.calendar import render_prompt
-from benchagents.domains.calendar_answer import MalformedAnswer, parse_answer
-from benchagents.domains.calendar_solver import NO_SOLUTION, CalendarProblem, Slot
+from benchagents.domains.calendar.answer import MalformedAnswer, parse_answer
+from benchagents.domains.calendar.domain import render_prompt
+from benchagents.domains.calendar.solver import NO_SOLUTION, CalendarProblem, Slot
 from benchagents.instance import Instance
 
 DOMAIN = get_domain("calendar")

@@ -117,7 +117,7 @@ def test_evaluate_targets_behind_real_servers(finished_run: Path, tiny) -> None:
 def test_import_ba_calendar_then_evaluate(tmp_path: Path) -> None:
     from benchagents.agents import Generator
     from benchagents.domains import get_domain
-    from benchagents.domains.ba_calendar import export_ba_calendar
+    from benchagents.domains.calendar.ba_calendar import export_ba_calendar
 
     calendar = get_domain("calendar")
     instances = Generator(calendar, None).generate(calendar.default_plan(), 3, seed=1).instances

@@ -18,7 +18,7 @@ from benchagents.agents.generator_writer import (
 )
 from benchagents.cli import app
 from benchagents.domains import get_domain
-from benchagents.domains.calendar_solver import CalendarProblem
+from benchagents.domains.calendar.solver import CalendarProblem
 from benchagents.domains.described import DescribedDomainError, GeneratedCodeError, trial
 from benchagents.llm.local import LocalBackend
 

@@ -3,7 +3,7 @@ hand-made instances where the two must agree, where they must differ (and why), 
 extraction, fraction_passed as published, reports with both metrics, hostile input, the CLI.
 
 Every expected value here was worked out by hand from the published code's behaviour (the
-module docstring of `benchagents.domains.ba_calendar_reference`)."""
+module docstring of `benchagents.domains.calendar.ba_calendar_reference`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from benchagents.cli import app
 from benchagents.domains import get_domain
-from benchagents.domains.ba_calendar import export_ba_calendar
-from benchagents.domains.ba_calendar_reference import (
+from benchagents.domains.calendar.ba_calendar import export_ba_calendar
+from benchagents.domains.calendar.ba_calendar_reference import (
     ReferenceMetricError,
     disagreement_reason,
     extract_answer,
@@ -26,7 +26,7 @@ from benchagents.domains.ba_calendar_reference import (
     reference_constrainedness,
     reference_priority_slot,
 )
-from benchagents.domains.calendar_solver import NO_SOLUTION
+from benchagents.domains.calendar.solver import NO_SOLUTION
 from benchagents.instance import Instance
 from benchagents.scoring import grade_answer, score_answers
 
@@ -207,7 +207,7 @@ def test_the_modes_differ_for_a_named_reason(
 
 
 def test_the_strict_reference_answers_are_what_the_disagreements_assume() -> None:
-    from benchagents.domains.calendar_solver import CalendarProblem
+    from benchagents.domains.calendar.solver import CalendarProblem
 
     answers = [
         (SIMPLE, "Monday 10:00-10:30"),

@@ -8,9 +8,9 @@ import random
 import pytest
 
 from benchagents.domains import get_domain
-from benchagents.domains.text import render_prompt
-from benchagents.domains.text_constraints import TextConstraints
-from benchagents.domains.text_witness import build_witness
+from benchagents.domains.text.constraints import TextConstraints
+from benchagents.domains.text.domain import render_prompt
+from benchagents.domains.text.witness import build_witness
 from benchagents.instance import Instance
 
 DOMAIN = get_domain("text")

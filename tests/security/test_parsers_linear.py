@@ -21,9 +21,9 @@ import pytest
 from benchagents.benchmark import DatasetBenchmark
 from benchagents.dataset import load_dataset_dir, write_dataset
 from benchagents.domains import get_domain
-from benchagents.domains.calendar_answer import MalformedAnswer, parse_answer
-from benchagents.domains.text import TextDomain
-from benchagents.domains.text_constraints import TextConstraints, evaluate
+from benchagents.domains.calendar.answer import MalformedAnswer, parse_answer
+from benchagents.domains.text.constraints import TextConstraints, evaluate
+from benchagents.domains.text.domain import TextDomain
 from benchagents.instance import Instance
 from codeit.benchmark import parse_grids
 from codeit.program import ProgramSyntaxError, parse

@@ -358,7 +358,10 @@ def import_ba_calendar(
     run_dir: Annotated[Path, typer.Option(help="The run to create.")],
 ) -> None:
     """Import BA-Calendar rows as a run's dataset (then: resume or evaluate it)."""
-    from benchagents.domains.ba_calendar import load_ba_calendar_hub, load_ba_calendar_jsonl
+    from benchagents.domains.calendar.ba_calendar import (
+        load_ba_calendar_hub,
+        load_ba_calendar_jsonl,
+    )
     from benchagents.pipeline import Pipeline
 
     try:

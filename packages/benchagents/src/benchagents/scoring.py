@@ -7,10 +7,10 @@ worst-of-N (every sample all-correct) and majority vote (the most frequent answe
 Means come with 95% confidence intervals across instances, the independent unit.
 
 Two metrics: `strict` (our checks) and, for the calendar domain, `reference` (BA-Calendar's
-published metric, reproduced with its quirks in `domains.ba_calendar_reference`). A report is
-in the metric asked for and carries the other one beside it (`alternate`), with the answers on
-which their verdicts differ counted by reason (`disagreements`). A reference report groups
-instances by the published constrainedness bucket (0.0-1.0 in tenths), a strict one by the
+published metric, reproduced with its quirks in `domains.calendar.ba_calendar_reference`). A
+report is in the metric asked for and carries the other one beside it (`alternate`), with the
+answers on which their verdicts differ counted by reason (`disagreements`). A reference report
+groups instances by the published constrainedness bucket (0.0-1.0 in tenths), a strict one by the
 domain's own (calendar: the number of active optional constraints).
 """
 
@@ -52,10 +52,10 @@ def grade_answer(domain: Domain, instance: Instance, answer: str) -> GradeResult
 
 def reference_grader(domain: Domain) -> Grader | None:
     """The domain's reference-compatible grader, if it has one (calendar: BA-Calendar's)."""
-    from benchagents.domains.calendar import CalendarDomain
+    from benchagents.domains.calendar.domain import CalendarDomain
 
     if isinstance(domain, CalendarDomain):
-        from benchagents.domains.ba_calendar_reference import grade_reference
+        from benchagents.domains.calendar.ba_calendar_reference import grade_reference
 
         return grade_reference
     return None
@@ -286,7 +286,7 @@ def score_answers(
         "strict": (lambda i, a: grade_answer(domain, i, a), domain.constrainedness)
     }
     if reference is not None:
-        from benchagents.domains.ba_calendar_reference import reference_constrainedness
+        from benchagents.domains.calendar.ba_calendar_reference import reference_constrainedness
 
         modes["reference"] = (reference, reference_constrainedness)  # its buckets, too
     graded = {
@@ -315,7 +315,7 @@ def _disagreements(
     reference: Sequence[GradedInstance],
 ) -> dict[str, int]:
     """Reason -> how many answers the two metrics give different verdicts, most first."""
-    from benchagents.domains.ba_calendar_reference import disagreement_reason
+    from benchagents.domains.calendar.ba_calendar_reference import disagreement_reason
 
     reasons: Counter[str] = Counter()
     for instance, ours, theirs in zip(instances, strict, reference, strict=True):

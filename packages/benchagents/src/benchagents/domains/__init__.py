@@ -8,13 +8,13 @@ from benchagents.domains.base import Domain, Verdict
 
 
 def _calendar() -> Domain:
-    from benchagents.domains.calendar import CalendarDomain
+    from benchagents.domains.calendar.domain import CalendarDomain
 
     return CalendarDomain()
 
 
 def _text() -> Domain:
-    from benchagents.domains.text import TextDomain
+    from benchagents.domains.text.domain import TextDomain
 
     return TextDomain()
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from benchagents.domains.calendar_solver import (
+from benchagents.domains.calendar.solver import (
     CalendarConstraints,
     CalendarProblem,
     active_constraints,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 
-from benchagents.domains.text_constraints import TextConstraints, count_word, words
+from benchagents.domains.text.constraints import TextConstraints, count_word, words
 
 _FILLER_TEXT = (
     "many people often find that small details matter more than they first expect and "

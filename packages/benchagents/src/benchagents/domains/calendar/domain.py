@@ -1,8 +1,8 @@
 """The calendar scheduling domain (BA-Calendar): find a meeting slot that suits everyone.
 
 Instances use BA-Calendar's field names (see `ba_calendar.py` for the row format); the
-semantics and the exact solver are in `calendar_solver.py`, answer parsing in
-`calendar_answer.py`. Every instance's reference is the solver's answer (the earliest feasible
+semantics and the exact solver are in `solver.py`, answer parsing in
+`answer.py`. Every instance's reference is the solver's answer (the earliest feasible
 slot, or "No common time slot available"), and the checker verifies a no-solution answer with
 the solver instead of trusting it.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchagents.domains.base import Domain, Verdict, sample_plan_params
-from benchagents.domains.calendar_answer import MalformedAnswer, parse_answer
-from benchagents.domains.calendar_solver import (
+from benchagents.domains.calendar.answer import MalformedAnswer, parse_answer
+from benchagents.domains.calendar.solver import (
     DAYS,
     NO_SOLUTION,
     OPTIONAL_CONSTRAINTS,

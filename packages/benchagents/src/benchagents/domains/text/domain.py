@@ -1,7 +1,7 @@
 """The constrained text generation domain: write about a topic under checkable constraints.
 
-Constraints and their code checkers are in `text_constraints.py`; every generated instance
-carries a witness text (`text_witness.py`) as its reference, which proves the constraint set
+Constraints and their code checkers are in `constraints.py`; every generated instance
+carries a witness text (`witness.py`) as its reference, which proves the constraint set
 satisfiable. The constrainedness of an instance is its number of constraints.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from benchagents.domains.base import Domain, Verdict, sample_plan_params
-from benchagents.domains.text_constraints import TextConstraints, count_word, evaluate
-from benchagents.domains.text_witness import build_witness
+from benchagents.domains.text.constraints import TextConstraints, count_word, evaluate
+from benchagents.domains.text.witness import build_witness
 from benchagents.instance import Instance
 from benchagents.plan import CheckSpec, ConstraintSpec, EvaluationPlan, Parameter, Plan
 from reasonloop.benchmarks import Check

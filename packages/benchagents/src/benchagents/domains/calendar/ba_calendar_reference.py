@@ -1,6 +1,6 @@
 """BA-Calendar's published metric, reproduced exactly: its answer extraction and its checks.
 
-`benchagents.domains.calendar` is our strict checker. This module is the *reference mode*: it
+`benchagents.domains.calendar.domain` is our strict checker. This module is the *reference mode*: it
 grades the way microsoft/eureka-ml-insights does (`BA_Calendar_ExtractAnswer` in
 `eureka_ml_insights/data_utils/ba_calendar_utils.py`, then `BACalendarMetric` in
 `eureka_ml_insights/metrics/ba_calendar_metrics.py`, as of commit 2ff37bd of 2025-10-29), so
@@ -51,9 +51,9 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from benchagents.domains.ba_calendar import export_ba_calendar
-from benchagents.domains.calendar_answer import MalformedAnswer, parse_answer
-from benchagents.domains.calendar_solver import NO_SOLUTION
+from benchagents.domains.calendar.answer import MalformedAnswer, parse_answer
+from benchagents.domains.calendar.ba_calendar import export_ba_calendar
+from benchagents.domains.calendar.solver import NO_SOLUTION
 from benchagents.instance import Instance
 from reasonloop.benchmarks import Check, GradeResult
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import deque
 
-from benchagents.domains.calendar_solver import DAYS, NO_SOLUTION, Slot
+from benchagents.domains.calendar.solver import DAYS, NO_SOLUTION, Slot
 from reasonloop.rewards.extraction import answer_too_long, collapse_whitespace
 
 _FINAL = re.compile(r"final\s+answer\s*:", re.IGNORECASE)
