@@ -8,13 +8,13 @@ so a resumed run and its never-learning baseline see the same tasks.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from codeit.config import DataSection
 from codeit.data import ArcTask, load_tasks
 from codeit.seeds import SEED_PROGRAMS
+from reasonloop.hashing import stable_hash
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,7 @@ def fits(task: ArcTask, side: int) -> bool:
 
 
 def _order(tasks: Sequence[ArcTask], seed: int) -> list[ArcTask]:
-    def key(task: ArcTask) -> str:
-        return hashlib.sha256(f"{seed}:{task.id}".encode()).hexdigest()
-
-    return sorted(tasks, key=key)
+    return sorted(tasks, key=lambda task: stable_hash(seed, task.id))
 
 
 def split_tasks(data: DataSection, seed: int) -> TaskSplit:

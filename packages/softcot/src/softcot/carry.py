@@ -22,15 +22,13 @@ operands, as in `softcot.problems`.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Sequence
-from urllib.parse import parse_qs
 
+from softcot.families import int_list, source_options, split_of
 from softcot.prompts import ANSWER_MARKER, MAX_GENERATED, MathProblem
 
 FAMILY = "carry"
-TEST_ONE_IN = 4  # one problem in 4, chosen by content hash, belongs to the test split
 MAX_OPERANDS = 4
 MAX_DIGITS = 6
 DEFAULT_COUNT = 1000
@@ -57,9 +55,7 @@ def solution_text(problem: MathProblem) -> str:
 
 
 def _split_of(operands: Sequence[int]) -> str:
-    canonical = f"{FAMILY}/" + "+".join(map(str, operands))
-    digest = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
-    return "test" if digest % TEST_ONE_IN == 0 else "train"
+    return split_of(f"{FAMILY}/" + "+".join(map(str, operands)))
 
 
 def carry_problems(
@@ -111,22 +107,15 @@ def carry_problems(
 
 def carry_source(query: str, split: str, limit: int | None, seed: int) -> list[MathProblem]:
     """`builtin:carry[?operands=2&digits=2,3&count=N]`; `limit`, when given, caps the count."""
-    operands, digits, count = 2, (3,), DEFAULT_COUNT
-    try:
-        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
-        for key, values in params.items():
-            if key == "operands":
-                operands = int(values[-1])
-            elif key == "digits":
-                digits = tuple(int(d) for d in values[-1].split(","))
-            elif key == "count":
-                count = int(values[-1])
-            elif key == "levels":  # what a run config adds to a source without parameters
-                raise ValueError("the carry family has digits, not levels: write ?digits=3")
-            else:
-                raise ValueError(f"unknown parameter {key!r} (known: operands, digits, count)")
-    except ValueError as exc:
-        raise ValueError(f"builtin:carry?{query}: {exc}") from None
+    options = source_options(
+        f"builtin:{FAMILY}",
+        query,
+        {"operands": int, "digits": int_list, "count": int},
+        # what a run config adds to a source without parameters
+        hints={"levels": "the carry family has digits, not levels: write ?digits=3"},
+    )
+    count = options.get("count", DEFAULT_COUNT)
     if limit is not None:
         count = min(count, limit)
+    operands, digits = options.get("operands", 2), options.get("digits", (3,))
     return carry_problems(split, count, operands=operands, digits=digits, seed=seed)

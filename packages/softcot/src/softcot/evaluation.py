@@ -10,7 +10,6 @@ and the log-likelihood of plain encyclopedic text.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -26,11 +25,13 @@ from rich.table import Table
 from transformers import PreTrainedModel
 
 from reasonloop.atomic import write_atomic
+from reasonloop.hashing import stable_hash
 from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
-from reasonloop.models import LoadedModel
+from reasonloop.models.loading import LoadedModel
 from reasonloop.rewards import MathAnswerReward
 from reasonloop.rewards.extraction import extract_final_answer
-from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
+from reasonloop.sampling import SamplingParams, ThinkingConfig
+from reasonloop.sampling.decoder import Sampler
 from reasonloop.sampling.params import DEFAULT_NOISE_SCALE
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt
 
@@ -372,12 +373,6 @@ def _signed_with_ci(value: MeanCI) -> str:
     return f"{value.mean:+.3f} ±{value.high - value.mean:.2f}"
 
 
-def _problem_seed(seed: int, problem: MathProblem) -> int:
-    """A seed per problem, so a problem's samples do not depend on the batch or its order."""
-    digest = hashlib.sha256(f"{seed}:{problem.id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
 def _run_cell(
     sampler: Sampler,
     policy: str,
@@ -404,7 +399,7 @@ def _run_cell(
                 samples=samples,
                 max_new_tokens=max_new_tokens,
                 thinking_tokens=thinking_tokens,
-                seed=_problem_seed(seed, p),
+                seed=stable_hash(seed, p.id),  # a problem's samples do not depend on its batch
             )
             for p in batch
         ]

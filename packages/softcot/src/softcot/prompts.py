@@ -14,9 +14,9 @@ repeating it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
+from reasonloop.hashing import stable_hash
 from reasonloop.sampling import Prompt
 
 # Solved examples with different answers; each problem gets `SHOTS` of them in a rotation
@@ -59,7 +59,7 @@ def chat_prompt(problem: MathProblem) -> Prompt:
     examples as earlier chat turns, then the question."""
     if problem.prompt is not None:
         return problem.prompt
-    first = int.from_bytes(hashlib.sha256(problem.id.encode()).digest()[:4], "little")
+    first = stable_hash(problem.id)
     messages = []
     for shot in range(SHOTS):
         question, working, answer = EXAMPLES[(first + shot) % len(EXAMPLES)]

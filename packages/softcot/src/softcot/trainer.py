@@ -25,7 +25,6 @@ decides the step.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -46,6 +45,7 @@ from reasonloop.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
+from reasonloop.hashing import stable_hash
 from reasonloop.interrupt import stop_on_signals
 from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
@@ -131,11 +131,6 @@ def batch_indices(total: int, step: int, size: int, seed: int) -> list[int]:
         random.Random(seed * 1_000_003 + epoch).shuffle(order)
         indices.append(order[offset])
     return indices
-
-
-def sampling_seed(seed: int, step: int, problem_id: str) -> int:
-    digest = hashlib.sha256(f"{seed}:{step}:{problem_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def make_reward(spec: str) -> Reward:
@@ -349,7 +344,7 @@ class Trainer:
             max_new_tokens=config.max_new_tokens,
             temperature=config.answer_temperature,
             n=config.group_size,
-            seed=sampling_seed(config.seed, self.step, problem.id),
+            seed=stable_hash(config.seed, self.step, problem.id),
             stop=ANSWER_STOP,
             include_stop=True,
             thinking=ThinkingConfig(

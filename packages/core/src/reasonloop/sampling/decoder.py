@@ -9,7 +9,6 @@ adds the rows of new requests to the running batch between two steps (`RunningBa
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +19,7 @@ with requires("models"):
     import torch
     from transformers import PreTrainedModel
 
+from reasonloop.hashing import stable_hash
 from reasonloop.limits import (
     MAX_CHAT_MESSAGES,
     MAX_END_MARKER_CHARS,
@@ -150,11 +150,6 @@ class _Row:
     sigma: float = 0.0  # absolute noise std of soft/fuzzy thinking
     group: _Group | None = None
     group_row: int = 0  # the row's number within its group (its constraint's row)
-
-
-def _row_seed(seed: int, sample_index: int) -> int:
-    digest = hashlib.sha256(f"{seed}:{sample_index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 class Sampler:
@@ -358,7 +353,7 @@ class Sampler:
             for j in range(p.n):
                 seed = p.seed if p.seed is not None else int(torch.randint(2**62, (1,)).item())
                 generator = torch.Generator(device=device)
-                generator.manual_seed(_row_seed(seed, j))
+                generator.manual_seed(stable_hash(seed, j))
                 rows.append(
                     _Row(
                         prompt_index=i,

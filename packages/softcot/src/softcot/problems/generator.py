@@ -8,13 +8,12 @@ splits, whatever the seed, count or levels asked for.
 from __future__ import annotations
 
 import ast
-import hashlib
 import operator
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
-from urllib.parse import parse_qs
 
+from softcot.families import int_list, source_options, split_of
 from softcot.problems.templates import (
     FAMILIES,
     ITEMS,
@@ -27,7 +26,6 @@ from softcot.problems.templates import (
 from softcot.prompts import MAX_GENERATED, MathProblem
 
 DEFAULT_BUILTIN_COUNT = 1000
-TEST_ONE_IN = 4  # one problem in 4, chosen by content hash, belongs to the test split
 _MAX_DRAWS = 10_000  # consecutive unusable draws before a level counts as exhausted
 
 
@@ -62,9 +60,8 @@ def _evaluate(expression: str) -> int | None:
 
 def _split_of(family: str, template: Template, numbers: Mapping[str, int]) -> str:
     """The split a problem belongs to, from its canonical content only (never the seed)."""
-    canonical = f"{family}/{template.id}/" + ",".join(f"{k}={numbers[k]}" for k in sorted(numbers))
-    digest = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
-    return "test" if digest % TEST_ONE_IN == 0 else "train"
+    canonical = ",".join(f"{k}={numbers[k]}" for k in sorted(numbers))
+    return split_of(f"{family}/{template.id}/{canonical}")
 
 
 def _draw(
@@ -136,19 +133,9 @@ def builtin_problems(
     family: str, query: str, split: str, limit: int | None, seed: int
 ) -> list[MathProblem]:
     """`builtin:FAMILY[?levels=0,1&count=N]`; `limit`, when given, caps the count."""
-    levels: Sequence[int] = (0, 1, 2)
-    count = DEFAULT_BUILTIN_COUNT
-    try:
-        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
-        for key, values in params.items():
-            if key == "levels":
-                levels = tuple(int(level) for level in values[-1].split(","))
-            elif key == "count":
-                count = int(values[-1])
-            else:
-                raise ValueError(f"unknown parameter {key!r} (known: levels, count)")
-    except ValueError as exc:
-        raise ValueError(f"builtin:{family}?{query}: {exc}") from None
+    options = source_options(f"builtin:{family}", query, {"levels": int_list, "count": int})
+    levels = options.get("levels", (0, 1, 2))
+    count = options.get("count", DEFAULT_BUILTIN_COUNT)
     if limit is not None:
         count = min(count, limit)
     return procedural_problems(split, count, levels, seed, family)  # type: ignore[arg-type]

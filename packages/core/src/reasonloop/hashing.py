@@ -1,0 +1,23 @@
+"""Stable hashing: the same integer for the same parts in every process, machine and run.
+
+Python's `hash()` of a string changes with each process (PYTHONHASHSEED), so anything that
+must come out the same on a resume, in another worker or on another machine — a sample's
+seed, a problem's split, the few-shot examples a problem is asked with, the order targets are
+picked in — is derived here instead, from SHA-256 of its parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+SEED_BITS = 63  # fits a signed 64-bit field (proto int64, torch and numpy seeds)
+
+
+def stable_hash(*parts: object) -> int:
+    """An integer in [0, 2**63) from the parts' `str`, joined by ':'.
+
+    Uniform enough for `% n` (a split, an index) and for seeding a generator; distinct part
+    tuples collide with probability ~2**-63.
+    """
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << SEED_BITS) - 1)
