@@ -11,7 +11,29 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reasonloop.cli import add_version_option, err, fail, out
+from reasonloop.cli_options import (
+    BENCHMARK_PORTS,
+    ConfigOption,
+    DeviceOption,
+    HostOption,
+    IterationsOption,
+    LimitOption,
+    ModelOption,
+    PortOption,
+    ResumeOption,
+    RunDirOption,
+    SeedOption,
+    ServerAuthOption,
+    SetOption,
+    TlsCertOption,
+    TlsKeyOption,
+    add_version_option,
+    configured,
+    err,
+    fail,
+    out,
+    server_options,
+)
 from reasonloop.interrupt import INTERRUPTED_EXIT, stop_on_signals
 
 if TYPE_CHECKING:
@@ -27,10 +49,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 add_version_option(app, "reasonloop-codeit")
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="A TOML/YAML config file, or `paper`.")
-]
 
 
 def _quiet_hf() -> None:
@@ -65,35 +83,40 @@ def _run_loop(run: CodeitRun, label: str) -> list[IterationRecord]:
 @app.command()
 def run(
     config_path: ConfigOption = None,
-    run_dir: Annotated[Path, typer.Option(help="Where checkpoints, logs and plots go.")] = Path(
-        "runs/codeit"
-    ),
-    resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir.")] = False,
+    settings: SetOption = None,
+    iterations: IterationsOption = None,
+    model: ModelOption = None,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+    run_dir: RunDirOption = Path("runs/codeit"),
+    resume: ResumeOption = False,
     baseline: Annotated[
         bool,
         typer.Option(help="Also run the same sampling budget, never learning."),
     ] = True,
-    iterations: Annotated[int | None, typer.Option(help="Meta-iterations (overrides).")] = None,
-    model: Annotated[str | None, typer.Option(help="Policy model spec (overrides).")] = None,
 ) -> None:
-    """Run CodeIt: mutation-initialized buffer, then learn / sample / relabel per meta-iteration."""
+    """Run CodeIt: mutation-initialized buffer, then learn / sample / relabel per meta-iteration.
+
+    --iterations, --model and --seed set train.meta_iterations, model.spec and train.seed."""
     from codeit.config import load_config
     from reasonloop.models import check_model_spec
 
     try:
-        config = load_config(config_path).with_overrides(
-            train={"meta_iterations": iterations}, model={"spec": model}
+        config = configured(
+            load_config(config_path),
+            settings,
+            {"train.meta_iterations": iterations, "model.spec": model, "train.seed": seed},
         )
         check_model_spec(config.model.spec)  # a missing model wheel: one line, before set-up
     except ValueError as error:
         raise fail(str(error)) from None
     _quiet_hf()
-    histories = _run_both(config, run_dir, resume=resume, baseline=baseline)
+    histories = _run_both(config, run_dir, resume=resume, baseline=baseline, device=device)
     _report(config, run_dir, histories)
 
 
 def _run_both(
-    config: CodeitConfig, run_dir: Path, *, resume: bool, baseline: bool
+    config: CodeitConfig, run_dir: Path, *, resume: bool, baseline: bool, device: str | None
 ) -> dict[str, list[IterationRecord]]:
     from codeit.execution import ProgramRunner
     from codeit.loop import CodeitRun
@@ -116,10 +139,11 @@ def _run_both(
                             resume=resume,
                             split=split,
                             runner=runner,
+                            device=device,
                         )
                     histories[label] = _run_loop(loop, label)
                     del loop
-        except ValueError as error:
+        except ValueError as error:  # a model spec or device that cannot load, a bad run dir
             raise fail(str(error)) from None
         except KeyboardInterrupt:
             err.print("stopped; the last finished meta-iteration is saved (resume with --resume)")
@@ -244,27 +268,25 @@ def serve_benchmark_command(
     source: Annotated[str, typer.Option(help="arc1-eval, arc1-train, arc2-*, or a dir.")] = (
         "arc1-eval"
     ),
-    limit: Annotated[int | None, typer.Option(help="Serve the first N tasks only.")] = None,
-    host: str = "127.0.0.1",
-    port: int = 50052,
+    limit: LimitOption = None,
     workers: Annotated[int, typer.Option(help="Sandbox worker processes.")] = 2,
-    auth_token: Annotated[
-        str | None, typer.Option(envvar="REASONLOOP_AUTH_TOKEN", help="Bearer token required.")
-    ] = None,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = BENCHMARK_PORTS["codeit"],
+    auth_token: ServerAuthOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
 ) -> None:
     """Serve ARC tasks through the Benchmark service; Grade runs programs in the sandbox."""
     from codeit.benchmark import ArcBenchmark
     from codeit.data import load_tasks
     from codeit.execution import ProgramRunner
-    from reasonloop.rpc import ServerOptions, serve_benchmark
+    from reasonloop.rpc import serve_benchmark
 
     try:
         tasks = load_tasks(source)[:limit]
+        options = server_options(host, port, auth_token, tls_cert, tls_key)
         runner = ProgramRunner(workers)
-        server = serve_benchmark(
-            ArcBenchmark(f"arc:{source}", tasks, runner),
-            options=ServerOptions(host=host, port=port, auth_token=auth_token),
-        )
+        server = serve_benchmark(ArcBenchmark(f"arc:{source}", tasks, runner), options=options)
     except (ValueError, OSError, RuntimeError) as error:
         raise fail(str(error)) from None
     err.print(f"ARC benchmark ({len(tasks)} tasks from {source}) on {host}:{server.port}")

@@ -39,7 +39,7 @@ from reasonloop.checkpoint import load_state, restore_weights, resume_checkpoint
 from reasonloop.configfile import load_config_file
 from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
-from reasonloop.models import load_model
+from reasonloop.models.loading import load_model
 
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
@@ -94,7 +94,10 @@ class CodeitRun:
         resume: bool = False,
         split: TaskSplit | None = None,
         runner: ProgramRunner | None = None,
+        device: str | None = None,
     ) -> None:
+        """`device` (cpu, cuda, cuda:N, mps; None: CUDA when present) is where the policy
+        runs; not part of the run, a resumed run may move."""
         self.config = config
         self.run_dir = Path(run_dir)
         self.learn = learn
@@ -102,7 +105,7 @@ class CodeitRun:
         self.split = split or split_tasks(config.data, config.train.seed)
         self.runner = runner or ProgramRunner.from_config(config.sandbox)
         model = config.model
-        loaded = load_model(model.spec, seed=config.train.seed)
+        loaded = load_model(model.spec, device=device, seed=config.train.seed)
         torch.manual_seed(config.train.seed)  # the adapter's init: same seed, same adapter
         self.policy = Policy(
             loaded,

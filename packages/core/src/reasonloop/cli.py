@@ -15,21 +15,41 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import replace
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+# the grammar every reasonloop CLI shares (its consoles, `error:` line, --version, options)
+from reasonloop.addresses import is_remote, parse_grpc_address
+from reasonloop.cli_options import (
+    BENCHMARK_PORTS,
+    MODEL_HELP,
+    ClientAuthOption,
+    DeviceOption,
+    HostOption,
+    LimitOption,
+    PortOption,
+    SeedOption,
+    ServerAuthOption,
+    TlsCertOption,
+    TlsKeyOption,
+    add_version_option,
+    err,
+    fail,
+    out,
+    remote_option,
+    server_options,
+)
 
 if TYPE_CHECKING:
     from reasonloop.benchmarks import Benchmark
     from reasonloop.eval_matrix import MatrixBenchmark, MatrixModel
     from reasonloop.evaluate import GenerateTexts, TaskSource
-    from reasonloop.rpc import ServerOptions
-    from reasonloop.sampling import Completion, Prompt, Sampler, SamplingParams
+    from reasonloop.sampling import Prompt, SamplingParams
+    from reasonloop.sampling.decoder import Completion, Sampler
 
 app = typer.Typer(
     name="reasonloop",
@@ -37,28 +57,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def add_version_option(cli: typer.Typer, distribution: str) -> None:
-    """Give `cli` a `--version` that prints the installed `distribution`'s version
-    (importlib.metadata) and exits 0; every reasonloop CLI calls this once."""
-
-    def show(value: bool) -> None:
-        if value:
-            out.print(f"{cli.info.name} {metadata.version(distribution)}", highlight=False)
-            raise typer.Exit()
-
-    @cli.callback()
-    def options(  # a default, not Annotated: annotations are strings, `show` is local
-        version: bool = typer.Option(
-            False, "--version", callback=show, is_eager=True, help="Print the version and exit."
-        ),
-    ) -> None:
-        pass
-
-
 add_version_option(app, "reasonloop-core")
 
 
@@ -75,14 +73,6 @@ _recovery.addHandler(_Notes(logging.INFO))
 _recovery.propagate = False  # printed once, whatever handlers the root logger has
 
 DEFAULT_PROMPT = "A shop sells pens at 3 dollars each. How much do 7 pens cost? Answer briefly."
-
-
-def fail(message: str) -> typer.Exit:
-    """Print `error: MESSAGE` as one line (whatever a parser's message holds); exit code 2."""
-    # escaped: a message's own brackets (`pip install 'pkg[extra]'`) are text, not markup
-    line = " ".join(message.split("\n"))
-    err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -113,9 +103,7 @@ def generate(
     prompt: Annotated[str, typer.Option(help="The user message (or raw text with --raw).")] = (
         DEFAULT_PROMPT
     ),
-    model: Annotated[str, typer.Option(help="Built-in name, HF dir, .gguf or hub id.")] = (
-        "smollm2-135m"
-    ),
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "smollm2-135m",
     raw: Annotated[bool, typer.Option(help="Send the prompt as is, without the chat template.")] = (
         False
     ),
@@ -136,19 +124,21 @@ def generate(
     top_k: int = 0,
     min_p: float = 0.0,
     n: Annotated[int, typer.Option(help="Samples of the prompt.")] = 1,
-    seed: int | None = None,
+    seed: SeedOption = None,
     stop: Annotated[list[str] | None, typer.Option(help="Stop string (repeatable).")] = None,
     json_schema: Annotated[
         Path | None, typer.Option(help="Constrain the answer to this JSON schema file.")
     ] = None,
     regex: Annotated[str | None, typer.Option(help="Constrain the answer to a regex.")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: auto).")] = None,
+    device: DeviceOption = None,
 ) -> None:
     """Generate an answer, streamed to the terminal (thinking shown dimmed)."""
     from transformers.utils import logging as hf_logging
 
-    from reasonloop.models import ModelSpecError, load_model
-    from reasonloop.sampling import Grammar, Sampler, SamplingParams, ThinkingConfig
+    from reasonloop.models import ModelSpecError
+    from reasonloop.models.loading import load_model
+    from reasonloop.sampling import Grammar, SamplingParams, ThinkingConfig
+    from reasonloop.sampling.decoder import Sampler
 
     hf_logging.disable_progress_bar()
 
@@ -231,44 +221,18 @@ def _stream(sampler: Sampler, request: Prompt, params: SamplingParams) -> None:
     sys.stdout.flush()
 
 
-def _server_options(
-    host: str, port: int, auth_token: str | None, tls_cert: Path | None, tls_key: Path | None
-) -> ServerOptions:
-    from reasonloop.rpc import ServerOptions
-
-    return ServerOptions(
-        host=host, port=port, auth_token=auth_token, tls_cert=tls_cert, tls_key=tls_key
-    )
-
-
-HostOption = Annotated[
-    str, typer.Option(help="Interface to bind (0.0.0.0 exposes it to the network).")
-]
-AuthOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar="REASONLOOP_AUTH_TOKEN",
-        help="Require `authorization: Bearer <token>` on every call.",
-    ),
-]
-TlsCertOption = Annotated[Path | None, typer.Option(help="PEM certificate: serve over TLS.")]
-TlsKeyOption = Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")]
-
-
 @app.command()
 def serve(
-    model: Annotated[str, typer.Option(help="Built-in name, HF dir, .gguf or hub id.")] = (
-        "smollm2-135m"
-    ),
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "smollm2-135m",
     host: HostOption = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="gRPC port (0: pick a free one).")] = 50051,
+    port: PortOption = 50051,
     openai_port: Annotated[
         int | None, typer.Option(help="Also serve the OpenAI-compatible HTTP API here.")
     ] = None,
-    auth_token: AuthOption = None,
+    auth_token: ServerAuthOption = None,
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: auto).")] = None,
+    device: DeviceOption = None,
     max_new_tokens: Annotated[int, typer.Option(help="Largest max_new_tokens accepted.")] = 2048,
     max_n: Annotated[int, typer.Option(help="Largest n accepted.")] = 64,
     max_batch_rows: Annotated[int, typer.Option(help="Rows decoded together.")] = 256,
@@ -295,12 +259,14 @@ def serve(
     """Serve a model over gRPC (Inference service), batching concurrent requests."""
     from transformers.utils import logging as hf_logging
 
-    from reasonloop.models import ModelSpecError, load_model
-    from reasonloop.rpc import EngineLimits, InferenceEngine, serve_inference
+    from reasonloop.models import ModelSpecError
+    from reasonloop.models.loading import load_model
+    from reasonloop.rpc.engine import EngineLimits, InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     hf_logging.disable_progress_bar()
     try:
-        options = _server_options(host, port, auth_token, tls_cert, tls_key)
+        options = server_options(host, port, auth_token, tls_cert, tls_key)
         limits = EngineLimits(
             max_new_tokens=max_new_tokens,
             max_n=max_n,
@@ -354,8 +320,8 @@ def serve_benchmark_command(
     ] = None,
     grader: Annotated[str, typer.Option(help="math (math-verify) or exact.")] = "math",
     host: HostOption = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="gRPC port (0: pick a free one).")] = 50052,
-    auth_token: AuthOption = None,
+    port: PortOption = BENCHMARK_PORTS["reasonloop"],
+    auth_token: ServerAuthOption = None,
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
 ) -> None:
@@ -364,7 +330,7 @@ def serve_benchmark_command(
 
     try:
         benchmark = _local_benchmark(tasks, grader)
-        options = _server_options(host, port, auth_token, tls_cert, tls_key)
+        options = server_options(host, port, auth_token, tls_cert, tls_key)
         server = serve_benchmark(benchmark, options=options)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
@@ -385,7 +351,9 @@ def _local_benchmark(tasks: Path | None, grader: str) -> Benchmark:
 
 @app.command()
 def up(
-    config: Annotated[Path, typer.Argument(help="TOML/YAML file with a [[server]] per server.")],
+    config: Annotated[
+        Path, typer.Argument(help=escape("TOML/YAML file with a [[server]] per server."))
+    ],
     logs: Annotated[Path, typer.Option(help="Each server's output goes to LOGS/NAME.log.")] = Path(
         ".reasonloop-up"
     ),
@@ -430,23 +398,22 @@ def up(
     err.print("stopped")
 
 
-GRPC_SCHEME = "grpc://"
-
-
 @app.command("eval")
 def eval_command(
     model: Annotated[
         list[str] | None,
-        typer.Option(
-            help="A model spec (run in-process) or grpc://HOST:PORT[,HOST:PORT...]; repeat it "
-            "for a matrix. Default: smollm2-135m."
+        remote_option(
+            "--model",
+            "A model spec (run in-process) or grpc://HOST:PORT[,HOST:PORT...]; repeat it "
+            "for a matrix. Default: smollm2-135m.",
         ),
     ] = None,
     benchmark: Annotated[
         list[str] | None,
-        typer.Option(
-            help="grpc://HOST:PORT, a tasks .jsonl file, or `arithmetic` (built in); repeat it "
-            "for a matrix. Default: arithmetic."
+        remote_option(
+            "--benchmark",
+            "grpc://HOST:PORT, a tasks .jsonl file, or `arithmetic` (built in); repeat it "
+            "for a matrix. Default: arithmetic.",
         ),
     ] = None,
     matrix: Annotated[
@@ -454,16 +421,16 @@ def eval_command(
     ] = False,
     samples: Annotated[int, typer.Option(help="Answers sampled per task.")] = 8,
     k: Annotated[str, typer.Option(help="Comma-separated k of pass@k.")] = "1,8",
-    limit: Annotated[int | None, typer.Option(help="Evaluate the first N tasks only.")] = None,
+    limit: LimitOption = None,
     temperature: float = 0.7,
     max_new_tokens: int = 256,
     thinking: Annotated[
         str | None, typer.Option(help="Chain-of-thought mode first: hard, soft or fuzzy.")
     ] = None,
-    seed: int | None = 0,
+    seed: SeedOption = 0,
     grader: Annotated[str, typer.Option(help="For a .jsonl benchmark: math or exact.")] = "math",
-    auth_token: AuthOption = None,
-    device: Annotated[str | None, typer.Option(help="For an in-process model.")] = None,
+    auth_token: ClientAuthOption = None,
+    device: DeviceOption = None,
     out_path: Annotated[
         Path | None,
         typer.Option(
@@ -600,8 +567,8 @@ def _benchmark_column(
     from reasonloop.rpc import BenchmarkClient, Connection
 
     source: TaskSource
-    if spec.startswith(GRPC_SCHEME):
-        client = BenchmarkClient(Connection(spec, auth_token=auth_token))
+    if is_remote(spec):
+        client = BenchmarkClient(Connection(parse_grpc_address(spec), auth_token=auth_token))
         resources.callback(client.close)
         source, name = client, client.name
     else:
@@ -615,11 +582,10 @@ def _text_generator(
 ) -> tuple[GenerateTexts, str]:
     """Completion texts from a remote Inference endpoint or an in-process batching engine,
     closed when `resources` is."""
-    if model.startswith(GRPC_SCHEME):
+    if is_remote(model):
         from reasonloop.rpc import Connection, InferenceClient
 
-        addresses = model.removeprefix(GRPC_SCHEME).split(",")
-        client = InferenceClient(Connection(addresses, auth_token=auth_token))
+        client = InferenceClient(Connection(parse_grpc_address(model), auth_token=auth_token))
         resources.callback(client.close)
         name = client.model_info().model
 
@@ -630,8 +596,8 @@ def _text_generator(
 
     from transformers.utils import logging as hf_logging
 
-    from reasonloop.models import load_model
-    from reasonloop.rpc import InferenceEngine
+    from reasonloop.models.loading import load_model
+    from reasonloop.rpc.engine import InferenceEngine
 
     hf_logging.disable_progress_bar()
     with err.status(f"loading {model}"):

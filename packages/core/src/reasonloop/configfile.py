@@ -6,6 +6,10 @@ Whatever is wrong with a file (too large, not UTF-8, a syntax error, nesting too
 parser, a YAML tag or alias, a value of the wrong type, an infinite or NaN float) is a
 ValueError of one line: `FILE:LINE: what` where the parser knows the line, `FILE: field: what`
 otherwise.
+
+`--set SECTION.KEY=VALUE` (every method's CLI) and the CLIs' shortcut options (`--model`,
+`--iterations`, ...) change a loaded config through one function, `with_settings`: the key is
+looked up in the config's model (an unknown one is named), the whole config is validated again.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -22,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from reasonloop.errors import describe, one_line
 
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_SETTING_CHARS = 10_000
 
 
 class ConfigSection(BaseModel):
@@ -139,10 +145,68 @@ _PARSERS = {".toml": _toml, ".yaml": _yaml, ".yml": _yaml, ".json": _json}
 
 def with_overrides(config: Config, **sections: dict[str, Any]) -> Config:
     """A copy with some fields of some sections replaced (validated like a file); None = keep."""
+    return with_settings(
+        config,
+        {
+            f"{section}.{key}": value
+            for section, fields in sections.items()
+            for key, value in fields.items()
+            if value is not None
+        },
+    )
+
+
+def parse_settings(items: Iterable[str]) -> dict[str, str]:
+    """`KEY.PATH=VALUE` texts (as `--set` takes them) as {key path: value text}."""
+    settings = {}
+    for item in items:
+        if len(item) > MAX_SETTING_CHARS:
+            raise ValueError(f"--set: a setting is at most {MAX_SETTING_CHARS} characters")
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set {item[:60]!r}: write SECTION.KEY=VALUE")
+        settings[key] = value
+    return settings
+
+
+def with_settings(config: Config, settings: Mapping[str, Any]) -> Config:
+    """A copy of `config` with each dotted key set to its value, validated as a whole.
+
+    A value given as text (from `--set`) is read as a TOML value (`3`, `0.5`, `true`,
+    `[1, 8]`, `"quoted"`) unless the field holds text; unreadable text stays text, for the
+    model to accept or refuse. ValueError, one line naming the key: an unknown key, or what
+    the model says is wrong with the value.
+    """
     data = config.model_dump()
-    for section, fields in sections.items():
-        data[section].update({k: v for k, v in fields.items() if v is not None})
+    for key, value in settings.items():
+        model: type[BaseModel] = type(config)
+        parts = key.split(".")
+        target = data
+        for depth, part in enumerate(parts):
+            field = model.model_fields.get(part)
+            if field is None:
+                where = ".".join(parts[:depth]) or "the config"
+                known = ", ".join(model.model_fields)
+                raise ValueError(f"--set {key[:80]}: unknown key ({where} has: {known})")
+            if depth == len(parts) - 1:
+                target[part] = _typed(value, field.annotation)
+            elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                model, target = field.annotation, target[part]
+            else:
+                raise ValueError(f"--set {key[:80]}: {'.'.join(parts[: depth + 1])} is a value")
     try:
         return type(config).model_validate(data)
-    except ValidationError as error:  # a bad option: `section.field: what is wrong`
+    except ValidationError as error:  # a bad value: `section.field: what is wrong`
         raise ValueError(describe(error)) from None
+
+
+def _typed(value: Any, annotation: Any) -> Any:
+    """A `--set` text as the TOML value it spells (text fields keep the text)."""
+    if not isinstance(value, str) or annotation in (str, str | None):
+        return value
+    try:
+        parsed = tomllib.loads(f"value = {value}")
+    except tomllib.TOMLDecodeError:
+        return value
+    return parsed["value"] if parsed.keys() == {"value"} else value
