@@ -13,18 +13,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from reasonloop.configfile import CheckpointSection, ConfigSection, MethodConfig, load_config_file
+from reasonloop.configfile import (
+    CheckpointSection,
+    ConfigSection,
+    MethodConfig,
+    ModelSection,
+    load_config_file,
+)
 from reasonloop.sandbox import Backend
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
-
-
-class ModelSection(ConfigSection):
-    spec: str = "smollm2-135m"  # built-in name, HF dir, .gguf or hub id
-    lora: bool = True  # False: full fine-tuning
-    lora_rank: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_top_layers: int | None = Field(8, ge=1)  # adapt only the last k layers; None = all
 
 
 class DataSection(ConfigSection):

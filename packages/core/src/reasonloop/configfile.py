@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reasonloop.errors import describe, one_line
+from reasonloop.jsonl import read_json
 
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_SETTING_CHARS = 10_000
@@ -43,6 +44,19 @@ class CheckpointSection(ConfigSection):
     keep_last: int = Field(3, ge=1)
 
 
+class ModelSection(ConfigSection):
+    """`[model]` of a method's config: the policy model and its LoRA adapters
+    (`reasonloop.models.lora.with_lora` attaches what it says)."""
+
+    spec: str = "smollm2-135m"  # built-in name, HF dir, .gguf or hub id
+    lora: bool = True  # False: full fine-tuning
+    lora_rank: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    # Adapt only the last k layers: backpropagation stops there, so a step costs little more
+    # than a forward pass (what makes CPU runs affordable). None adapts every layer.
+    lora_top_layers: int | None = Field(8, ge=1)
+
+
 Config = TypeVar("Config", bound=BaseModel)
 
 
@@ -53,6 +67,31 @@ class MethodConfig(ConfigSection):
         """A copy with some fields of some sections replaced (validated like a file);
         None values keep the current setting, so CLI flags left unset change nothing."""
         return with_overrides(self, **sections)
+
+
+def check_run_config(
+    saved: Path, config: BaseModel, *, resume: bool, may_change: Iterable[str] = ("checkpoint",)
+) -> None:
+    """A run directory belongs to one config: `saved`, the config its run wrote when it
+    started, must be absent, or (`resume`) equal to `config` but for the `may_change` keys
+    (`section` or `section.field`). Compared as written, so a run saved before a field
+    existed is not taken for one with that field's default. ValueError of one line."""
+    if not saved.is_file():
+        return
+    if not resume:
+        raise ValueError(f"{saved.parent} already holds a run: pass --resume, or another --out")
+    before = read_json(saved)
+    current = config.model_dump(mode="json")
+    if not isinstance(before, dict) or not all(isinstance(v, dict) for v in before.values()):
+        raise ValueError(f"{saved}: not a run's config")
+    for key in may_change:
+        section, _, field = key.partition(".")
+        if field:
+            before.setdefault(section, {})[field] = current[section][field]
+        else:
+            before[section] = current[section]
+    if before != current:
+        raise ValueError(f"{saved.parent} was started with another config")
 
 
 def load_config_file(

@@ -14,19 +14,20 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from reasonloop.configfile import CheckpointSection, ConfigSection, MethodConfig, load_config_file
+from reasonloop.configfile import (
+    CheckpointSection,
+    ConfigSection,
+    MethodConfig,
+    load_config_file,
+)
+from reasonloop.configfile import ModelSection as LoraModelSection
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
 
-class ModelSection(ConfigSection):
-    spec: str = "smollm2-135m"  # built-in name, HF dir, .gguf or hub id
-    lora: bool = True  # False: full fine-tuning
-    lora_rank: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    # Adapt only the last k layers: backpropagation stops there, so a step costs little more
-    # than a forward pass (what makes CPU runs affordable). None adapts every layer.
-    lora_top_layers: int | None = Field(8, ge=1)
+class ModelSection(LoraModelSection):
+    """core's `[model]` (spec and LoRA) with the training precision."""
+
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     # bf16: compute in bfloat16 autocast over the weights' dtype. With float32 weights this is
     # what full fine-tuning needs: AdamW updates of ~lr 1e-6 round away in bf16 weights (after

@@ -15,6 +15,8 @@ with requires("models"):
 if TYPE_CHECKING:
     from peft import PeftModel
 
+    from reasonloop.configfile import ModelSection
+
 
 def attach_lora(
     model: PreTrainedModel,
@@ -51,6 +53,19 @@ def attach_lora(
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
+
+
+def with_lora(model: PreTrainedModel, section: ModelSection) -> PreTrainedModel | PeftModel:
+    """`model` with the adapters a config's `[model]` section asks for (its rank, alpha and
+    top layers), or `model` itself when `section.lora` is off (full fine-tuning)."""
+    if not section.lora:
+        return model
+    return attach_lora(
+        model,
+        rank=section.lora_rank,
+        alpha=section.lora_alpha,
+        top_layers=section.lora_top_layers,
+    )
 
 
 def _linear_names(model: PreTrainedModel) -> list[str]:
