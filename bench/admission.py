@@ -26,8 +26,10 @@ import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from reasonloop.limits import MAX_END_MARKER_TOKENS
-from reasonloop.models import load_model
-from reasonloop.rpc import EngineLimits, InferenceEngine, ServerOptions, serve_inference
+from reasonloop.models.loading import load_model
+from reasonloop.rpc import ServerOptions
+from reasonloop.rpc.engine import EngineLimits, InferenceEngine
+from reasonloop.rpc.inference_server import serve_inference
 from reasonloop.v1 import inference_pb2 as pb
 from reasonloop.v1 import inference_pb2_grpc
 

@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from reasonloop.limits import MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS
-from reasonloop.models import load_model
-from reasonloop.sampling import Sampler, SamplingParams
+from reasonloop.models.loading import load_model
+from reasonloop.sampling import SamplingParams
+from reasonloop.sampling.decoder import Sampler
 
 PROMPT = "Question: A farmer has 17 sheep and buys 5 more. How many sheep now? Think step by step."
 

@@ -14,8 +14,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from reasonloop.models import load_model
-from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
+from reasonloop.models.loading import load_model
+from reasonloop.sampling import SamplingParams, ThinkingConfig
+from reasonloop.sampling.decoder import Sampler
 
 PROMPT = "Question: A farmer has 17 sheep and buys 5 more. How many sheep now? Think step by step."
 

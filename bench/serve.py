@@ -35,8 +35,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from reasonloop.models import load_model
-from reasonloop.rpc import InferenceClient, InferenceEngine, ServerOptions, serve_inference
+from reasonloop.models.loading import load_model
+from reasonloop.rpc import InferenceClient, ServerOptions
+from reasonloop.rpc.engine import InferenceEngine
+from reasonloop.rpc.inference_server import serve_inference
 from reasonloop.sampling import SamplingParams
 
 TOPICS = (

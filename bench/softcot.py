@@ -72,7 +72,7 @@ import transformers
 from rich.console import Console
 from rich.table import Table
 
-from reasonloop.models import load_model
+from reasonloop.models.loading import load_model
 from reasonloop.rewards import MathAnswerReward
 from softcot.config import RunConfig
 from softcot.prompts import chat_prompt

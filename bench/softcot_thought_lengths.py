@@ -22,9 +22,10 @@ sys.path.sort(key=lambda entry: Path(entry or ".").resolve() == Path(__file__).r
 
 import torch
 
-from reasonloop.models import load_model
+from reasonloop.models.loading import load_model
 from reasonloop.rewards import MathAnswerReward
-from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
+from reasonloop.sampling import SamplingParams, ThinkingConfig
+from reasonloop.sampling.decoder import Sampler
 from softcot.problems import load_problems
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, chat_prompt
 

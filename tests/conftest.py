@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from reasonloop.models import LoadedModel
-    from reasonloop.rpc import InferenceEngine, RunningServer
+    from reasonloop.models.loading import LoadedModel
+    from reasonloop.rpc import RunningServer
+    from reasonloop.rpc.engine import InferenceEngine
 
 
 @pytest.fixture(scope="session")
 def tiny() -> LoadedModel:
-    from reasonloop.models import load_model  # imported lazily: transformers is slow to import
+    from reasonloop.models.loading import (
+        load_model,  # imported lazily: transformers is slow to import
+    )
 
     return load_model("tiny-llama", device="cpu")
 
@@ -26,7 +29,7 @@ def tiny() -> LoadedModel:
 @pytest.fixture(scope="session")
 def smollm2() -> LoadedModel:
     """The real SmolLM2-135M-Instruct (converted from its GGUF on first use, then cached)."""
-    from reasonloop.models import load_model
+    from reasonloop.models.loading import load_model
 
     return load_model("smollm2-135m", device="cpu")
 
@@ -34,7 +37,7 @@ def smollm2() -> LoadedModel:
 @pytest.fixture(scope="module")
 def engine(tiny: LoadedModel) -> Iterator[InferenceEngine]:
     """An inference engine on the tiny model, one per test module."""
-    from reasonloop.rpc import InferenceEngine
+    from reasonloop.rpc.engine import InferenceEngine
 
     engine = InferenceEngine(tiny)
     yield engine
@@ -44,7 +47,9 @@ def engine(tiny: LoadedModel) -> Iterator[InferenceEngine]:
 @pytest.fixture
 def start_inference(tiny: LoadedModel) -> Iterator:
     """Starts Inference servers for the tiny model; all are stopped after the test."""
-    from reasonloop.rpc import EngineLimits, InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import EngineLimits, InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     servers: list[RunningServer] = []
 

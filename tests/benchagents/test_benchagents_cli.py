@@ -80,7 +80,9 @@ def test_show_and_errors_on_an_existing_run(finished_run: Path) -> None:
 
 
 def test_evaluate_targets_behind_real_servers(finished_run: Path, tiny) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
     from reasonloop.rpc.openai_http import start_openai_server
 
     engine = InferenceEngine(tiny)

@@ -45,7 +45,8 @@ def local() -> LocalBackend:
 
 
 def greedy_text(tiny, messages, max_tokens: int) -> str:
-    from reasonloop.sampling import Sampler, SamplingParams
+    from reasonloop.sampling import SamplingParams
+    from reasonloop.sampling.decoder import Sampler
 
     sampler = Sampler(tiny.model, tiny.tokenizer)
     params = SamplingParams(max_new_tokens=max_tokens, temperature=0)
@@ -135,7 +136,8 @@ def test_openai_backend_against_a_real_server(tiny, engine) -> None:
 
 
 def test_grpc_backend_against_a_real_server(tiny, engine) -> None:
-    from reasonloop.rpc import ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.inference_server import serve_inference
 
     server = serve_inference(engine, ServerOptions(port=0, auth_token="secret"))
     try:

@@ -9,7 +9,7 @@ from codeit.policy import Lesson, Policy, task_prompt
 from codeit.program import parse
 from codeit.seeds import SEED_PROGRAMS
 from codeit.targets import fits
-from reasonloop.models import load_model
+from reasonloop.models.loading import load_model
 
 
 @pytest.fixture(scope="module")

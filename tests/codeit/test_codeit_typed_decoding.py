@@ -11,7 +11,7 @@ from codeit.program import check_types, parse
 from codeit.seeds import SEED_PROGRAMS
 from codeit.targets import fits
 from codeit.typed_decoding import TypedDecoder, _State
-from reasonloop.models import load_model
+from reasonloop.models.loading import load_model
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 
 from reasonloop.checkpoint import checkpoint_dir, latest_checkpoint, save_checkpoint
 from reasonloop.configfile import CheckpointSection, MethodConfig, load_config_file
-from reasonloop.models import load_model
+from reasonloop.models.loading import load_model
 
 
 @pytest.fixture(scope="module")

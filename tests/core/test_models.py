@@ -12,14 +12,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
-from reasonloop.models import (
-    BUILTIN_MODELS,
-    ModelSpecError,
-    attach_lora,
-    load_model,
-    merge_and_export,
-)
-from reasonloop.models.export import portable_model_config
+from reasonloop.models import BUILTIN_MODELS, ModelSpecError
+from reasonloop.models.export import merge_and_export, portable_model_config
+from reasonloop.models.loading import load_model
+from reasonloop.models.lora import attach_lora
 
 
 def test_tiny_models_are_deterministic_per_seed():

@@ -5,14 +5,10 @@ import json
 import pytest
 import torch
 
-from reasonloop.sampling import (
-    Grammar,
-    Sampler,
-    SamplingParams,
-    ThinkingConfig,
-    completion_log_probs,
-)
+from reasonloop.sampling import Grammar, SamplingParams, ThinkingConfig
+from reasonloop.sampling.decoder import Sampler
 from reasonloop.sampling.logits import RowSettings, truncate
+from reasonloop.sampling.teacher_forcing import completion_log_probs
 
 PROMPTS = ["Hello there", "a", "The quick brown fox jumps over", "2 + 2 ="]
 GREEDY = SamplingParams(max_new_tokens=24, temperature=0)
@@ -324,7 +320,8 @@ def test_smollm2_greedy_batch_and_log_probs(smollm2):
 
 
 def test_a_lora_policy_samples_and_gets_gradients_on_its_adapters():
-    from reasonloop.models import attach_lora, load_model
+    from reasonloop.models.loading import load_model
+    from reasonloop.models.lora import attach_lora
 
     loaded = load_model("tiny-llama", seed=2)
     policy = attach_lora(loaded.model, rank=4)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig, completion_log_probs
+from reasonloop.sampling import SamplingParams, ThinkingConfig
+from reasonloop.sampling.decoder import Sampler
+from reasonloop.sampling.teacher_forcing import completion_log_probs
 from reasonloop.sampling.thinking import EndMarker
 
 PROMPT = "Hello there"

@@ -49,7 +49,8 @@ def test_softcot_example_config_loads() -> None:
 
 
 def test_the_json_schema_constrains_an_answer(tiny) -> None:
-    from reasonloop.sampling import Grammar, Sampler, SamplingParams
+    from reasonloop.sampling import Grammar, SamplingParams
+    from reasonloop.sampling.decoder import Sampler
 
     text = (EXAMPLES / "answer.schema.json").read_text()
     params = SamplingParams(max_new_tokens=48, temperature=0, grammar=Grammar("json_schema", text))

@@ -21,8 +21,12 @@ import pytest
 import torch
 
 from reasonloop.cache import cache_root
-from reasonloop.models import attach_lora, load_model, merge_and_export
-from reasonloop.rpc import InferenceClient, InferenceEngine, ServerOptions, serve_inference
+from reasonloop.models.export import merge_and_export
+from reasonloop.models.loading import load_model
+from reasonloop.models.lora import attach_lora
+from reasonloop.rpc import InferenceClient, ServerOptions
+from reasonloop.rpc.engine import InferenceEngine
+from reasonloop.rpc.inference_server import serve_inference
 from reasonloop.sampling import SamplingParams
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from reasonloop.rpc import EngineLimits, InferenceClient
+from reasonloop.rpc import InferenceClient
+from reasonloop.rpc.engine import EngineLimits
 from reasonloop.sampling import SamplingParams
 from reasonloop.v1 import inference_pb2 as pb
 from reasonloop.v1 import inference_pb2_grpc
@@ -85,7 +86,7 @@ def test_the_issues_requests_are_refused_before_they_allocate(start_inference) -
 
 
 def test_batches_are_joined_only_within_the_token_budget(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine
+    from reasonloop.rpc.engine import InferenceEngine
 
     # each request claims 1 row x (2 prompt tokens + 300 steps) = 302 positions: two fit in 700
     engine = InferenceEngine(tiny, EngineLimits(max_batch_tokens=700, max_new_tokens=300))
@@ -132,7 +133,9 @@ def test_score_caps_its_items_and_runs_them_in_chunks(start_inference) -> None:
 
 
 def test_the_queue_limit_is_the_real_limit_and_health_answers_under_load(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     # More waiting calls than the 64 threads the server used to have: every call the engine
     # can hold gets a thread, the excess is refused by the engine's waiting line.
@@ -164,7 +167,9 @@ def test_the_queue_limit_is_the_real_limit_and_health_answers_under_load(tiny) -
 
 
 def test_calls_beyond_max_concurrent_rpcs_are_refused_and_slots_come_back(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     engine = InferenceEngine(tiny, EngineLimits(max_new_tokens=4000))
     with serve_inference(engine, ServerOptions(port=0, max_concurrent_rpcs=2)) as server:

@@ -32,7 +32,9 @@ def test_channel_target() -> None:
 
 
 def test_round_robin_spreads_calls_over_replicas(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     engines = [InferenceEngine(tiny), InferenceEngine(tiny)]
     servers = [serve_inference(e, ServerOptions(port=0)) for e in engines]
@@ -55,7 +57,9 @@ def free_port() -> int:
 
 
 def test_unavailable_is_retried_until_the_server_is_up(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     port = free_port()
     started: list = []

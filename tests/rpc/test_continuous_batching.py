@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasonloop.rpc import EngineLimits, InferenceEngine
-from reasonloop.sampling import Sampler, SamplingParams, ThinkingConfig
-from reasonloop.sampling.decoder import Completion, Joining, RunningBatch
+from reasonloop.rpc.engine import EngineLimits, InferenceEngine
+from reasonloop.sampling import SamplingParams, ThinkingConfig
+from reasonloop.sampling.decoder import Completion, Joining, RunningBatch, Sampler
 from reasonloop.sampling.prefix_cache import PrefixCache
 
 GREEDY = SamplingParams(max_new_tokens=12, temperature=0, ignore_eos=True)

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from reasonloop.benchmarks import ReferenceBenchmark
 from reasonloop.cli import app
 from reasonloop.eval_matrix import unique_labels
-from reasonloop.rpc import InferenceEngine, RunningServer, ServerOptions, serve_benchmark
+from reasonloop.rpc import RunningServer, ServerOptions, serve_benchmark
+from reasonloop.rpc.engine import InferenceEngine
 from reasonloop.sampling import SamplingParams
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from reasonloop.benchmarks import BenchmarkTask, ReferenceBenchmark
 from reasonloop.evaluate import evaluate
 from reasonloop.rewards import ExactMatchReward
-from reasonloop.rpc import InferenceEngine, ServerOptions, serve
+from reasonloop.rpc import ServerOptions
+from reasonloop.rpc.engine import InferenceEngine
+from reasonloop.rpc.server import serve
 from reasonloop.sampling import SamplingParams
 
 GREEDY = SamplingParams(max_new_tokens=6, temperature=0)

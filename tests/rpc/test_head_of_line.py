@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from reasonloop.limits import MAX_END_MARKER_TOKENS
-from reasonloop.rpc import EngineLimits
+from reasonloop.rpc.engine import EngineLimits
 from reasonloop.v1 import inference_pb2 as pb
 from reasonloop.v1 import inference_pb2_grpc
 
@@ -83,7 +83,9 @@ def test_grammar_size_and_depth_are_limited_before_compiling(start_inference) ->
 
 
 def test_a_slow_grammar_is_refused_at_the_time_limit_while_small_requests_go_on(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     engine = InferenceEngine(tiny, EngineLimits(grammar_compile_s=2.0))
     with serve_inference(engine, ServerOptions(port=0)) as server:

@@ -13,7 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from reasonloop.rpc import Connection, EngineLimits, InferenceClient
+from reasonloop.rpc import Connection, InferenceClient
+from reasonloop.rpc.engine import EngineLimits
 from reasonloop.sampling import Grammar, SamplingParams, ThinkingConfig
 from reasonloop.v1 import inference_pb2 as pb
 from reasonloop.v1 import inference_pb2_grpc
@@ -30,7 +31,7 @@ def text_prompt(text: str) -> pb.Prompt:
 
 
 def test_generate_matches_the_in_process_sampler(address, tiny) -> None:
-    from reasonloop.sampling import Sampler
+    from reasonloop.sampling.decoder import Sampler
 
     chat = [{"role": "user", "content": "what is 2+2?"}]
     params = SamplingParams(max_new_tokens=10, temperature=0.8, seed=7, n=3, logprobs=True)
@@ -217,7 +218,7 @@ def test_concurrent_greedy_clients_get_what_sequential_calls_get(start_inference
 
 
 def test_requests_arriving_during_a_long_one_join_it_and_finish_first(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine
+    from reasonloop.rpc.engine import InferenceEngine
 
     engine = InferenceEngine(tiny)
     long = SamplingParams(max_new_tokens=2000, ignore_eos=True, temperature=0)
@@ -233,7 +234,9 @@ def test_requests_arriving_during_a_long_one_join_it_and_finish_first(tiny) -> N
 
 
 def test_full_queue_is_resource_exhausted(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     # the running request fills the token budget, so the next one waits in line
     limits = EngineLimits(max_queue=1, max_new_tokens=4000, max_batch_tokens=4100)
@@ -256,7 +259,9 @@ def test_full_queue_is_resource_exhausted(tiny) -> None:
 
 
 def test_cancel_and_deadline_stop_the_decoding(tiny) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
 
     # 16 rows x 4,002 positions: above the default token budget
     engine = InferenceEngine(tiny, EngineLimits(max_new_tokens=4000, max_batch_tokens=65536))
@@ -309,7 +314,9 @@ def test_one_port_serves_both_services(tiny) -> None:
     )
 
     from reasonloop.benchmarks import arithmetic_benchmark
-    from reasonloop.rpc import BenchmarkClient, InferenceEngine, ServerOptions, serve
+    from reasonloop.rpc import BenchmarkClient, ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.server import serve
 
     with serve(
         ServerOptions(port=0), engine=InferenceEngine(tiny), benchmark=arithmetic_benchmark(4)
@@ -369,8 +376,10 @@ def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(start_infer
 
 @pytest.mark.slow
 def test_smollm2_served_over_grpc_answers_like_in_process(smollm2) -> None:
-    from reasonloop.rpc import InferenceEngine, ServerOptions, serve_inference
-    from reasonloop.sampling import Sampler
+    from reasonloop.rpc import ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
+    from reasonloop.sampling.decoder import Sampler
 
     chat = [{"role": "user", "content": "What is the capital of France? One word."}]
     params = SamplingParams(max_new_tokens=16, temperature=0)

@@ -20,7 +20,8 @@ from reasonloop.limits import MAX_ERROR_CHARS
 from reasonloop.rpc import InferenceClient
 from reasonloop.rpc.engine import InferenceEngine
 from reasonloop.rpc.openai_http import OpenAIServer, start_openai_server
-from reasonloop.sampling import Sampler, SamplingParams
+from reasonloop.sampling import SamplingParams
+from reasonloop.sampling.decoder import Sampler
 
 CHAT = [{"role": "user", "content": "Say something."}]
 

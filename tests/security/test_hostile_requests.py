@@ -19,7 +19,9 @@ import grpc
 import pytest
 
 from reasonloop.limits import MAX_ERROR_CHARS, MAX_REQUEST_BYTES
-from reasonloop.rpc import InferenceEngine, RunningServer, ServerOptions, serve_inference
+from reasonloop.rpc import RunningServer, ServerOptions
+from reasonloop.rpc.engine import InferenceEngine
+from reasonloop.rpc.inference_server import serve_inference
 from reasonloop.rpc.openai_http import OpenAIServer, start_openai_server
 from reasonloop.sampling import SamplingParams
 from reasonloop.v1 import inference_pb2 as pb

@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from reasonloop.metrics import MeanCI, pass_at_k
-from reasonloop.models import LoadedModel
-from reasonloop.sampling import Sampler
+from reasonloop.models.loading import LoadedModel
+from reasonloop.sampling.decoder import Sampler
 from softcot.evaluation import (
     HELDOUT_TEXTS,
     INFERENCE_MODES,

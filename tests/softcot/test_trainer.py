@@ -30,7 +30,7 @@ def adapter_weights(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path: Path, tiny_config) -> None:
-    from reasonloop.sampling import completion_log_probs
+    from reasonloop.sampling.teacher_forcing import completion_log_probs
     from softcot.rloo import policy_gradient_loss
 
     trainer = Trainer(tiny_config(), tmp_path / "run", reward=LETTER_REWARD)
@@ -58,7 +58,7 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path: Path, tiny_config) 
 def test_the_cot_and_answer_gradients_are_logged_apart(tmp_path: Path, tiny_config) -> None:
     """The two norms are those of each loss term's own gradient (two separate backward
     passes here), over two micro-batches; clip_coef is the share of the update kept."""
-    from reasonloop.sampling import completion_log_probs
+    from reasonloop.sampling.teacher_forcing import completion_log_probs
     from softcot.rloo import policy_gradient_loss
     from softcot.trainer import thought_steps
 
@@ -212,9 +212,13 @@ def test_ctrl_c_finishes_the_step_saves_and_stops(tmp_path: Path, tiny_config) -
 def test_export_is_a_plain_checkpoint_served_like_in_process(tmp_path: Path, tiny_config) -> None:
     from transformers import AutoModelForCausalLM
 
-    from reasonloop.models import load_model, merge_and_export
-    from reasonloop.rpc import InferenceClient, InferenceEngine, ServerOptions, serve_inference
-    from reasonloop.sampling import Sampler, SamplingParams
+    from reasonloop.models.export import merge_and_export
+    from reasonloop.models.loading import load_model
+    from reasonloop.rpc import InferenceClient, ServerOptions
+    from reasonloop.rpc.engine import InferenceEngine
+    from reasonloop.rpc.inference_server import serve_inference
+    from reasonloop.sampling import SamplingParams
+    from reasonloop.sampling.decoder import Sampler
 
     Trainer(tiny_config(steps=2), tmp_path / "run", reward=LETTER_REWARD).train()
     label, policy = load_policy(tmp_path / "run")

@@ -15,9 +15,11 @@ from typer.testing import CliRunner
 
 vllm = pytest.importorskip("vllm", reason="vLLM is not installed")
 
-from reasonloop.models import load_model  # noqa: E402
+from reasonloop.models.loading import load_model  # noqa: E402
 from reasonloop.rewards import FormatReward  # noqa: E402
-from reasonloop.rpc import InferenceClient, InferenceEngine, ServerOptions, serve_inference  # noqa: E402
+from reasonloop.rpc import InferenceClient, ServerOptions  # noqa: E402
+from reasonloop.rpc.engine import InferenceEngine  # noqa: E402
+from reasonloop.rpc.inference_server import serve_inference  # noqa: E402
 from reasonloop.sampling import SamplingParams  # noqa: E402
 from softcot.cli import app  # noqa: E402
 from softcot.trainer import Trainer  # noqa: E402

@@ -18,8 +18,10 @@ import torch
 from codeit.data import Example
 from codeit.grid import grid_to_sparse_text, grid_to_text
 from codeit.typed_decoding import TypedDecoder
-from reasonloop.models import LoadedModel, attach_lora
-from reasonloop.sampling import Sampler, SamplingParams
+from reasonloop.models.loading import LoadedModel
+from reasonloop.models.lora import attach_lora
+from reasonloop.sampling import SamplingParams
+from reasonloop.sampling.decoder import Sampler
 
 INSTRUCTION = "Write a program in the grid DSL that turns each input grid into its output grid.\n"
 PROGRAM = "program:\n"

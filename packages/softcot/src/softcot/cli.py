@@ -216,7 +216,7 @@ def export(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the HF checkpoint goes.")],
 ) -> None:
     """Export a run's policy as a plain HF checkpoint (LoRA merged, no custom code)."""
-    from reasonloop.models import merge_and_export
+    from reasonloop.models.export import merge_and_export
     from softcot.trainer import load_policy
 
     _quiet_hf()

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from reasonloop.models import attach_lora, load_model_config
+from reasonloop.models.loading import load_model_config
+from reasonloop.models.lora import attach_lora
 from softcot.config import RunConfig
 from softcot.prompts import ANSWER_MARKER
 

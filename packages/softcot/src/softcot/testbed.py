@@ -267,7 +267,7 @@ def run_testbed(
 
     Writes `testbed.json` (the report) and `matrix/` (every policy's cells) under `out_dir`.
     """
-    from reasonloop.models import load_model
+    from reasonloop.models.loading import load_model
     from softcot.evaluation import INFERENCE_MODES, evaluate_matrix
     from softcot.problems import load_problems
     from softcot.trainer import load_policy, problems_for

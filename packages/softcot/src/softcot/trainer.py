@@ -49,16 +49,13 @@ from reasonloop.hashing import stable_hash
 from reasonloop.interrupt import stop_on_signals
 from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
-from reasonloop.models import LoadedModel, attach_lora, load_model
+from reasonloop.models.loading import LoadedModel, load_model
+from reasonloop.models.lora import attach_lora
 from reasonloop.rewards import BenchmarkReward, FormatReward, MathAnswerReward, Reward
 from reasonloop.rewards.extraction import extract_final_answer
-from reasonloop.sampling import (
-    Completion,
-    Sampler,
-    SamplingParams,
-    ThinkingConfig,
-    completion_log_probs,
-)
+from reasonloop.sampling import SamplingParams, ThinkingConfig
+from reasonloop.sampling.decoder import Completion, Sampler
+from reasonloop.sampling.teacher_forcing import completion_log_probs
 from softcot.config import RunConfig
 from softcot.problems import load_problems
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt

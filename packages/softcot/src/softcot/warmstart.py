@@ -25,8 +25,8 @@ from pydantic import Field
 
 from reasonloop.cache import build_once, cache_root
 from reasonloop.configfile import ConfigSection
-from reasonloop.models import load_model
-from reasonloop.sampling import Sampler
+from reasonloop.models.loading import load_model
+from reasonloop.sampling.decoder import Sampler
 from softcot.carry import solution_text
 from softcot.problems import load_problems
 from softcot.prompts import MathProblem, chat_prompt

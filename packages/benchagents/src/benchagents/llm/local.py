@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from benchagents.llm.base import LLM, BackendError, GenerationOptions, Messages
 
 if TYPE_CHECKING:
-    from reasonloop.sampling import Sampler
+    from reasonloop.sampling.decoder import Sampler
 
 
 class LocalBackend(LLM):
@@ -32,8 +32,9 @@ class LocalBackend(LLM):
     def sampler(self) -> Sampler:
         with self._lock:
             if self._sampler is None:
-                from reasonloop.models import ModelSpecError, load_model
-                from reasonloop.sampling import Sampler
+                from reasonloop.models import ModelSpecError
+                from reasonloop.models.loading import load_model
+                from reasonloop.sampling.decoder import Sampler
 
                 try:
                     loaded = load_model(self.model_spec, device=self.device)

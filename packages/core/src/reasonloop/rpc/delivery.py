@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from reasonloop.sampling import StreamEvent
+from reasonloop.sampling.decoder import StreamEvent
 
 
 class RerunDivergedError(RuntimeError):

@@ -46,10 +46,10 @@ with requires("models"):
     import torch
 
 from reasonloop.limits import MIN_TEMPERATURE, at_most
-from reasonloop.models import LoadedModel
+from reasonloop.models.loading import LoadedModel
 from reasonloop.rpc.delivery import Delivery
-from reasonloop.sampling import Completion, Grammar, Sampler, SamplingParams, StreamEvent
-from reasonloop.sampling.decoder import Joining, RunningBatch
+from reasonloop.sampling import Grammar, SamplingParams
+from reasonloop.sampling.decoder import Completion, Joining, RunningBatch, Sampler, StreamEvent
 from reasonloop.sampling.params import Prompt
 from reasonloop.sampling.prefix_cache import PrefixCache
 from reasonloop.sampling.teacher_forcing import completion_log_probs, top_log_probs

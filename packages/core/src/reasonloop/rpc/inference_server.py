@@ -16,7 +16,7 @@ from reasonloop.rpc.engine import (
     QueueFullError,
 )
 from reasonloop.rpc.hosting import RunningServer, ServerOptions, start_server
-from reasonloop.sampling import StreamEvent
+from reasonloop.sampling.decoder import StreamEvent
 from reasonloop.v1 import inference_pb2 as pb
 from reasonloop.v1 import inference_pb2_grpc
 

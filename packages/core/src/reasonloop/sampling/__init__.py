@@ -1,14 +1,12 @@
 """Batched sampling with a KV cache, constrained answers and hard/soft/fuzzy thinking.
 
-The decoder and teacher forcing (torch, transformers) load on first use, so code that only
-needs `SamplingParams` -- gRPC clients, benchmark servers -- starts without them.
+This package exports what a request is made of (`Prompt`, `SamplingParams`, `ThinkingConfig`,
+`Grammar`), which clients and benchmark servers use without torch. The decoder needs the
+`models` extra and is imported from its modules: `reasonloop.sampling.decoder` (`Sampler`,
+`Completion`, `StreamEvent`, `ThinkingTrace`) and `reasonloop.sampling.teacher_forcing`
+(`completion_log_probs`).
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from reasonloop.lazy import lazy_attributes
 from reasonloop.sampling.params import (
     THINKING_MODES,
     Grammar,
@@ -17,30 +15,10 @@ from reasonloop.sampling.params import (
     ThinkingConfig,
 )
 
-if TYPE_CHECKING:
-    from reasonloop.sampling.decoder import Completion, Sampler, StreamEvent, ThinkingTrace
-    from reasonloop.sampling.teacher_forcing import completion_log_probs
-
-__getattr__ = lazy_attributes(
-    __name__,
-    {
-        "Completion": "decoder",
-        "Sampler": "decoder",
-        "StreamEvent": "decoder",
-        "ThinkingTrace": "decoder",
-        "completion_log_probs": "teacher_forcing",
-    },
-)
-
 __all__ = [
     "THINKING_MODES",
-    "Completion",
     "Grammar",
     "Prompt",
-    "Sampler",
     "SamplingParams",
-    "StreamEvent",
     "ThinkingConfig",
-    "ThinkingTrace",
-    "completion_log_probs",
 ]
