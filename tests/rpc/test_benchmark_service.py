@@ -1,9 +1,11 @@
-"""The Benchmark service: a Benchmark subclass served, paged, graded, used as a reward."""
+"""The Benchmark service: a Benchmark subclass served, paged and graded; a reference
+benchmark's unjudged answers."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from reasonloop.benchmarks import (
     ReferenceBenchmark,
     arithmetic_benchmark,
 )
+from reasonloop.rewards import RewardResult
 from reasonloop.rpc import AsyncBenchmarkClient, BenchmarkClient, serve_benchmark
 from reasonloop.v1 import benchmark_pb2 as pb
 from reasonloop.v1 import benchmark_pb2_grpc
@@ -137,13 +140,29 @@ def test_async_client(address: str) -> None:
     assert task.metadata["letter"] == "l"
 
 
-def test_a_remote_grade_is_a_reward(address: str) -> None:
-    from reasonloop.rewards import BenchmarkReward
+class UnjudgedAfterFirst:
+    """An answer checker that judges only the first item of a batch (NaN after it, as a math
+    comparison that timed out twice)."""
 
-    reward = BenchmarkReward(address)
-    results = reward(["", ""], ["anna", "annab"], ["pa", "pa"])
-    assert [r.score for r in results] == [1.0, 0.5]
-    assert results[1].details["check:palindrome"] is False
+    def __call__(self, prompts, completions, references) -> list[RewardResult]:
+        return [
+            RewardResult(float(c == r) if i == 0 else math.nan, {"outcome": "x"})
+            for i, (c, r) in enumerate(zip(completions, references, strict=True))
+        ]
+
+
+def test_an_unjudged_answer_is_a_grade_of_zero_that_says_so_in_process() -> None:
+    tasks = [BenchmarkTask("a", "say a"), BenchmarkTask("b", "say b")]
+    bench = ReferenceBenchmark("judge", tasks, {"a": "a", "b": "b"}, UnjudgedAfterFirst())
+    submissions = [("a", "a"), ("b", "b")]
+    judged, unjudged = bench.grade(submissions)
+    assert (judged.score, judged.passed, judged.judged) == (1.0, True, True)
+    assert (unjudged.score, unjudged.passed, unjudged.judged) == (0.0, False, False)
+    with serve_benchmark(bench, port=0) as server:  # the wire has no `judged`: a plain 0
+        remote = BenchmarkClient(f"127.0.0.1:{server.port}").grade(submissions)
+    assert [(g.score, g.passed, g.checks) for g in remote] == [
+        (g.score, g.passed, g.checks) for g in (judged, unjudged)
+    ]
 
 
 def test_arithmetic_benchmark_grades_with_math_verify() -> None:

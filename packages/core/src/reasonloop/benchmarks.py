@@ -1,13 +1,22 @@
-"""What a method implements to serve its tasks and grader: the `Benchmark` base class.
+"""The one scoring contract: a benchmark owns its tasks, their references and its grader.
 
-A benchmark is an ordered set of tasks (what a model is asked) and a grader (how an answer
-is scored, check by check). `reasonloop.rpc.serve_benchmark(benchmark)` puts one behind the
-Benchmark gRPC service; `reasonloop.rpc.BenchmarkClient` reads one back with the same
-`tasks()` / `grade()` interface, so evaluation code runs the same on both.
+Everything in reasonloop that scores an answer does it through `Benchmark.grade`, given
+(task id, answer) pairs and returning one `GradeResult` per pair: evaluation (`evaluate`,
+`eval_matrix`), softcot's RL reward and its mode matrix, the Benchmark gRPC service
+(`reasonloop.rpc.serve_benchmark`) and its client (`reasonloop.rpc.BenchmarkClient`, which has
+the same `tasks()` / `grade()`, so code written against an in-process benchmark runs unchanged
+against a remote one). A caller never holds a reference answer: the task id says which task,
+and the benchmark knows its reference and how to check it (as nanochat's `Task` does).
 
-Also here: `ReferenceBenchmark`, tasks with reference answers graded by a core reward
-(math-verify or exact match), loadable from JSONL, and `arithmetic_benchmark()`, a small
-seeded word-problem set the CLI uses as its embedded default.
+`GradeResult.score` in [0, 1] is what RL maximizes, `passed` is what pass@k counts, and
+`judged` is False for an answer the grader could not judge (a math comparison that timed out
+twice): its score is 0 on the wire, and an RL trainer leaves it out instead of reading it as a
+wrong answer.
+
+Answer checkers (`reasonloop.rewards`: math-verify equality, exact match, output format) compare
+an answer with a reference; `ReferenceBenchmark` is the one adapter that turns such a checker
+and a table of references into a benchmark. `arithmetic_benchmark()` is a small seeded
+word-problem set the CLI uses as its embedded default.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 from reasonloop import rewards
 from reasonloop.jsonl import read_jsonl
@@ -47,16 +57,26 @@ class Check:
 
 @dataclass(frozen=True)
 class GradeResult:
-    """`score` in [0, 1] is the RL reward; `passed` is what pass@k counts."""
+    """`score` in [0, 1] is the RL reward; `passed` is what pass@k counts; `judged` is False
+    when the grader could not judge the answer (then score is 0 and passed False)."""
 
     task_id: str
     score: float
     passed: bool
     checks: tuple[Check, ...] = ()
+    judged: bool = True  # in-process only: the wire's Grade has no such field
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"score must be in [0, 1], got {self.score}")
+
+
+class TaskSource(Protocol):
+    """The contract's two calls: a `Benchmark`, or a `BenchmarkClient` of a remote one."""
+
+    def tasks(self) -> Sequence[BenchmarkTask]: ...
+
+    def grade(self, submissions: Sequence[tuple[str, str]]) -> list[GradeResult]: ...
 
 
 class Benchmark(ABC):
@@ -88,10 +108,11 @@ class Benchmark(ABC):
 
     @cached_property
     def _by_id(self) -> dict[str, BenchmarkTask]:
-        tasks = self.tasks()
-        by_id = {t.id: t for t in tasks}
-        if len(by_id) != len(tasks):
-            raise ValueError(f"benchmark {self.name!r} has duplicate task ids")
+        by_id: dict[str, BenchmarkTask] = {}
+        for task in self.tasks():
+            if task.id in by_id:
+                raise ValueError(f"benchmark {self.name!r} has task id {shown(task.id)} twice")
+            by_id[task.id] = task
         return by_id
 
 
@@ -100,7 +121,12 @@ GRADERS: dict[str, str] = {"math": "MathAnswerReward", "exact": "ExactMatchRewar
 
 
 class ReferenceBenchmark(Benchmark):
-    """Tasks with reference answers, graded by a reward (math-verify by default)."""
+    """Tasks with reference answers, graded by an answer checker (math-verify by default).
+
+    The one adapter from the checkers' interface (`reasonloop.rewards.Reward`: prompts,
+    completions and the references, a score per item) to the contract. A checker's score must
+    be in [0, 1]; its NaN (not judged) becomes an unjudged grade of 0.
+    """
 
     def __init__(
         self,
@@ -118,6 +144,7 @@ class ReferenceBenchmark(Benchmark):
         self._tasks = list(tasks)
         self._references = dict(references)
         self._reward = reward if reward is not None else rewards.MathAnswerReward()
+        _ = self._by_id  # an id used twice would share one reference: refused now
 
     def tasks(self) -> Sequence[BenchmarkTask]:
         return self._tasks
@@ -129,14 +156,15 @@ class ReferenceBenchmark(Benchmark):
             [answer for _, answer in submissions],
             [self._references[t.id] for t in tasks],
         )
-        # A reward's NaN (an item it could not judge, e.g. a timeout) is graded 0 here, as a
-        # Grade score must be in [0, 1]; the check's detail keeps the reward's outcome.
+        # A checker's NaN (an item it could not judge, e.g. a timeout) is an unjudged grade of
+        # 0, as a Grade score must be in [0, 1]; the check's detail keeps the outcome.
         return [
             GradeResult(
                 task_id=t.id,
                 score=0.0 if math.isnan(r.score) else r.score,
                 passed=r.score >= 1.0,
                 checks=(Check("answer", r.score >= 1.0, _describe(r.details)),),
+                judged=not math.isnan(r.score),
             )
             for t, r in zip(tasks, results, strict=True)
         ]

@@ -34,10 +34,11 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from reasonloop.benchmarks import TaskSource
 from reasonloop.checkpoint import (
     latest_checkpoint,
     load_state,
@@ -51,11 +52,13 @@ from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
 from reasonloop.models.loading import LoadedModel, load_model
 from reasonloop.models.lora import attach_lora
-from reasonloop.rewards import BenchmarkReward, FormatReward, MathAnswerReward, Reward
+from reasonloop.rewards import FormatReward, MathAnswerReward, Reward
 from reasonloop.rewards.extraction import extract_final_answer
+from reasonloop.rpc import BenchmarkClient
 from reasonloop.sampling import SamplingParams, ThinkingConfig
 from reasonloop.sampling.decoder import Completion, Sampler
 from reasonloop.sampling.teacher_forcing import completion_log_probs
+from softcot.benchmark import math_benchmark
 from softcot.config import RunConfig
 from softcot.problems import load_problems
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt
@@ -65,6 +68,9 @@ from softcot.rloo import (
     policy_gradient_loss,
     scale_thought_gradient,
 )
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 CONFIG_FILE = "run.json"
 LOG_FILE = "log.jsonl"
@@ -130,17 +136,45 @@ def batch_indices(total: int, step: int, size: int, seed: int) -> list[int]:
     return indices
 
 
-def make_reward(spec: str) -> Reward:
-    """`math`, `format:REGEX` (1 when a completion matches: format-only warm-up), or
-    grpc://HOST:PORT[,HOST:PORT] (a Benchmark server's Grade). A spec, not a Python object,
-    because `accelerate launch` starts each process from the config alone."""
-    if spec == "math":
-        return MathAnswerReward()
-    if spec.startswith("format:"):
-        return FormatReward(spec.removeprefix("format:"))
-    if spec.startswith("grpc://"):
-        return BenchmarkReward(spec.removeprefix("grpc://").split(","))
-    raise ValueError(f"train.reward must be `math`, format:REGEX or grpc://HOST:PORT, not {spec!r}")
+def make_grader(
+    spec: str, problems: Sequence[MathProblem], reward: Reward | None = None
+) -> TaskSource:
+    """What grades the training samples, from `train.reward`: `math` (math-verify against each
+    problem's answer), `format:REGEX` (1 when a completion matches: format-only warm-up), or
+    grpc://HOST:PORT[,HOST:PORT] (a Benchmark server's Grade of the problems' ids). A spec, not
+    a Python object, because `accelerate launch` starts each process from the config alone;
+    `reward`, a Python answer checker, replaces it (graded against each problem's answer)."""
+    if reward is None and spec.startswith("grpc://"):
+        return BenchmarkClient(spec.removeprefix("grpc://").split(","))
+    if reward is None:
+        if spec == "math":
+            reward = MathAnswerReward()
+        elif spec.startswith("format:"):
+            reward = FormatReward(spec.removeprefix("format:"))
+        else:
+            raise ValueError(
+                f"train.reward must be `math`, format:REGEX or grpc://HOST:PORT, not {spec!r}"
+            )
+    return math_benchmark(problems, "train", reward)
+
+
+def _accelerator(device: str | None) -> Accelerator:
+    """The accelerator of one process on `device` (None: CUDA when present, else the CPU);
+    ValueError for a device this host lacks. Launched processes each take their own GPU."""
+    from accelerate import Accelerator
+
+    if device is None:
+        return Accelerator(cpu=not torch.cuda.is_available())
+    if device.startswith("cuda"):
+        index = torch.device(device).index
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (index or 0) >= count:
+            raise ValueError(f"--device {device}: this host has {count} CUDA devices")
+        if index is not None:
+            torch.cuda.set_device(index)  # a one-process accelerator uses the current GPU
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: MPS is not available here")
+    return Accelerator(cpu=device == "cpu")
 
 
 class Trainer:
@@ -153,13 +187,15 @@ class Trainer:
         *,
         resume: bool = False,
         reward: Reward | None = None,
+        device: str | None = None,
     ) -> None:
-        """`reward` replaces the one `train.reward` names (for custom Python rewards)."""
-        from accelerate import Accelerator
-
+        """`reward` replaces the one `train.reward` names (for custom Python rewards): an
+        answer checker given each problem's answer as the reference, scoring in [0, 1].
+        `device` (cpu, cuda, cuda:N, mps; None: CUDA when present) is where a one-process run
+        trains; not part of the run, so a resumed run may move."""
         self.config = config
         self.run_dir = Path(run_dir)
-        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        self.accelerator = _accelerator(device)
         processes = self.accelerator.num_processes
         if config.train.prompts_per_step % processes:
             raise ValueError(
@@ -167,7 +203,7 @@ class Trainer:
                 f"of the number of processes ({processes})"
             )
         self.problems = problems_for(config, "train")  # bad data fails before the run exists
-        self.reward = reward if reward is not None else make_reward(config.train.reward)
+        self.grader = make_grader(config.train.reward, self.problems, reward)
         self._check_run_dir(resume)
         torch.manual_seed(config.train.seed)
         random.seed(config.train.seed)
@@ -198,7 +234,7 @@ class Trainer:
         if saved.is_file():
             if not resume:
                 raise ValueError(
-                    f"{self.run_dir} already holds a run: pass --resume, or another --out"
+                    f"{self.run_dir} already holds a run: pass --resume, or another --run-dir"
                 )
             before = read_json(saved)
             before["train"]["steps"] = current["train"]["steps"]
@@ -370,18 +406,10 @@ class Trainer:
             )
 
     def score(self, problems: Sequence[MathProblem], texts: list[list[str]]) -> torch.Tensor:
-        group = self.config.train.group_size
-        references = [
-            (p.id if self.config.train.reward != "math" else p.answer)
-            for p in problems
-            for _ in range(group)
-        ]
-        results = self.reward(
-            [p.question for p in problems for _ in range(group)],
-            [t for g in texts for t in g],
-            references,
-        )
-        return torch.tensor([r.score for r in results], dtype=torch.float64).view(-1, group)
+        """Each completion's grade, a group per row; NaN where the grader could not judge it."""
+        submissions = [(p.id, t) for p, group in zip(problems, texts, strict=True) for t in group]
+        scores = [g.score if g.judged else math.nan for g in self.grader.grade(submissions)]
+        return torch.tensor(scores, dtype=torch.float64).view(-1, self.config.train.group_size)
 
     def optimize(self, completions: list[Completion], advantages: torch.Tensor) -> Update:
         """One optimizer step on the RLOO loss.

@@ -1,4 +1,6 @@
-"""The reward interface: a batch of (prompt, completion, reference) in, one result per item out."""
+"""The answer checkers' interface: a batch of (prompt, completion, reference answer) in, one
+result per item out. `reasonloop.benchmarks.ReferenceBenchmark` adapts a checker to the
+scoring contract (`reasonloop.benchmarks`)."""
 
 from __future__ import annotations
 

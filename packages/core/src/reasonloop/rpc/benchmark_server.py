@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from reasonloop.benchmarks import Benchmark, BenchmarkTask, GradeResult
+from reasonloop.benchmarks import Benchmark
 from reasonloop.limits import shown
 from reasonloop.rewards.extraction import MAX_ANSWER_CHARS  # the graders' own cap
 from reasonloop.rpc import convert
@@ -23,34 +23,11 @@ from reasonloop.rpc.servicers import add_servicer
 from reasonloop.v1 import benchmark_pb2 as pb
 from reasonloop.v1 import benchmark_pb2_grpc
 
-SERVICE = pb.DESCRIPTOR.services_by_name["BenchmarkService"]
+SERVICE = convert.BENCHMARK_SERVICE
 SERVICE_NAME = SERVICE.full_name
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_SUBMISSIONS = 4096
-
-
-def task_to_proto(task: BenchmarkTask) -> pb.Task:
-    return pb.Task(
-        id=task.id, prompt=convert.prompt_to_proto(task.prompt), metadata=dict(task.metadata)
-    )
-
-
-def task_from_proto(message: pb.Task) -> BenchmarkTask:
-    return BenchmarkTask(
-        message.id, convert.prompt_from_proto(message.prompt, "task.prompt"), dict(message.metadata)
-    )
-
-
-def grade_to_proto(grade: GradeResult) -> pb.Grade:
-    return pb.Grade(
-        task_id=grade.task_id,
-        score=grade.score,
-        passed=grade.passed,
-        checks=[
-            pb.CheckResult(name=c.name, passed=c.passed, detail=c.detail) for c in grade.checks
-        ],
-    )
 
 
 class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
@@ -77,7 +54,7 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
             )
         end = min(start + size, len(tasks))
         return pb.ListTasksResponse(
-            tasks=[task_to_proto(t) for t in tasks[start:end]],
+            tasks=[convert.task_to_proto(t) for t in tasks[start:end]],
             next_page_token=str(end) if end < len(tasks) else "",
             total_size=len(tasks),
         )
@@ -86,7 +63,9 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
         if not request.task_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "task_id is empty")
         try:
-            return pb.GetTaskResponse(task=task_to_proto(self.benchmark.task(request.task_id)))
+            return pb.GetTaskResponse(
+                task=convert.task_to_proto(self.benchmark.task(request.task_id))
+            )
         except KeyError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, f"task_id: {error.args[0]}")
 
@@ -116,7 +95,7 @@ class BenchmarkServicer(benchmark_pb2_grpc.BenchmarkServiceServicer):
             grades = self.benchmark.grade([(s.task_id, s.answer) for s in submissions])
         except Exception as error:  # a grader bug: report it, keep serving
             context.abort(grpc.StatusCode.INTERNAL, f"grading failed: {shown(error, 200)}")
-        return pb.GradeResponse(grades=[grade_to_proto(g) for g in grades])
+        return pb.GradeResponse(grades=[convert.grade_to_proto(g) for g in grades])
 
 
 def _page_start(token: str, total: int) -> int | None:

@@ -22,14 +22,10 @@ from typing import Any, Self
 import grpc
 import grpc.aio
 
-from reasonloop.benchmarks import BenchmarkTask, Check, GradeResult
+from reasonloop.benchmarks import BenchmarkTask, GradeResult
 from reasonloop.rpc import convert
-from reasonloop.rpc.benchmark_server import SERVICE_NAME as BENCHMARK_SERVICE
-from reasonloop.rpc.benchmark_server import task_from_proto
 from reasonloop.sampling.params import Prompt, SamplingParams
 from reasonloop.v1 import benchmark_pb2, benchmark_pb2_grpc, inference_pb2, inference_pb2_grpc
-
-INFERENCE_SERVICE = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name
 
 MAX_MESSAGE_BYTES = 64 * 2**20
 
@@ -37,7 +33,10 @@ SERVICE_CONFIG = {
     "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [
         {
-            "name": [{"service": INFERENCE_SERVICE}, {"service": BENCHMARK_SERVICE}],
+            "name": [
+                {"service": convert.INFERENCE_SERVICE.full_name},
+                {"service": convert.BENCHMARK_SERVICE.full_name},
+            ],
             "retryPolicy": {
                 "maxAttempts": 5,
                 "initialBackoff": "0.2s",
@@ -122,15 +121,6 @@ class Connection:
         return grpc.aio.secure_channel(target, credentials, options)
 
 
-def _generate_request(kind: Any, prompts: Sequence[Prompt], params: SamplingParams | None) -> Any:
-    if isinstance(prompts, str):
-        raise ValueError("prompts must be a list of prompts, not one string")
-    return kind(
-        prompts=[convert.prompt_to_proto(p) for p in prompts],
-        params=convert.params_to_proto(params or SamplingParams()),
-    )
-
-
 def group_by_prompt(
     completions: Sequence[inference_pb2.Completion], prompt_count: int
 ) -> list[list[inference_pb2.Completion]]:
@@ -138,31 +128,6 @@ def group_by_prompt(
     for c in completions:
         groups[c.prompt_index].append(c)
     return groups
-
-
-def _score_request(items: Sequence[tuple[Prompt, str]], temperature: float) -> Any:
-    return inference_pb2.ScoreRequest(
-        items=[
-            inference_pb2.ScoreItem(prompt=convert.prompt_to_proto(p), continuation=c)
-            for p, c in items
-        ],
-        temperature=temperature,
-    )
-
-
-def grade_from_proto(message: benchmark_pb2.Grade) -> GradeResult:
-    return GradeResult(
-        task_id=message.task_id,
-        score=message.score,
-        passed=message.passed,
-        checks=tuple(Check(c.name, c.passed, c.detail) for c in message.checks),
-    )
-
-
-def _grade_request(submissions: Sequence[tuple[str, str]]) -> Any:
-    return benchmark_pb2.GradeRequest(
-        submissions=[benchmark_pb2.Submission(task_id=t, answer=a) for t, a in submissions]
-    )
 
 
 class _Client:
@@ -233,7 +198,7 @@ class InferenceClient(_BlockingClient):
     ) -> inference_pb2.GenerateResponse:
         """The whole response: completions, token usage, and the name of the model (replica)
         that answered."""
-        request = _generate_request(inference_pb2.GenerateRequest, prompts, params)
+        request = convert.generate_request(inference_pb2.GenerateRequest, prompts, params)
         return self._stub.Generate(request, **self._call_options(timeout_s))
 
     def stream(
@@ -244,7 +209,7 @@ class InferenceClient(_BlockingClient):
         timeout_s: float | None = None,
     ) -> Iterator[inference_pb2.GenerateStreamResponse]:
         """Text deltas as decoded; the call is cancelled if the iterator is closed early."""
-        request = _generate_request(inference_pb2.GenerateStreamRequest, prompts, params)
+        request = convert.generate_request(inference_pb2.GenerateStreamRequest, prompts, params)
         call = self._stub.GenerateStream(request, **self._call_options(timeout_s))
         try:
             yield from call
@@ -259,7 +224,7 @@ class InferenceClient(_BlockingClient):
         timeout_s: float | None = None,
     ) -> list[inference_pb2.ScoreResult]:
         """Log-probs of each (prompt, continuation)'s continuation tokens."""
-        request = _score_request(items, temperature)
+        request = convert.score_request(items, temperature)
         return list(self._stub.Score(request, **self._call_options(timeout_s)).results)
 
     def model_info(self, *, timeout_s: float | None = None) -> inference_pb2.GetModelInfoResponse:
@@ -295,21 +260,25 @@ class BenchmarkClient(_BlockingClient):
         tasks, token = [], ""
         while True:
             page = self.list_tasks(page_token=token)
-            tasks.extend(task_from_proto(t) for t in page.tasks)
+            tasks.extend(convert.task_from_proto(t) for t in page.tasks)
             token = page.next_page_token
             if not token:
                 return tasks
 
     def task(self, task_id: str, *, timeout_s: float | None = None) -> BenchmarkTask:
         request = benchmark_pb2.GetTaskRequest(task_id=task_id)
-        return task_from_proto(self._stub.GetTask(request, **self._call_options(timeout_s)).task)
+        return convert.task_from_proto(
+            self._stub.GetTask(request, **self._call_options(timeout_s)).task
+        )
 
     def grade(
         self, submissions: Sequence[tuple[str, str]], *, timeout_s: float | None = None
     ) -> list[GradeResult]:
         """Grades of (task id, answer) pairs, in order."""
-        response = self._stub.Grade(_grade_request(submissions), **self._call_options(timeout_s))
-        return [grade_from_proto(g) for g in response.grades]
+        response = self._stub.Grade(
+            convert.grade_request(submissions), **self._call_options(timeout_s)
+        )
+        return [convert.grade_from_proto(g) for g in response.grades]
 
 
 class AsyncInferenceClient(_AsyncClient):
@@ -336,7 +305,7 @@ class AsyncInferenceClient(_AsyncClient):
         *,
         timeout_s: float | None = None,
     ) -> inference_pb2.GenerateResponse:
-        request = _generate_request(inference_pb2.GenerateRequest, prompts, params)
+        request = convert.generate_request(inference_pb2.GenerateRequest, prompts, params)
         return await self._stub.Generate(request, **self._call_options(timeout_s))
 
     async def stream(
@@ -346,7 +315,7 @@ class AsyncInferenceClient(_AsyncClient):
         *,
         timeout_s: float | None = None,
     ) -> AsyncIterator[inference_pb2.GenerateStreamResponse]:
-        request = _generate_request(inference_pb2.GenerateStreamRequest, prompts, params)
+        request = convert.generate_request(inference_pb2.GenerateStreamRequest, prompts, params)
         call = self._stub.GenerateStream(request, **self._call_options(timeout_s))
         try:
             async for message in call:
@@ -361,7 +330,7 @@ class AsyncInferenceClient(_AsyncClient):
         *,
         timeout_s: float | None = None,
     ) -> list[inference_pb2.ScoreResult]:
-        request = _score_request(items, temperature)
+        request = convert.score_request(items, temperature)
         response = await self._stub.Score(request, **self._call_options(timeout_s))
         return list(response.results)
 
@@ -392,7 +361,7 @@ class AsyncBenchmarkClient(_AsyncClient):
         while True:
             request = benchmark_pb2.ListTasksRequest(page_token=token)
             page = await self._stub.ListTasks(request, **self._call_options(None))
-            tasks.extend(task_from_proto(t) for t in page.tasks)
+            tasks.extend(convert.task_from_proto(t) for t in page.tasks)
             token = page.next_page_token
             if not token:
                 return tasks
@@ -400,12 +369,12 @@ class AsyncBenchmarkClient(_AsyncClient):
     async def task(self, task_id: str, *, timeout_s: float | None = None) -> BenchmarkTask:
         request = benchmark_pb2.GetTaskRequest(task_id=task_id)
         response = await self._stub.GetTask(request, **self._call_options(timeout_s))
-        return task_from_proto(response.task)
+        return convert.task_from_proto(response.task)
 
     async def grade(
         self, submissions: Sequence[tuple[str, str]], *, timeout_s: float | None = None
     ) -> list[GradeResult]:
         response = await self._stub.Grade(
-            _grade_request(submissions), **self._call_options(timeout_s)
+            convert.grade_request(submissions), **self._call_options(timeout_s)
         )
-        return [grade_from_proto(g) for g in response.grades]
+        return [convert.grade_from_proto(g) for g in response.grades]

@@ -1,4 +1,6 @@
-"""Translation between the wire messages (reasonloop.v1) and the core's Python types.
+"""Translation between the wire messages (reasonloop.v1) and the core's Python types: every
+proto <-> core conversion of both services, for servers and clients alike (so a client never
+imports a server module).
 
 Every check that a message can fail raises `ValueError` with the field's name first (quoting
 what was sent only in part); the servers turn it into INVALID_ARGUMENT with that message. The
@@ -8,15 +10,20 @@ ranges and sizes themselves are checked where the core types are built (`Samplin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from reasonloop.benchmarks import BenchmarkTask, Check, GradeResult
 from reasonloop.limits import MAX_CHAT_MESSAGES, shown
 from reasonloop.sampling.params import Grammar, Prompt, SamplingParams, ThinkingConfig
+from reasonloop.v1 import benchmark_pb2
 from reasonloop.v1 import inference_pb2 as pb
 
 if TYPE_CHECKING:  # the decoder (and torch) stay unimported for clients and benchmark servers
     from reasonloop.sampling.decoder import Completion
 
+INFERENCE_SERVICE = pb.DESCRIPTOR.services_by_name["InferenceService"]
+BENCHMARK_SERVICE = benchmark_pb2.DESCRIPTOR.services_by_name["BenchmarkService"]
 THINKING_MODE_NAMES = {
     pb.THINKING_MODE_HARD: "hard",
     pb.THINKING_MODE_SOFT: "soft",
@@ -162,3 +169,60 @@ def token_logprobs_to_proto(
     return [
         pb.TokenLogProb(token_id=t, token=tokenizer.decode([t]), log_prob=lp) for t, lp in pairs
     ]
+
+
+def generate_request(kind: Any, prompts: Sequence[Prompt], params: SamplingParams | None) -> Any:
+    """A Generate or GenerateStream request (`kind`) for `prompts`."""
+    if isinstance(prompts, str):
+        raise ValueError("prompts must be a list of prompts, not one string")
+    return kind(
+        prompts=[prompt_to_proto(p) for p in prompts],
+        params=params_to_proto(params or SamplingParams()),
+    )
+
+
+def score_request(items: Sequence[tuple[Prompt, str]], temperature: float) -> pb.ScoreRequest:
+    return pb.ScoreRequest(
+        items=[pb.ScoreItem(prompt=prompt_to_proto(p), continuation=c) for p, c in items],
+        temperature=temperature,
+    )
+
+
+def task_to_proto(task: BenchmarkTask) -> benchmark_pb2.Task:
+    return benchmark_pb2.Task(
+        id=task.id, prompt=prompt_to_proto(task.prompt), metadata=dict(task.metadata)
+    )
+
+
+def task_from_proto(message: benchmark_pb2.Task) -> BenchmarkTask:
+    return BenchmarkTask(
+        message.id, prompt_from_proto(message.prompt, "task.prompt"), dict(message.metadata)
+    )
+
+
+def grade_request(submissions: Sequence[tuple[str, str]]) -> benchmark_pb2.GradeRequest:
+    return benchmark_pb2.GradeRequest(
+        submissions=[benchmark_pb2.Submission(task_id=t, answer=a) for t, a in submissions]
+    )
+
+
+def grade_to_proto(grade: GradeResult) -> benchmark_pb2.Grade:
+    """`judged` does not travel: an unjudged grade is a plain score of 0 on the wire."""
+    return benchmark_pb2.Grade(
+        task_id=grade.task_id,
+        score=grade.score,
+        passed=grade.passed,
+        checks=[
+            benchmark_pb2.CheckResult(name=c.name, passed=c.passed, detail=c.detail)
+            for c in grade.checks
+        ],
+    )
+
+
+def grade_from_proto(message: benchmark_pb2.Grade) -> GradeResult:
+    return GradeResult(
+        task_id=message.task_id,
+        score=message.score,
+        passed=message.passed,
+        checks=tuple(Check(c.name, c.passed, c.detail) for c in message.checks),
+    )

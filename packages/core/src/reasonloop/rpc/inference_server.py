@@ -20,7 +20,7 @@ from reasonloop.sampling.decoder import StreamEvent
 from reasonloop.v1 import inference_pb2 as pb
 from reasonloop.v1 import inference_pb2_grpc
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InferenceService"].full_name
+SERVICE_NAME = convert.INFERENCE_SERVICE.full_name
 
 T = TypeVar("T")
 

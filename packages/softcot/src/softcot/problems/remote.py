@@ -27,7 +27,7 @@ def remote_problems(address: str, limit: int | None = None) -> list[MathProblem]
     """The tasks of the Benchmark server at `address` (grpc://HOST:PORT) as problems.
 
     Each keeps its task's prompt and metadata; its answer is the task id, which is what the
-    server's `Grade` takes as the reference (`reasonloop.rewards.BenchmarkReward`).
+    server's `Grade` takes (the trainer grades with that server: `softcot.trainer.make_grader`).
     """
     import grpc
 
