@@ -11,8 +11,31 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-# one error style and one --version for every reasonloop CLI
-from reasonloop.cli import add_version_option, err, fail, out
+# one grammar (options, error style, --version) for every reasonloop CLI
+from reasonloop.cli_options import (
+    BENCHMARK_PORTS,
+    ConfigOption,
+    DeviceOption,
+    HostOption,
+    IterationsOption,
+    LimitOption,
+    ModelOption,
+    PortOption,
+    ResumeOption,
+    RunDirOption,
+    SeedOption,
+    ServerAuthOption,
+    SetOption,
+    TlsCertOption,
+    TlsKeyOption,
+    add_version_option,
+    configured,
+    deprecated,
+    err,
+    fail,
+    out,
+    server_options,
+)
 from reasonloop.interrupt import INTERRUPTED_EXIT, stop_on_signals
 
 if TYPE_CHECKING:
@@ -30,6 +53,9 @@ add_version_option(app, "reasonloop-softcot")
 Mode = Annotated[
     str | None, typer.Option(help="Chain-of-thought mode trained: hard, soft or fuzzy.")
 ]
+# the old spellings of --iterations and --run-dir, hidden; they print a deprecation warning
+OldSteps = Annotated[int | None, typer.Option("--steps", hidden=True)]
+OldOut = Annotated[Path | None, typer.Option("--out", hidden=True)]
 
 
 def _quiet_hf() -> None:
@@ -43,32 +69,47 @@ def _quiet_hf() -> None:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
 
 
-def _config(path: Path | None, mode: str | None, steps: int | None, model: str | None) -> RunConfig:
+def _config(
+    path: Path | None,
+    settings: list[str] | None,
+    *,
+    mode: str | None = None,
+    iterations: int | None = None,
+    model: str | None = None,
+    seed: int | None = None,
+) -> RunConfig:
+    """The config file (or the embedded default), the shortcut options, then `--set`."""
     from softcot.config import load_config
 
-    return load_config(path).with_overrides(
-        thinking={"mode": mode}, train={"steps": steps}, model={"spec": model}
-    )
+    shortcuts = {
+        "thinking.mode": mode,
+        "train.steps": iterations,
+        "model.spec": model,
+        "train.seed": seed,
+    }
+    return configured(load_config(path), settings, shortcuts)
 
 
-def _train(config: RunConfig, run_dir: Path, resume: bool) -> bool:
+def _train(config: RunConfig, run_dir: Path, resume: bool, device: str | None) -> bool:
     """Train with a progress bar (a plain line a step without a terminal); False when a signal
     (Ctrl-C, a scheduler's SIGTERM) stopped it early, saved. A signal before the first step
     (the model loading) stops at once."""
     with stop_on_signals():  # the trainer's own graceful stop takes over while it trains
         try:
-            return _train_with_progress(config, run_dir, resume)
+            return _train_with_progress(config, run_dir, resume, device)
         except KeyboardInterrupt:
             err.print(f"stopped; the last checkpoint in {run_dir} is kept (if any)")
             return False
 
 
-def _train_with_progress(config: RunConfig, run_dir: Path, resume: bool) -> bool:
+def _train_with_progress(
+    config: RunConfig, run_dir: Path, resume: bool, device: str | None
+) -> bool:
     from reasonloop.progress import step_progress
     from softcot.trainer import Trainer
 
     with err.status(f"loading {config.model.spec}"):
-        trainer = Trainer(config, run_dir, resume=resume)
+        trainer = Trainer(config, run_dir, resume=resume, device=device)
     main = trainer.accelerator.is_main_process  # one bar and one report per launch
     description = f"{config.thinking.mode} RLOO"
     with step_progress(
@@ -97,14 +138,15 @@ def _train_with_progress(config: RunConfig, run_dir: Path, resume: bool) -> bool
 
 @app.command()
 def train(
-    config: Annotated[
-        Path | None, typer.Option(help="TOML/YAML config, or a shipped config's name.")
-    ] = None,
+    config: ConfigOption = None,
+    settings: SetOption = None,
     mode: Mode = None,
-    steps: Annotated[int | None, typer.Option(help="Override train.steps.")] = None,
-    model: Annotated[str | None, typer.Option(help="Override model.spec.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly.")] = False,
+    iterations: IterationsOption = None,
+    model: ModelOption = None,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+    run_dir: RunDirOption = None,
+    resume: ResumeOption = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -114,16 +156,25 @@ def train(
     processes: Annotated[
         int, typer.Option(help="With --dry-run: the number of processes (GPUs) to plan for.")
     ] = 1,
+    old_steps: OldSteps = None,
+    old_out: OldOut = None,
 ) -> None:
-    """Train a policy with RLOO in one thinking mode (default: the embedded CPU config)."""
+    """Train a policy with RLOO in one thinking mode (default: the embedded CPU config).
+
+    --mode, --iterations, --model and --seed set thinking.mode, train.steps, model.spec and
+    train.seed; the run goes to --run-dir (default: runs/softcot-MODE)."""
+    iterations = deprecated(old_steps, "--steps", iterations, "--iterations")
+    run_dir = deprecated(old_out, "--out", run_dir, "--run-dir")
     _quiet_hf()
     try:
-        run_config = _config(config, mode, steps, model)
+        run_config = _config(
+            config, settings, mode=mode, iterations=iterations, model=model, seed=seed
+        )
         if dry_run:
             _dry_run(run_config, processes)
             return
-        run_dir = out_dir or Path("runs") / f"softcot-{run_config.thinking.mode}"
-        if not _train(run_config, run_dir, resume):
+        run_dir = run_dir or Path("runs") / f"softcot-{run_config.thinking.mode}"
+        if not _train(run_config, run_dir, resume, device):
             raise typer.Exit(INTERRUPTED_EXIT)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
@@ -144,7 +195,9 @@ def _dry_run(config: RunConfig, processes: int) -> None:
         out.print("note: hf: datasets need `pip install reasonloop-softcot[hub]`", highlight=False)
 
 
-def _evaluate(runs: list[str], config: RunConfig, out_dir: Path, base: str | None) -> MatrixReport:
+def _evaluate(
+    runs: list[str], config: RunConfig, out_dir: Path, base: str | None, device: str | None
+) -> MatrixReport:
     from softcot.evaluation import INFERENCE_MODES, evaluate_matrix
     from softcot.problems import load_problems
     from softcot.trainer import load_policy, problems_for
@@ -156,7 +209,7 @@ def _evaluate(runs: list[str], config: RunConfig, out_dir: Path, base: str | Non
     policies = {}
     for spec in ([base] if base else []) + runs:
         with err.status(f"loading {spec}"):
-            label, loaded = load_policy(spec)
+            label, loaded = load_policy(spec, device=device)
         if label in policies:
             label = f"{label}:{Path(spec).name}"
         policies[label] = loaded
@@ -189,14 +242,18 @@ def eval_command(
     base: Annotated[
         str | None, typer.Option(help="Also evaluate this base model (spec) as `base`.")
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="Config whose data/eval sections to use.")
-    ] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Where matrix.json/png go.")] = Path(
-        "runs/eval"
-    ),
+    config: ConfigOption = None,
+    settings: SetOption = None,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory of the report (matrix.json, matrix.png).")
+    ] = Path("runs/eval"),
 ) -> None:
-    """Evaluate policies x inference modes: pass@1 and pass@k with 95% CI, plus OOD checks."""
+    """Evaluate policies x inference modes: pass@1 and pass@k with 95% CI, plus OOD checks.
+
+    The data and eval sections come from --config, else from the first run's own config;
+    --seed sets train.seed (the sampling seed)."""
     from softcot.config import RunConfig, load_config
 
     _quiet_hf()
@@ -205,25 +262,32 @@ def eval_command(
         first_run = Path(runs[0]) / "run.json"
         if config is None and first_run.is_file():  # evaluate as the run was configured
             run_config = RunConfig.model_validate_json(first_run.read_text())
-        _evaluate(runs, run_config, out_dir, base)
+        run_config = configured(run_config, settings, {"train.seed": seed})
+        _evaluate(runs, run_config, out_dir, base, device)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
 
 
 @app.command()
 def export(
-    run: Annotated[Path, typer.Argument(help="A run directory.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Where the HF checkpoint goes.")],
+    run_dir: RunDirOption = None,
+    device: DeviceOption = None,
+    old_run: Annotated[Path | None, typer.Argument(hidden=True, show_default=False)] = None,
 ) -> None:
-    """Export a run's policy as a plain HF checkpoint (LoRA merged, no custom code)."""
+    """Export the policy of the run in --run-dir as a plain HF checkpoint (LoRA merged, no
+    custom code)."""
     from reasonloop.models.export import merge_and_export
     from softcot.trainer import load_policy
 
+    run = deprecated(old_run, "the positional RUN", run_dir, "--run-dir")
+    if run is None:
+        raise fail("--run-dir: the run to export is needed")
     _quiet_hf()
     try:
         if not (run / "run.json").is_file():
             raise ValueError(f"{run} is not a softcot run directory (no run.json)")
-        _, loaded = load_policy(run)
+        _, loaded = load_policy(run, device=device)
         merge_and_export(loaded.model, out_dir, loaded.tokenizer)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
@@ -236,19 +300,26 @@ def serve_benchmark_command(
         str, typer.Option(help="builtin:arith, builtin:ood, a .jsonl file or hf:NAME.")
     ] = "builtin:arith",
     split: str = "test",
-    count: Annotated[int, typer.Option(help="Number of problems served.")] = 200,
-    host: str = "127.0.0.1",
-    port: int = 50052,
+    limit: LimitOption = None,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = BENCHMARK_PORTS["softcot"],
+    auth_token: ServerAuthOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    old_count: Annotated[int | None, typer.Option("--count", hidden=True)] = None,
 ) -> None:
-    """Serve math problems through the Benchmark service, graded by the math reward."""
-    from reasonloop.rpc import ServerOptions, serve_benchmark
+    """Serve math problems through the Benchmark service, graded by the math reward (the
+    first 200 problems unless --limit)."""
+    from reasonloop.rpc import serve_benchmark
     from softcot.benchmark import math_benchmark
     from softcot.problems import load_problems
 
+    limit = deprecated(old_count, "--count", limit, "--limit") or 200
     try:
-        problems = load_problems(dataset, split=split, limit=count)
+        options = server_options(host, port, auth_token, tls_cert, tls_key)
+        problems = load_problems(dataset, split=split, limit=limit)
         benchmark = math_benchmark(problems, f"softcot-{dataset}-{split}")
-        server = serve_benchmark(benchmark, options=ServerOptions(host=host, port=port))
+        server = serve_benchmark(benchmark, options=options)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
     err.print(f"serving {benchmark.name} ({len(problems)} tasks) on {host}:{server.port}")
@@ -258,13 +329,12 @@ def serve_benchmark_command(
 @app.command()
 def demo(
     mode: Mode = None,
-    steps: Annotated[
-        int | None, typer.Option(help="Override train.steps (a small run: --steps 2).")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Override model.spec (a small run: --model tiny-llama).")
-    ] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+    iterations: IterationsOption = None,
+    model: ModelOption = None,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+    settings: SetOption = None,
+    run_dir: RunDirOption = None,
     testbed: Annotated[
         bool,
         typer.Option(
@@ -275,26 +345,43 @@ def demo(
     full: Annotated[
         bool, typer.Option(help="With --testbed: 3 seeds and more problems (tighter CIs).")
     ] = False,
+    old_steps: OldSteps = None,
+    old_out: OldOut = None,
 ) -> None:
     """The main job: train on the embedded defaults, then evaluate base vs trained.
 
-    Run it again to continue an interrupted demo (or to re-evaluate a finished one).
+    A small run: --iterations 1 --model tiny-llama. The training run goes to RUN_DIR/run,
+    the evaluation to RUN_DIR/eval (default RUN_DIR: runs/softcot-demo). Run it again to
+    continue an interrupted demo (or to re-evaluate a finished one).
     """
+    iterations = deprecated(old_steps, "--steps", iterations, "--iterations")
+    out_dir = deprecated(old_out, "--out", run_dir, "--run-dir")
     _quiet_hf()
     try:
-        if testbed and (steps is not None or model is not None):
-            raise ValueError("--steps and --model are settings of the plain demo, not --testbed")
+        plain = {
+            "--mode": mode,
+            "--iterations": iterations,
+            "--model": model,
+            "--seed": seed,
+            "--set": settings,
+        }
+        given = [option for option, value in plain.items() if value is not None]
+        if testbed and given:
+            what = "is a setting" if len(given) == 1 else "are settings"
+            raise ValueError(f"{', '.join(given)} {what} of the plain demo, not --testbed")
         if testbed:
             _testbed(out_dir or Path("runs") / f"softcot-testbed{'-full' if full else ''}", full)
             return
         if full:
             raise ValueError("--full is a setting of --testbed")
-        run_config = _config(None, mode, steps, model)
+        run_config = _config(
+            None, settings, mode=mode, iterations=iterations, model=model, seed=seed
+        )
         out_dir = out_dir or Path("runs/softcot-demo")
         run_dir = out_dir / "run"
-        if not _train(run_config, run_dir, resume=True):
+        if not _train(run_config, run_dir, resume=True, device=device):
             raise typer.Exit(INTERRUPTED_EXIT)
-        _evaluate([str(run_dir)], run_config, out_dir / "eval", run_config.model.spec)
+        _evaluate([str(run_dir)], run_config, out_dir / "eval", run_config.model.spec, device)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
 

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from reasonloop.addresses import AddressError, is_remote, parse_grpc_address
 from reasonloop.configfile import (
     CheckpointSection,
     ConfigSection,
@@ -60,6 +61,21 @@ class DataSection(ConfigSection):
             )
         return source
 
+    @field_validator("train")
+    @classmethod
+    def _train_address(cls, source: str) -> str:
+        return _checked_address(source)
+
+
+def _checked_address(spec: str) -> str:
+    """A grpc address checked when the config is read (before any work, with one line)."""
+    if is_remote(spec):
+        try:
+            parse_grpc_address(spec)
+        except AddressError as error:
+            raise PydanticCustomError("address", str(error)) from None
+    return spec
+
 
 class ThinkingSection(ConfigSection):
     mode: Literal["hard", "soft", "fuzzy"] = "hard"
@@ -89,6 +105,11 @@ class TrainSection(ConfigSection):
     # gradient weight of the chain of thought's log-probability (1: the paper's estimator);
     # below 1 damps the noisy Gaussian score of soft/fuzzy steps (softcot.rloo)
     cot_weight: float = Field(1.0, ge=0)
+
+    @field_validator("reward")
+    @classmethod
+    def _reward_address(cls, reward: str) -> str:
+        return _checked_address(reward)
 
 
 class EvalSection(ConfigSection):
