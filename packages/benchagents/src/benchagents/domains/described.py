@@ -30,6 +30,7 @@ from benchagents.instance import Instance
 from benchagents.llm import LLM, StructuredOutputError
 from benchagents.plan import ConstraintSpec, EvaluationPlan, Parameter, Plan
 from reasonloop.benchmarks import Check
+from reasonloop.errors import one_line
 from reasonloop.sandbox import run_python_batch
 
 PLAN_FILE = "plan.yaml"
@@ -96,7 +97,7 @@ class DescribedDomain(Domain):
         try:
             plan = Plan.load(path / PLAN_FILE)
         except ValueError as error:
-            raise DescribedDomainError(f"{path / PLAN_FILE}: {_first_line(error)}") from None
+            raise DescribedDomainError(f"{path / PLAN_FILE}: {one_line(error)}") from None
         return cls(
             plan,
             (path / GENERATOR_FILE).read_text(encoding="utf-8"),
@@ -208,9 +209,7 @@ def instance_from_code(value: Any, params: dict[str, Any], instance_id: str) -> 
     try:
         return Instance(id=instance_id, params={**params, **own}, **value)
     except ValidationError as error:
-        raise GeneratedCodeError(
-            f"generate() returned a bad instance: {_first_line(error)}"
-        ) from None
+        raise GeneratedCodeError(f"generate() returned a bad instance: {one_line(error)}") from None
 
 
 def trial(domain: Domain, plan: Plan | None = None, seed: int = 0) -> None:
@@ -280,10 +279,3 @@ def domain_from_draft(draft: DomainDraft, description: str) -> DescribedDomain:
         ),
     )
     return DescribedDomain(plan, draft.generator_code, draft.checker_code)
-
-
-def _first_line(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        item = error.errors()[0]
-        return f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
-    return str(error).splitlines()[0]

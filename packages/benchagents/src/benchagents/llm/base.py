@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from reasonloop.errors import describe
+
 if TYPE_CHECKING:
     from reasonloop.sampling.params import SamplingParams
 
@@ -253,7 +255,7 @@ class LLM(ABC):
                 try:
                     results[c][s] = schema.model_validate_json(texts[slot])
                 except ValidationError as error:
-                    problem = _describe(error)
+                    problem = describe(error, subject="the answer")
                     errors[slot].append(problem)
                     dialogs[slot] = [
                         *dialogs[slot],
@@ -286,12 +288,3 @@ def _with_hint(messages: Messages, hint: str) -> Messages:
         return [*messages, {"role": "user", "content": hint}]
     last = messages[-1]
     return [*messages[:-1], {**last, "content": f"{last['content']}\n\n{hint}"}]
-
-
-def _describe(error: ValidationError) -> str:
-    """A short, model-readable account of what is wrong (pydantic's own text is long)."""
-    parts = []
-    for item in error.errors()[:3]:
-        where = ".".join(str(p) for p in item["loc"]) or "the answer"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
