@@ -159,3 +159,103 @@ def test_the_prefix_cache_keeps_its_position_bound(tiny) -> None:
         assert cached.prefix_cache.tokens <= 100
     assert cached.prefix_cache.lookup(cached.encode(prompts[-1] + "more")) is not None
     assert cached.prefix_cache.lookup(cached.encode(prompts[0] + "more")) is None  # evicted
+
+
+def test_a_long_prompt_is_prefilled_in_chunks_while_the_running_rows_decode(sampler) -> None:
+    """With 16 positions prefilled a step, a 100-token prompt takes ceil(100 / 16) steps to
+    join (the first chunk in `add`); the running row gets one token every one of them, and
+    the joiner then decodes what it decodes alone (prefilled in one pass)."""
+    batch = RunningBatch(sampler, stream_text=False, max_prefill_tokens=16)
+    batch.add([Joining([sampler.encode("the running one")], LONG, owner="running")])
+    batch.decide()
+    batch.forward()
+    running = next(row for row in batch.rows if row is not None)
+    long_prompt = sampler.encode("count: " + " ".join(str(i) for i in range(60)))[:100]
+    assert len(long_prompt) == 100
+    batch.add([Joining([long_prompt], GREEDY, owner="long")])
+    steps = 1  # the first chunk: in `add`
+    while batch.prefilling is not None:
+        before = len(running.answer_ids)
+        assert batch.rows_live == 1  # the joiner is not decoding yet
+        batch.decide()
+        assert len(running.answer_ids) == before + 1  # the running row stepped
+        batch.forward()
+        steps += 1
+    assert steps == 7  # ceil(100 / 16) chunks, one per step
+    done: dict[str, Completion] = {}
+    while batch.busy:
+        events, _ = batch.decide()
+        done.update((owner, event.completion) for owner, event in events)
+        if batch.busy:
+            batch.forward()
+    assert done["long"].token_ids == sampler.generate([long_prompt], GREEDY)[0][0].token_ids
+    assert done["running"].token_ids == sampler.generate(["the running one"], LONG)[0][0].token_ids
+
+
+def test_chunked_prompts_continue_a_cached_prefix_and_sample_independently(tiny, sampler) -> None:
+    """Two prompts (n=2 seeded samples each) sharing a cached system prompt, joining in
+    chunks of 8 positions: every sample equals its decoding alone, without cache or chunks."""
+    cached = Sampler(tiny.model, tiny.tokenizer)
+    cached.prefix_cache = PrefixCache(max_tokens=1000, block=16)
+    system = "You are a careful assistant. Answer in one short sentence. " * 3
+    cached.generate([system + "warm the cache"], GREEDY)
+    prompts = [system + "What is rain, and why does it fall?", system + "Why is the sky blue?"]
+    params = SamplingParams(max_new_tokens=8, temperature=0.8, n=2, seed=5)
+    batch = RunningBatch(cached, stream_text=False, max_prefill_tokens=8)
+    batch.add([Joining([cached.encode(p) for p in prompts], params, owner="pair")])
+    hits = cached.prefix_cache.hits
+    assert hits >= 2 * 48  # both continue the stored system prompt's whole blocks
+    assert batch.prefilling is not None  # more than 8 positions to compute: chunked
+    done: list[Completion] = []
+    while batch.busy:
+        events, _ = batch.decide()
+        done += [event.completion for _, event in events]
+        if batch.busy:
+            batch.forward()
+    expected = sampler.generate(prompts, params)
+    got = sorted(done, key=lambda c: (c.prompt_index, c.sample_index))
+    assert [c.token_ids for c in got] == [c.token_ids for group in expected for c in group]
+
+
+def test_a_cancelled_prefill_is_dropped_at_the_next_step(sampler) -> None:
+    batch = RunningBatch(sampler, stream_text=False, max_prefill_tokens=8)
+    gone = False
+    joining = Joining([sampler.encode("x " * 40)], GREEDY, owner="long", cancelled=lambda _: gone)
+    batch.add([joining])
+    assert batch.prefilling is not None and not batch.joinable
+    assert batch.decide() == ([], [])
+    batch.forward()  # one more chunk
+    gone = True
+    assert batch.decide() == ([], ["long"])
+    assert batch.prefilling is None and not batch.busy and batch.joinable
+
+
+def test_the_engine_chunks_long_prompts(tiny, sampler) -> None:
+    """A long prompt joining a running request is prefilled 8 positions a step; both get
+    what they get alone."""
+    engine = InferenceEngine(tiny, EngineLimits(max_prefill_tokens=8))
+    try:
+        params = SamplingParams(max_new_tokens=40, temperature=0, ignore_eos=True)
+        running = engine.submit(["running"], params)
+        next(running.events())  # decoding
+        long_prompt = "a longer prompt, prefilled eight positions a step " * 3
+        joined = engine.submit([long_prompt], GREEDY)
+        [completion] = joined.completions()
+        assert completion.token_ids == alone(sampler, long_prompt, GREEDY).token_ids
+        assert running.completions()[0].token_ids == alone(sampler, "running", params).token_ids
+    finally:
+        engine.close()
+
+
+def test_prefix_lookup_checks_every_block_it_matches() -> None:
+    """Chained block hashes: a prompt sharing the first two blocks of a stored one, not the
+    third, finds 2 blocks; one differing in its first block finds none."""
+    cache = PrefixCache(max_tokens=1000, block=4)
+    stored = list(range(100, 113))  # three whole blocks and one token
+    layers = [(torch.randn(2, len(stored), 3), torch.randn(2, len(stored), 3))]
+    cache.store(stored, layers)
+    length, [(keys, _)] = cache.lookup([*stored[:8], 7, 7, 7, 7, 7])
+    assert length == 8
+    torch.testing.assert_close(keys, layers[0][0][:, :8])
+    assert cache.lookup([*stored[:12], 5])[0] == 12
+    assert cache.lookup([99, *stored[1:]]) is None

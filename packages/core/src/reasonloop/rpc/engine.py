@@ -13,9 +13,11 @@ next step.
 
 Memory is admitted in tokens: the batch's KV cache holds slots x (the longest live request's
 prompt + decoding steps) positions, so a request claiming more than `max_batch_tokens` alone is
-refused, and requests join only while the batch stays within it and `max_batch_rows`; at most
-`max_prefill_tokens` prompt tokens join in one step (a longer prompt joins alone), so
-prefilling does not stall the running rows for long. Prompts sharing a prefix with a recent
+refused, and requests join only while the batch stays within it and `max_batch_rows`. At most
+`max_prefill_tokens` prompt positions are prefilled in one step: requests whose prompts fit it
+together join together; a longer one joins alone and is prefilled a chunk per step, after the
+running rows' step (chunked prefill), while the requests behind it wait, so a long prompt
+never stalls the running rows for more than one chunk. Prompts sharing a prefix with a recent
 one (a system prompt, few-shot examples, one prompt sent n times) prefill only the rest
 (`reasonloop.sampling.prefix_cache`, `prefix_cache_tokens` positions kept). Score runs its
 items in chunks of at most `max_score_tokens` positions (their logits are positions x
@@ -341,18 +343,18 @@ class InferenceEngine:
     def _loop(self) -> None:
         """Steps the running batch; between steps, waiting requests join it in arrival order
         and Score chunks run."""
-        batch = RunningBatch(self.sampler)
+        batch = self._batch()
         live: dict[int, GenerationRequest] = {}  # id -> a request with rows in the batch
         closing = False
         while True:
-            if batch.rows_live:
+            if batch.busy:
                 try:
                     batch.forward()
                 except Exception as error:
                     batch = self._isolate(batch, live, error)
             if not closing:
                 closing = self._admit(batch, live)
-            if not batch.rows_live:
+            if not batch.busy:
                 if closing:
                     return
                 continue
@@ -363,6 +365,9 @@ class InferenceEngine:
                 continue
             self._deliver(events, done, live)
 
+    def _batch(self) -> RunningBatch:
+        return RunningBatch(self.sampler, max_prefill_tokens=self.limits.max_prefill_tokens)
+
     def _admit(self, batch: RunningBatch, live: dict[int, GenerationRequest]) -> bool:
         """Join the waiting requests that fit, in arrival order: the first that does not fit
         stays at the head of the line, and all behind it wait too. Waits for work when the
@@ -372,7 +377,7 @@ class InferenceEngine:
         positions = max((self._request_positions(r) for r in live.values()), default=0)
         prefill_tokens = 0
         while True:
-            if not joining and not batch.rows_live:
+            if not joining and not batch.busy:
                 item = self._waiting.get()  # nothing to decode: wait for work
             else:
                 with self._waiting.mutex:  # this thread alone takes: the head stays the head
@@ -383,7 +388,7 @@ class InferenceEngine:
                     grown_rows = rows + item.rows
                     grown_positions = max(positions, self._request_positions(item))
                     fits = (
-                        batch.joinable
+                        batch.joinable  # no chunked prefill under way
                         and grown_rows <= self.limits.max_batch_rows
                         and max(batch.slots, grown_rows) * grown_positions
                         <= self.limits.max_batch_tokens
@@ -489,18 +494,18 @@ class InferenceEngine:
                 request._delivery.new_attempt()
                 self._solo(request)
         self.running = 0
-        return RunningBatch(self.sampler)
+        return self._batch()
 
     def _solo(self, request: GenerationRequest) -> None:
         """Decode one request in a batch of its own, to its end or its error."""
         alone: dict[int, GenerationRequest] = {}
-        batch = RunningBatch(self.sampler)
+        batch = self._batch()
         self._join(batch, [request], alone)
         try:
-            while batch.rows_live:
+            while batch.busy:
                 events, done = batch.decide()
                 self._deliver(events, done, alone)
-                if batch.rows_live:
+                if batch.busy:
                     batch.forward()
         except Exception as error:
             self._fail(request, error)

@@ -334,7 +334,7 @@ class Sampler:
         while True:
             events, _ = batch.decide()
             yield from (event for _, event in events)
-            if not batch.rows_live:
+            if not batch.busy:
                 return
             batch.forward()
 
@@ -633,6 +633,74 @@ class Joining:
     constraint: RowConstraint | None = None
 
 
+@dataclass
+class _Prefilling:
+    """Joining rows whose prompts are prefilled a chunk of columns per step: the prompts'
+    rests after a shared cached prefix, left-padded, computed column range by column range
+    into one cache, as one pass would compute them at once."""
+
+    rows: list[_Row]
+    distinct: list[tuple[int, ...]]
+    length: int  # the shared cached prefix's length (0: none)
+    prefix: Layers  # its keys/values
+    input_ids: torch.Tensor  # [prompts, width]: the rests, left-padded
+    own: torch.Tensor  # [prompts, width]: 1 on each prompt's own tokens
+    cache: Any
+    done: int = 0  # columns computed
+
+    @classmethod
+    def start(
+        cls,
+        sampler: Sampler,
+        rows: list[_Row],
+        distinct: list[tuple[int, ...]],
+        found: list[tuple[int, Layers] | None],
+    ) -> _Prefilling:
+        """Prompts that all found the same cached prefix continue it; otherwise they are
+        computed whole."""
+        first = found[0]
+        shared = first is not None and all(
+            hit is not None and hit[0] == first[0] and _same_prefix(hit[1], first[1])
+            for hit in found
+        )
+        length, prefix = first if shared and first is not None else (0, [])
+        if shared and sampler.prefix_cache is not None:
+            sampler.prefix_cache.hits += length * len(distinct)
+        model = sampler.model
+        input_ids, own = left_padded(
+            [ids[length:] for ids in distinct], sampler.pad_id, model.device
+        )
+        cache = seeded_cache(model.config, prefix, len(distinct))
+        return cls(rows, distinct, length, prefix, input_ids, own, cache)
+
+    def advance(
+        self, model: PreTrainedModel, budget: int
+    ) -> tuple[torch.Tensor, list[Layers]] | None:
+        """Compute the next `budget` positions (at least one column); after the last column,
+        the prompts' next-token logits [prompts, vocab] and whole keys/values."""
+        prompts, width = self.input_ids.shape
+        end = min(width, self.done + max(1, budget // prompts))
+        own = self.own[:, :end]
+        out = model(
+            input_ids=self.input_ids[:, self.done : end],
+            attention_mask=torch.cat([own.new_ones((prompts, self.length)), own], dim=1),
+            position_ids=(self.length + (own.cumsum(dim=1) - 1).clamp(min=0))[:, self.done :],
+            cache=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self.done = end
+        if end < width:
+            return None
+        rests = [len(ids) - self.length for ids in self.distinct]
+        return out.logits[:, -1, :], prompt_layers(self.cache, self.prefix, rests)
+
+
+def _same_prefix(a: Layers, b: Layers) -> bool:
+    """Whether two prefix-cache hits are views of the same stored prompt."""
+    return a[0][0].data_ptr() == b[0][0].data_ptr()
+
+
 class RunningBatch:
     """The rows being decoded together: requests join between steps, rows leave the step
     they finish.
@@ -644,15 +712,26 @@ class RunningBatch:
     With plain full attention the rows live in a `SlotCache`, where joining and leaving move
     no other row's keys and values; other models (sliding windows) take one group only, in
     transformers' own cache, and rows leaving are selected out of it.
+
+    Chunked prefill: with `max_prefill_tokens`, joiners whose prompts need more positions
+    computed than that are prefilled a chunk per step (`add` computes the first chunk, each
+    `forward` one more, after the running rows' step), so a long prompt never stalls the
+    running rows for more than one chunk's pass; its rows join the step its last chunk is
+    done. One such prefill runs at a time (`add` refuses another meanwhile).
     """
 
-    def __init__(self, sampler: Sampler, *, stream_text: bool = True) -> None:
+    def __init__(
+        self, sampler: Sampler, *, stream_text: bool = True, max_prefill_tokens: int | None = None
+    ) -> None:
+        """`max_prefill_tokens`: positions prefilled per step at most (None: any number)."""
         model = sampler.model
         self.sampler = sampler
         self.stream_text = stream_text
+        self.max_prefill_tokens = max_prefill_tokens
         self.device = model.device
         self.embeddings = embedding_matrix(model)
         self.slotted = plain_attention(model.config)
+        self.prefilling: _Prefilling | None = None  # joiners prefilled a chunk per step
         self._clear()
 
     def _clear(self) -> None:
@@ -671,20 +750,29 @@ class RunningBatch:
         return sum(row is not None for row in self.rows)
 
     @property
+    def busy(self) -> bool:
+        """Whether steps remain: live rows, or joiners whose prefill is under way."""
+        return self.prefilling is not None or self.rows_live > 0
+
+    @property
     def slots(self) -> int:
         return len(self.rows)
 
     @property
     def joinable(self) -> bool:
-        """Whether `add` is possible now: always with a SlotCache, else only when empty."""
-        return self.slotted or not self.rows_live
+        """Whether `add` is possible now: with a SlotCache when no chunked prefill is under
+        way, else only when empty."""
+        return self.prefilling is None and (self.slotted or not self.rows_live)
 
     @torch.inference_mode()
     def add(self, joining: Sequence[Joining]) -> None:
         """Prefill the joiners' validated prompts (each distinct prompt once, in one pass) and
         join their rows to the batch. Nothing changes if this raises."""
         if not self.joinable:
-            raise RuntimeError("this model's cache takes no rows into a running batch")
+            raise RuntimeError(
+                "the batch takes no rows now (a running batch of a model "
+                "without a SlotCache, or a chunked prefill under way)"
+            )
         sampler = self.sampler
         rows: list[_Row] = []
         for join in joining:
@@ -704,16 +792,38 @@ class RunningBatch:
         if not rows:
             return
         distinct = list(dict.fromkeys(tuple(row.prompt_ids) for row in rows))
-        which = {ids: k for k, ids in enumerate(distinct)}
-        width = max(len(ids) for ids in distinct)
-        if self.slotted:
-            logits, prompt_layers = self._prefill(distinct)
-        else:  # an empty batch: the joiners' cache becomes the batch's
+        if not self.slotted:  # an empty batch: the joiners' cache becomes the batch's
             logits, prefilled, width = prefill(sampler.model, distinct, sampler.pad_id)
             self._clear()
+            which = {ids: k for k, ids in enumerate(distinct)}
             expand = torch.tensor([which[tuple(r.prompt_ids)] for r in rows], device=self.device)
             prefilled.batch_select_indices(expand)
             self.cache, self.span = prefilled, Span(0, width)
+            self._place(rows, distinct, logits, [])
+            return
+        cache = sampler.prefix_cache
+        found = [cache.lookup(ids) if cache else None for ids in distinct]
+        computed = sum(
+            len(ids) - (hit[0] if hit else 0) for ids, hit in zip(distinct, found, strict=True)
+        )
+        if self.max_prefill_tokens is None or computed <= self.max_prefill_tokens:
+            self._place(rows, distinct, *self._prefill(distinct, found))
+            return
+        prefilling = _Prefilling.start(sampler, rows, distinct, found)
+        self._prefill_chunk(prefilling)  # the first chunk now, the others one per step
+
+    def _place(
+        self,
+        rows: list[_Row],
+        distinct: list[tuple[int, ...]],
+        logits: torch.Tensor,
+        prompt_layers: list[Layers],
+    ) -> None:
+        """Join prefilled rows: each takes a free slot (or a new one), its prompt's keys and
+        values (a SlotCache's) and its prompt's next-token logits."""
+        sampler = self.sampler
+        which = {ids: k for k, ids in enumerate(distinct)}
+        width = max(len(ids) for ids in distinct)
         free = [slot for slot, row in enumerate(self.rows) if row is None]
         slots = free[: len(rows)]
         slots += range(self.slots, self.slots + len(rows) - len(slots))
@@ -740,47 +850,64 @@ class RunningBatch:
             self.span.start = min(self.span.start, self.span.end - length)
             self.logits[slot] = logits[source]
 
-    def _prefill(self, distinct: list[tuple[int, ...]]) -> tuple[torch.Tensor, list[Layers]]:
+    def _prefill(
+        self, distinct: list[tuple[int, ...]], found: list[tuple[int, Layers] | None]
+    ) -> tuple[torch.Tensor, list[Layers]]:
         """Next-token logits [prompts, vocab] and per layer keys/values [heads, length, dim]
-        of each distinct prompt: the ones with a cached prefix compute only the rest (one pass
-        each), the others are prefilled together in one pass; all are then cached."""
+        of each distinct prompt: the ones with a cached prefix (`found`) compute only the rest
+        (one pass per stored prefix), the others are prefilled together in one pass; all are
+        then cached."""
         model, cache = self.sampler.model, self.sampler.prefix_cache
-        found = {k: cache.lookup(ids) for k, ids in enumerate(distinct)} if cache else {}
-        misses = [k for k in range(len(distinct)) if found.get(k) is None]
+        misses = [k for k in range(len(distinct)) if found[k] is None]
         logits: list[torch.Tensor] = [None] * len(distinct)  # type: ignore[list-item]
         layers: list[Layers] = [[] for _ in distinct]
         if misses:
             prompts = [distinct[k] for k in misses]
-            batch_logits, prefilled, width = prefill(model, prompts, self.sampler.pad_id)
+            batch_logits, prefilled, _ = prefill(model, prompts, self.sampler.pad_id)
+            whole = prompt_layers(prefilled, [], [len(ids) for ids in prompts])
             for j, k in enumerate(misses):
-                start = width - len(distinct[k])
-                logits[k] = batch_logits[j]
-                layers[k] = [
-                    (c.keys[j, :, start:], c.values[j, :, start:]) for c in prefilled.layers
-                ]
+                logits[k], layers[k] = batch_logits[j], whole[j]
         by_prefix: dict[tuple[int, int], list[int]] = {}  # the same stored prefix: one pass
-        for k, hit in found.items():
+        for k, hit in enumerate(found):
             if hit is not None:
                 by_prefix.setdefault((hit[0], hit[1][0][0].data_ptr()), []).append(k)
         for ks in by_prefix.values():
             length, prefix = found[ks[0]]
+            if cache is not None:
+                cache.hits += length * len(ks)
             group_logits, group_layers = prefill_after(
                 model, [distinct[k] for k in ks], length, prefix, self.sampler.pad_id
             )
             for j, k in enumerate(ks):
                 logits[k], layers[k] = group_logits[j], group_layers[j]
         if cache is not None:
-            for ids, prompt_layers in zip(distinct, layers, strict=True):
-                cache.store(ids, prompt_layers)
+            for ids, kept in zip(distinct, layers, strict=True):
+                cache.store(ids, kept)
         return torch.stack(logits), layers
+
+    def _prefill_chunk(self, prefilling: _Prefilling) -> None:
+        """Compute the next chunk of a chunked prefill (`max_prefill_tokens` positions, at
+        least one column); after the last, its rows join (and its prompts are cached)."""
+        assert self.max_prefill_tokens is not None
+        result = prefilling.advance(self.sampler.model, self.max_prefill_tokens)
+        if result is None:
+            self.prefilling = prefilling
+            return
+        self.prefilling = None
+        logits, layers = result
+        if self.sampler.prefix_cache is not None:
+            for ids, kept in zip(prefilling.distinct, layers, strict=True):
+                self.sampler.prefix_cache.store(ids, kept)
+        self._place(prefilling.rows, prefilling.distinct, logits, layers)
 
     @torch.inference_mode()
     def decide(self) -> tuple[list[tuple[Any, StreamEvent]], list[Any]]:
         """Every live row chooses its next input; returns the new events (with their rows'
         owners) and the owners whose last row has just finished or been cancelled."""
+        done = self._drop_cancelled_prefill()
         active = [slot for slot, row in enumerate(self.rows) if row is not None]
         if not active:
-            return [], []
+            return [], done
         assert self.logits is not None
         logits = self.logits if len(active) == self.slots else self.logits[active]
         sampler = self.sampler
@@ -789,7 +916,6 @@ class RunningBatch:
         sampler._advance_thinking(self.rows, active, logits, self.embeddings, step)
         sampler._advance_answers(self.rows, active, logits, live, step)
         events: list[tuple[Any, StreamEvent]] = []
-        done: list[Any] = []
         self.soft_inputs = {}
         for i, slot in enumerate(active):
             row = self.rows[slot]
@@ -814,9 +940,29 @@ class RunningBatch:
             self._clear()
         return events, done
 
+    def _drop_cancelled_prefill(self) -> list[Any]:
+        """End a chunked prefill whose every row is cancelled; returns its rows' owners."""
+        prefilling = self.prefilling
+        if prefilling is None:
+            return []
+        rows = prefilling.rows
+        if not all(
+            r.group.cancelled is not None and r.group.cancelled(r.prompt_index) for r in rows
+        ):
+            return []
+        self.prefilling = None
+        return [group.owner for group in {id(r.group): r.group for r in rows}.values()]
+
     @torch.inference_mode()
     def forward(self) -> None:
-        """Feed every live row the input `decide` chose; their next logits become pending."""
+        """Feed every live row the input `decide` chose (their next logits become pending),
+        then compute the next chunk of a chunked prefill under way."""
+        if self.rows_live:
+            self._step()
+        if self.prefilling is not None:
+            self._prefill_chunk(self.prefilling)
+
+    def _step(self) -> None:
         live = [slot for slot, row in enumerate(self.rows) if row is not None]
         free = self.slots - len(live)
         if free and (free >= len(live) or not self.slotted):
@@ -871,13 +1017,7 @@ def prefill_after(
     [prompts, vocab] and each one's whole keys/values per layer [heads, len(prompt), dim]."""
     rest = [list(ids[length:]) for ids in prompts]
     input_ids, own = left_padded(rest, pad_id, model.device)
-    width = input_ids.shape[1]
-    past = new_cache(model.config)
-    for layer, (keys, values) in enumerate(prefix):
-        past.update(
-            keys[None].expand(len(rest), -1, -1, -1), values[None].expand(len(rest), -1, -1, -1),
-            layer,
-        )  # fmt: skip
+    past = seeded_cache(model.config, prefix, len(rest))
     out = model(
         input_ids=input_ids,
         attention_mask=torch.cat([own.new_ones((len(rest), length)), own], dim=1),
@@ -886,17 +1026,35 @@ def prefill_after(
         use_cache=True,
         logits_to_keep=1,
     )
-    layers = [
-        [
-            (
-                torch.cat([keys, c.keys[i, :, length + width - len(ids) :]], dim=1),
-                torch.cat([values, c.values[i, :, length + width - len(ids) :]], dim=1),
-            )
-            for (keys, values), c in zip(prefix, out.cache.layers, strict=True)
-        ]
-        for i, ids in enumerate(rest)
-    ]
-    return out.logits[:, -1, :], layers
+    return out.logits[:, -1, :], prompt_layers(past, prefix, [len(ids) for ids in rest])
+
+
+def seeded_cache(config: Any, prefix: Layers, rows: int) -> Any:
+    """A new cache (`new_cache`) holding `prefix` (per layer keys/values [heads, length,
+    dim]) for each of `rows` rows: what the rows' rests are computed after."""
+    cache = new_cache(config)
+    for layer, (keys, values) in enumerate(prefix):
+        expand = (rows, -1, -1, -1)
+        cache.update(keys[None].expand(*expand), values[None].expand(*expand), layer)
+    return cache
+
+
+def prompt_layers(cache: Any, prefix: Layers, rests: Sequence[int]) -> list[Layers]:
+    """Each prompt's whole keys/values per layer [heads, length, dim] after a left-padded
+    pass over the prompts' rests: `prefix`'s (when there is one), then its own `rests[i]`
+    last columns of `cache`."""
+    whole = []
+    for i, rest in enumerate(rests):
+        layers = []
+        for layer, c in enumerate(cache.layers):
+            start = c.keys.shape[2] - rest
+            keys, values = c.keys[i, :, start:], c.values[i, :, start:]
+            if prefix:
+                keys = torch.cat([prefix[layer][0], keys], dim=1)
+                values = torch.cat([prefix[layer][1], values], dim=1)
+            layers.append((keys, values))
+        whole.append(layers)
+    return whole
 
 
 def left_padded(
