@@ -34,7 +34,7 @@ from typing import Any, Literal, get_args
 from codeit.data import Example
 from codeit.grid import to_grid
 from reasonloop.atomic import write_atomic
-from reasonloop.jsonl import parse_json
+from reasonloop.jsonl import read_jsonl
 
 Source = Literal["mutation", "policy", "relabel"]
 SOURCES: tuple[Source, ...] = get_args(Source)
@@ -247,32 +247,21 @@ class ReplayBuffer:
         """JSONL text, one entry a line (what a checkpoint's extra file holds)."""
         return "".join(json.dumps(e.to_json(), separators=(",", ":")) + "\n" for e in self)
 
-    @classmethod
-    def loads(cls, text: str, *, epsilon: float = DEFAULT_EPSILON) -> ReplayBuffer:
-        entries = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                entries.append(ReplayEntry.from_json(parse_json(line)))
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"replay buffer line {n}: {error}") from None
-        return cls(entries, epsilon=epsilon)
-
     def to_jsonl(self, path: str | Path) -> None:
         """Write the buffer atomically: a crash mid-write leaves the previous file intact."""
         write_atomic(path, self.dumps())
 
     @classmethod
     def from_jsonl(cls, path: str | Path, *, epsilon: float = DEFAULT_EPSILON) -> ReplayBuffer:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path}: cannot read the replay buffer: {error}") from None
-        try:
-            return cls.loads(text, epsilon=epsilon)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+        """The buffer that `dumps` wrote to `path`; a bad entry is named by its line."""
+        entries = []
+        for number, value in read_jsonl(path):
+            try:
+                entries.append(ReplayEntry.from_json(value))
+            except (ValueError, KeyError, TypeError) as error:
+                what = f"missing {error}" if isinstance(error, KeyError) else str(error)
+                raise ValueError(f"{path}:{number}: not a replay entry: {what}") from None
+        return cls(entries, epsilon=epsilon)
 
     def _pool(self, sources: tuple[Source, ...]) -> tuple[list[ReplayEntry], list[float]]:
         """The entries of `sources` and the running sums of their priority + epsilon, cached
