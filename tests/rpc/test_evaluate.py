@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reasonloop.benchmarks import BenchmarkTask, ReferenceBenchmark
-from reasonloop.evaluate import evaluate
+from reasonloop.evaluate import evaluate, grade_samples
 from reasonloop.rewards import ExactMatchReward
 from reasonloop.rpc import ServerOptions
 from reasonloop.rpc.engine import InferenceEngine
@@ -106,3 +106,25 @@ def test_eval_cli_reports_an_unreachable_server_in_one_line() -> None:
     assert result.exit_code == 2
     assert "UNAVAILABLE" in result.output
     assert "Traceback" not in result.output
+
+
+class DropsLastGrade(ReferenceBenchmark):
+    """A benchmark that answers one grade short (as a faulty remote server might)."""
+
+    def grade(self, submissions):
+        return super().grade(submissions)[:-1]
+
+
+def test_grades_are_split_per_task_and_a_short_answer_is_refused() -> None:
+    tasks = [BenchmarkTask("a", "say a"), BenchmarkTask("b", "say b")]
+    references = {"a": "a", "b": "b"}
+    answers = [["a", "x"], ["b"]]  # per task its samples, in order
+    exact = ReferenceBenchmark("ab", tasks, references, ExactMatchReward())
+    grades = grade_samples(exact, ["a", "b"], answers)
+    assert [[(g.task_id, g.passed) for g in mine] for mine in grades] == [
+        [("a", True), ("a", False)],
+        [("b", True)],
+    ]
+    short = DropsLastGrade("ab", tasks, references, ExactMatchReward())
+    with pytest.raises(ValueError, match="2 grades for 3 answers"):
+        grade_samples(short, ["a", "b"], answers)

@@ -70,6 +70,11 @@ class GradeResult:
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"score must be in [0, 1], got {self.score}")
 
+    @property
+    def reward(self) -> float:
+        """`score` as an RL reward: NaN when the answer was not judged (left out, not a 0)."""
+        return self.score if self.judged else math.nan
+
 
 class TaskSource(Protocol):
     """The contract's two calls: a `Benchmark`, or a `BenchmarkClient` of a remote one."""

@@ -12,23 +12,16 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from itertools import accumulate
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from reasonloop.atomic import write_atomic
-from reasonloop.benchmarks import BenchmarkTask, GradeResult
+from reasonloop.benchmarks import BenchmarkTask, GradeResult, TaskSource
 from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
 from reasonloop.sampling.params import Prompt, SamplingParams
 
 GenerateTexts = Callable[[list[Prompt], SamplingParams], list[list[str]]]
-
-
-class TaskSource(Protocol):
-    """What evaluation needs of a benchmark: a `Benchmark` or a `BenchmarkClient`."""
-
-    def tasks(self) -> Sequence[BenchmarkTask]: ...
-
-    def grade(self, submissions: Sequence[tuple[str, str]]) -> list[GradeResult]: ...
 
 
 @dataclass
@@ -38,6 +31,16 @@ class TaskOutcome:
     passed: int
     mean_score: float
     first_answer: str
+
+    @classmethod
+    def of(cls, task_id: str, answers: Sequence[str], grades: Sequence[GradeResult]) -> TaskOutcome:
+        return cls(
+            task_id=task_id,
+            samples=len(grades),
+            passed=sum(g.passed for g in grades),
+            mean_score=sum(g.score for g in grades) / len(grades),
+            first_answer=answers[0],
+        )
 
 
 @dataclass
@@ -58,6 +61,20 @@ class EvalReport:
 
     def write(self, path: str | Path) -> None:
         write_json(path, self.to_json())
+
+
+def grade_samples(
+    benchmark: TaskSource, task_ids: Sequence[str], answers: Sequence[Sequence[str]]
+) -> list[list[GradeResult]]:
+    """Every task's sampled answers graded in one `grade` call: per task, the grades of its
+    answers in their order. A benchmark that answers with another number of grades (a remote
+    one can) is a ValueError, never grades shifted onto the wrong task."""
+    submissions = [(t, a) for t, group in zip(task_ids, answers, strict=True) for a in group]
+    grades = benchmark.grade(submissions)
+    if len(grades) != len(submissions):
+        raise ValueError(f"the benchmark gave {len(grades)} grades for {len(submissions)} answers")
+    ends = list(accumulate(len(group) for group in answers))
+    return [grades[end - len(group) : end] for group, end in zip(answers, ends, strict=True)]
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -99,20 +116,11 @@ def evaluate(
 
     def run(chunk: list[BenchmarkTask]) -> list[TaskOutcome]:
         answers = generate([t.prompt for t in chunk], params)
-        submissions = [(t.id, a) for t, group in zip(chunk, answers, strict=True) for a in group]
-        grades = benchmark.grade(submissions)
-        outcomes = []
-        for i, task in enumerate(chunk):
-            mine = grades[i * samples : (i + 1) * samples]
-            outcomes.append(
-                TaskOutcome(
-                    task_id=task.id,
-                    samples=samples,
-                    passed=sum(g.passed for g in mine),
-                    mean_score=sum(g.score for g in mine) / samples,
-                    first_answer=answers[i][0],
-                )
-            )
+        grades = grade_samples(benchmark, [t.id for t in chunk], answers)
+        outcomes = [
+            TaskOutcome.of(task.id, group, mine)
+            for task, group, mine in zip(chunk, answers, grades, strict=True)
+        ]
         if on_progress is not None:
             on_progress(len(chunk))
         return outcomes

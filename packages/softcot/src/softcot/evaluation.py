@@ -25,6 +25,8 @@ from rich.table import Table
 from transformers import PreTrainedModel
 
 from reasonloop.atomic import write_atomic
+from reasonloop.benchmarks import TaskSource
+from reasonloop.evaluate import grade_samples
 from reasonloop.hashing import stable_hash
 from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
 from reasonloop.models.loading import LoadedModel
@@ -33,6 +35,7 @@ from reasonloop.rewards.extraction import extract_final_answer
 from reasonloop.sampling import SamplingParams, ThinkingConfig
 from reasonloop.sampling.decoder import Sampler
 from reasonloop.sampling.params import DEFAULT_NOISE_SCALE
+from softcot.benchmark import math_benchmark
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, MathProblem, chat_prompt
 
 __all__ = [
@@ -385,10 +388,11 @@ def _run_cell(
     thinking_tokens: int,
     batch_size: int,
     seed: int,
-    reward: MathAnswerReward,
+    grader: TaskSource,
     progress: Callable[[str], None],
 ) -> CellResult:
-    """Decode and grade every problem in one mode, `batch_size` problems at a time."""
+    """Decode every problem in one mode and grade it with `grader` (whose task ids are the
+    problems' ids), `batch_size` problems at a time."""
     scores: list[list[float]] = []
     formats: list[bool] = []
     steps: list[int] = []
@@ -404,12 +408,11 @@ def _run_cell(
             for p in batch
         ]
         groups = sampler.generate([chat_prompt(p) for p in batch], params)
-        for problem, group in zip(batch, groups, strict=True):
-            texts = [c.text for c in group]
-            results = reward([problem.question] * len(texts), texts, [problem.answer] * len(texts))
-            scores.append([r.score for r in results])
-            formats.extend(extract_final_answer(t) is not None for t in texts)
-            steps.extend(len(c.thinking.tokens) if c.thinking else 0 for c in group)
+        texts = [[c.text for c in group] for group in groups]
+        grades = grade_samples(grader, [p.id for p in batch], texts)
+        scores.extend([g.reward for g in mine] for mine in grades)  # NaN: not judged
+        formats.extend(extract_final_answer(t) is not None for group in texts for t in group)
+        steps.extend(len(c.thinking.tokens) if c.thinking else 0 for g in groups for c in g)
         progress(f"{policy} / {mode.name}: {start + len(batch)}/{len(problems)} problems")
     return cell_from_scores(policy, mode.name, scores, ks, formats, steps)
 
@@ -464,9 +467,11 @@ def evaluate_matrix(
         thinking_tokens=thinking_tokens,
         batch_size=batch_size,
         seed=seed,
-        reward=MathAnswerReward(),
         progress=progress,
     )
+    checker = MathAnswerReward()  # one set of math-verify workers for both problem sets
+    grader = math_benchmark(problems, "eval", checker)
+    ood_grader = math_benchmark(ood_problems, "ood", checker) if ood_problems else None
     cells: list[CellResult] = []
     ood: dict[str, OODResult] = {}
     for name, policy in policies.items():
@@ -474,10 +479,11 @@ def evaluate_matrix(
             (policy.model, policy.tokenizer) if isinstance(policy, LoadedModel) else policy
         )
         sampler = Sampler(model, tokenizer)
-        cells.extend(run(sampler, name, mode, problems) for mode in modes)
+        cells.extend(run(sampler, name, mode, problems, grader=grader) for mode in modes)
         ood_pass = None
-        if ood_problems:
-            ood_pass = run(sampler, f"{name} (OOD)", HARD_GREEDY, ood_problems).pass_at_k[1]
+        if ood_grader is not None:
+            ood_cell = run(sampler, f"{name} (OOD)", HARD_GREEDY, ood_problems, grader=ood_grader)
+            ood_pass = ood_cell.pass_at_k[1]
         likelihood = None
         if heldout_texts:
             likelihood = heldout_log_likelihood(model, tokenizer, heldout_texts)

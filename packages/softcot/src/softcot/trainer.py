@@ -46,6 +46,7 @@ from reasonloop.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
+from reasonloop.evaluate import grade_samples
 from reasonloop.hashing import stable_hash
 from reasonloop.interrupt import stop_on_signals
 from reasonloop.jsonl import read_json, recover_jsonl
@@ -407,9 +408,9 @@ class Trainer:
 
     def score(self, problems: Sequence[MathProblem], texts: list[list[str]]) -> torch.Tensor:
         """Each completion's grade, a group per row; NaN where the grader could not judge it."""
-        submissions = [(p.id, t) for p, group in zip(problems, texts, strict=True) for t in group]
-        scores = [g.score if g.judged else math.nan for g in self.grader.grade(submissions)]
-        return torch.tensor(scores, dtype=torch.float64).view(-1, self.config.train.group_size)
+        grades = grade_samples(self.grader, [p.id for p in problems], texts)
+        scores = [[g.reward for g in mine] for mine in grades]  # NaN: not judged
+        return torch.tensor(scores, dtype=torch.float64)
 
     def optimize(self, completions: list[Completion], advantages: torch.Tensor) -> Update:
         """One optimizer step on the RLOO loss.
