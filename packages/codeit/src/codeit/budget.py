@@ -23,9 +23,14 @@ the median call of each under about 0.5 us) and what real programs use of the bu
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
+
+from typing_extensions import TypeIs
 
 from codeit.dsl import DSLError, DSLLimitError, Primitive
 from codeit.program import ProgramError
+
+_R = TypeVar("_R")
 
 WORK_PER_STEP = 100  # items a run may read and build per step of its budget (the seeds: < 2)
 MAX_DEPTH = 32  # nesting of collections (a grid is 2 deep, a set of objects 2, cells are items)
@@ -54,7 +59,7 @@ def _is_item(value: tuple) -> bool:
     )
 
 
-def _is_collection(value: object) -> bool:
+def _is_collection(value: object) -> TypeIs[tuple | frozenset]:
     return isinstance(value, frozenset) or (isinstance(value, tuple) and not _is_item(value))
 
 
@@ -165,7 +170,7 @@ class Budget:
             )
 
 
-def _guarded(name: str, work: Callable[[], object]) -> object:
+def _guarded(name: str, work: Callable[[], _R]) -> _R:
     """Run a primitive's (or its cost's) code, turning its failures into program errors."""
     try:
         return work()

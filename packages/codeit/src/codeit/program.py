@@ -273,6 +273,7 @@ def infer_types(program: Program) -> dict[str, Type]:
                 f"line {line}: {prim.name} takes {prim.arity} arguments, got {len(stmt.args)}"
             )
         signature = instantiate(prim.type)
+        assert isinstance(signature, Fn)  # renaming type variables keeps a function type
         subst: dict = {}
         for k, (arg, param) in enumerate(zip(stmt.args, signature.params, strict=True), start=1):
             actual = _arg_type(arg, env)

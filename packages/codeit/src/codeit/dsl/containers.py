@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from codeit.dsl.core import MAX_SIDE, DSLError, check_count, integer, primitive
 from codeit.dsl.types import BOOL, INT, INTS, Coll, Fn, TVar
@@ -20,7 +21,7 @@ Container = tuple | frozenset
 SORT_COST = 8  # what sorting a set by canonical_key costs an item, in reads of an item
 
 
-def canonical_key(value: object) -> object:
+def canonical_key(value: object) -> Any:
     """A total order over DSL values (frozensets compare by their sorted items)."""
     if isinstance(value, frozenset):
         return (1, tuple(sorted(canonical_key(v) for v in value)))

@@ -12,9 +12,8 @@ own `cost`, a function of a measuring function and the arguments.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from codeit.dsl.types import Fn, Type
 
@@ -31,11 +30,9 @@ class DSLLimitError(DSLError):
     """A primitive would produce a value beyond the size limits (grid > 30x30, ...)."""
 
 
-class Cost(Protocol):
-    """The work of one call, in items read and compared, from its arguments; `size` measures
-    a value in items (shared parts counted each time they occur)."""
-
-    def __call__(self, size: Callable[[object], int], /, *args: object) -> int: ...
+# The work of one call, in items read and compared, from its arguments: called as
+# `cost(size, *args)`, where `size` measures a value in items (shared parts counted each time).
+Cost = Callable[..., int]
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ def primitive(
     return register
 
 
-def make_grid(rows: object) -> tuple[tuple[int, ...], ...]:
+def make_grid(rows: Iterable) -> tuple[tuple[int, ...], ...]:
     """Freeze rows into a grid, enforcing 1..30 rows and columns (and rectangularity)."""
     grid = tuple(tuple(r) for r in rows)
     if not grid or not grid[0]:

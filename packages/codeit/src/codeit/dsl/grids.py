@@ -8,8 +8,11 @@ accept both and tell them apart by that container type.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 
-from codeit.dsl.containers import collect, in_canonical_order, in_order
+from typing_extensions import TypeIs
+
+from codeit.dsl.containers import Container, collect, in_canonical_order, in_order
 from codeit.dsl.core import (
     DSLError,
     check_size,
@@ -42,7 +45,8 @@ Grid = tuple[tuple[int, ...], ...]
 Point = tuple[int, int]
 
 
-def is_grid(x: object) -> bool:
+def is_grid(x: object) -> TypeIs[Grid]:
+    """Grids are tuples (of rows); every other piece is a frozenset patch."""
     return isinstance(x, tuple)
 
 
@@ -185,7 +189,7 @@ def rot270(grid: Grid) -> Grid:
     return tuple(zip(*grid, strict=True))[::-1]
 
 
-def _mirror_patch(patch: frozenset, move: object) -> frozenset:
+def _mirror_patch(patch: frozenset, move: Callable[..., Point]) -> frozenset:
     top, left, bottom, right = bounds(patch)
     if is_object(patch):
         return frozenset((c, move(i, j, top, left, bottom, right)) for c, (i, j) in patch)
@@ -341,7 +345,7 @@ def canvas(c: int, dims: Point) -> Grid:
     return tuple(tuple(color(c) for _ in range(w)) for _ in range(h))
 
 
-def _paint(grid: Grid, cells: object, only_background: bool) -> Grid:
+def _paint(grid: Grid, cells: Iterable, only_background: bool) -> Grid:
     rows = [list(row) for row in grid]
     h, w = len(rows), len(rows[0])
     bg = _background(grid) if only_background else None
@@ -440,7 +444,7 @@ def objects(grid: Grid, univalued: bool, diagonal: bool, without_bg: bool) -> fr
 
 
 @primitive(OBJECTS, COLOR, returns=OBJECTS, cost=in_canonical_order)
-def colorfilter(objs: frozenset, c: int) -> frozenset:
+def colorfilter(objs: Container, c: int) -> Container:
     """the objects whose (most common) colour is c"""
     kept = (obj for obj in in_order(objs) if is_object(obj) and mostcolor(obj) == c)
     return collect(kept, isinstance(objs, tuple))

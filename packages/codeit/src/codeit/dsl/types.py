@@ -121,7 +121,9 @@ _fresh = itertools.count()
 
 def instantiate(t: Type) -> Type:
     """Rename every type variable of `t` apart, so each use of a generic value is independent."""
-    renaming = {v: TVar(f"{v.name.split('#')[0]}#{next(_fresh)}", v.bound) for v in free_vars(t)}
+    renaming: Subst = {
+        v: TVar(f"{v.name.split('#')[0]}#{next(_fresh)}", v.bound) for v in free_vars(t)
+    }
     return resolve(t, renaming)
 
 
