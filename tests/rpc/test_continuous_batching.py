@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from reasonloop.cli import app
 from reasonloop.rpc.engine import EngineLimits, InferenceEngine
 from reasonloop.sampling import SamplingParams, ThinkingConfig
 from reasonloop.sampling.decoder import Completion, Joining, RunningBatch, Sampler
@@ -259,3 +261,13 @@ def test_prefix_lookup_checks_every_block_it_matches() -> None:
     torch.testing.assert_close(keys, layers[0][0][:, :8])
     assert cache.lookup([*stored[:12], 5])[0] == 12
     assert cache.lookup([99, *stored[1:]]) is None
+
+
+@pytest.mark.parametrize("flag", ["--max-prefill-tokens", "--prefix-cache-tokens"])
+def test_serve_takes_the_prefill_flags_and_refuses_bad_values(flag: str) -> None:
+    runner = CliRunner()
+    assert flag in runner.invoke(app, ["serve", "--help"], terminal_width=200).output
+    result = runner.invoke(app, ["serve", "--model", "tiny-llama", flag, "0"])
+    assert result.exit_code == 2
+    field = flag.removeprefix("--").replace("-", "_")
+    assert result.output.strip().splitlines() == [f"error: {field} must be > 0, got 0"]

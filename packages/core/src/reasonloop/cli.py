@@ -43,6 +43,7 @@ from reasonloop.cli_options import (
     remote_option,
     server_options,
 )
+from reasonloop.extras import requires
 
 if TYPE_CHECKING:
     from reasonloop.benchmarks import Benchmark
@@ -133,7 +134,8 @@ def generate(
     device: DeviceOption = None,
 ) -> None:
     """Generate an answer, streamed to the terminal (thinking shown dimmed)."""
-    from transformers.utils import logging as hf_logging
+    with requires("models"):
+        from transformers.utils import logging as hf_logging
 
     from reasonloop.models import ModelSpecError
     from reasonloop.models.loading import load_model
@@ -240,6 +242,13 @@ def serve(
         int,
         typer.Option(help="KV-cache positions of a batch: rows x (prompt + decoding steps)."),
     ] = 32768,
+    max_prefill_tokens: Annotated[
+        int,
+        typer.Option(help="Prompt positions prefilled per step; a longer prompt takes chunks."),
+    ] = 4096,
+    prefix_cache_tokens: Annotated[
+        int, typer.Option(help="Prompt positions whose keys/values are kept for reuse (LRU).")
+    ] = 4096,
     max_score_items: Annotated[int, typer.Option(help="Items of one Score call.")] = 256,
     max_score_tokens: Annotated[
         int, typer.Option(help="Positions of one Score chunk (its logits: x vocabulary).")
@@ -257,7 +266,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve a model over gRPC (Inference service), batching concurrent requests."""
-    from transformers.utils import logging as hf_logging
+    with requires("models"):
+        from transformers.utils import logging as hf_logging
 
     from reasonloop.models import ModelSpecError
     from reasonloop.models.loading import load_model
@@ -272,6 +282,8 @@ def serve(
             max_n=max_n,
             max_batch_rows=max_batch_rows,
             max_batch_tokens=max_batch_tokens,
+            max_prefill_tokens=max_prefill_tokens,
+            prefix_cache_tokens=prefix_cache_tokens,
             max_score_items=max_score_items,
             max_score_tokens=max_score_tokens,
             max_queue=max_queue,
@@ -594,7 +606,8 @@ def _text_generator(
 
         return remote, name
 
-    from transformers.utils import logging as hf_logging
+    with requires("models"):
+        from transformers.utils import logging as hf_logging
 
     from reasonloop.models.loading import load_model
     from reasonloop.rpc.engine import InferenceEngine
