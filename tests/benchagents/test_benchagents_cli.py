@@ -19,8 +19,8 @@ from benchagents.cli import app
 
 runner = CliRunner()
 FAST = [
-    "--backend", "local:tiny-llama", "--count", "4", "--samples", "1", "--eval-limit", "2",
-    "--eval-max-tokens", "4", "--no-rewrite", "--llm-checks", "off",
+    "--backend", "tiny-llama", "--count", "4", "--samples", "1", "--limit", "2",
+    "--max-new-tokens", "4", "--no-rewrite", "--llm-checks", "off",
 ]  # fmt: skip
 DRAFT = Path(__file__).with_name("drafts") / "addition"  # hand-written, as if by an LLM
 
@@ -46,13 +46,13 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [
         (["create", "nosuch"], "unknown domain 'nosuch'; known: calendar, text"),
         (["create", "described"], "needs --description"),
-        (["create", "calendar", "--backend", "nonsense:x"], "unknown backend"),
-        (["create", "calendar", "--target", "grpc:nohost"], "grpc:HOST:PORT"),
+        (["create", "calendar", "--backend", "nonsense:x"], "unknown model 'nonsense:x'"),
+        (["create", "calendar", "--target", "grpc://nohost"], "'nohost' is not HOST:PORT"),
         (["create", "calendar", "--stop-after", "lunch"], "--stop-after must be one of"),
-        (["create", "calendar", "--llm-checks", "maybe"], "--llm-checks"),
-        (["create", "calendar", "--count", "0"], "--count: Input should be greater than"),
-        (["resume", "/nonexistent/run"], "holds no run"),
-        (["show", "/nonexistent/run"], "holds no run"),
+        (["create", "calendar", "--llm-checks", "maybe"], "llm_checks: Input should be"),
+        (["create", "calendar", "--count", "0"], "count: Input should be greater than"),
+        (["create", "--resume", "--run-dir", "/nonexistent/run"], "holds no run"),
+        (["show", "--run-dir", "/nonexistent/run"], "holds no run"),
         (["import-ba-calendar", "/nonexistent.jsonl", "--run-dir", "x"], "no BA-Calendar file"),
     ],
 )
@@ -68,14 +68,14 @@ def test_bad_input_is_one_error_line(
 
 
 def test_show_and_errors_on_an_existing_run(finished_run: Path) -> None:
-    result = invoke("show", str(finished_run))
+    result = invoke("show", "--run-dir", str(finished_run))
     assert result.exit_code == 0, result.output
     assert "stage: done" in result.output and "instances generated" in result.output
     for stage in ("planning", "generation", "verification", "evaluation"):
         assert f"{stage} finished" in result.output
     again = invoke("create", "calendar", "--run-dir", str(finished_run), *FAST)
     assert again.exit_code == 2 and "already holds a run" in error_lines(again.output)[0]
-    done = invoke("resume", str(finished_run))
+    done = invoke("create", "--resume", "--run-dir", str(finished_run))
     assert done.exit_code == 0 and "is done already" in done.output
 
 
@@ -90,9 +90,9 @@ def test_evaluate_targets_behind_real_servers(finished_run: Path, tiny) -> None:
     try:
         with start_openai_server(engine, port=0) as http:
             result = invoke(
-                "evaluate", str(finished_run),
+                "evaluate", "--run-dir", str(finished_run),
                 "--target", f"openai:{engine.name}", "--base-url", http.url, "--api-key", "k",
-                "--target", f"grpc:127.0.0.1:{grpc_server.port}", "--samples", "2",
+                "--target", f"grpc://127.0.0.1:{grpc_server.port}", "--samples", "2",
             )  # fmt: skip
     finally:
         grpc_server.stop(grace_s=0)
@@ -102,16 +102,16 @@ def test_evaluate_targets_behind_real_servers(finished_run: Path, tiny) -> None:
         p.parent.name: json.loads(p.read_text())
         for p in (finished_run / "evaluation").glob("*/report.json")
     }
-    assert {"local-tiny-llama", "openai-tiny-llama", f"grpc-127.0.0.1-{grpc_server.port}"} <= set(
-        reports
-    )
+    assert {"tiny-llama", "openai-tiny-llama", f"grpc-127.0.0.1-{grpc_server.port}"} <= set(reports)
     openai_answers = finished_run / "evaluation" / "openai-tiny-llama" / "answers.jsonl"
     grpc_answers = (
         finished_run / "evaluation" / f"grpc-127.0.0.1-{grpc_server.port}" / "answers.jsonl"
     )
     assert openai_answers.read_text() == grpc_answers.read_text()  # same model, seed, settings
-    assert all(r["samples"] == 2 for name, r in reports.items() if name != "local-tiny-llama")
-    unreachable = invoke("evaluate", str(finished_run), "--target", "grpc:127.0.0.1:1")
+    assert all(r["samples"] == 2 for name, r in reports.items() if name != "tiny-llama")
+    unreachable = invoke(
+        "evaluate", "--run-dir", str(finished_run), "--target", "grpc://127.0.0.1:1"
+    )
     assert unreachable.exit_code == 2
     assert "UNAVAILABLE" in error_lines(unreachable.output)[0]
 
@@ -131,9 +131,9 @@ def test_import_ba_calendar_then_evaluate(tmp_path: Path) -> None:
     state = json.loads((run / "state.json").read_text())
     assert state["stage"] == "evaluation" and state["dataset"] == "dataset/v1"
     assert len((run / "dataset" / "v1" / "instances.jsonl").read_text().splitlines()) == 3
-    result = invoke("evaluate", str(run), "--target", "local:tiny-llama", "--samples", "1")
+    result = invoke("evaluate", "--run-dir", str(run), "--target", "tiny-llama", "--samples", "1")
     assert result.exit_code == 0, result.output
-    assert (run / "evaluation" / "local-tiny-llama" / "report.json").is_file()
+    assert (run / "evaluation" / "tiny-llama" / "report.json").is_file()
     rows.write_text('{"task_prompt": "x"}\n')
     bad = invoke("import-ba-calendar", str(rows), "--run-dir", str(tmp_path / "bad"))
     assert bad.exit_code == 2 and "ba.jsonl:1: missing field" in error_lines(bad.output)[0]
@@ -157,7 +157,16 @@ def test_described_domain_end_to_end_and_served(tmp_path: Path) -> None:
     assert len(instances) == 4 and all(i["prompt"].startswith("What is") for i in instances)
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchagents.cli", "serve-benchmark", str(run), "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "benchagents.cli",
+            "serve-benchmark",
+            "--run-dir",
+            str(run),
+            "--port",
+            "0",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},  # the test machine runs several at once

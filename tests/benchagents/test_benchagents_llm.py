@@ -155,14 +155,19 @@ def test_grpc_backend_against_a_real_server(tiny, engine) -> None:
 def test_backend_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    assert make_backend("local:tiny-llama").name == "local:tiny-llama"
-    assert make_backend("grpc:localhost:50051").name == "grpc:localhost:50051"
+    assert make_backend("tiny-llama").name == "local:tiny-llama"
+    assert make_backend("local:tiny-llama").name == "local:tiny-llama"  # the alias
+    assert make_backend("grpc://localhost:50051").name == "grpc://localhost:50051"
+    assert make_backend("grpc:localhost:50051").name == "grpc://localhost:50051"  # old runs'
+    replicas = "grpc://127.0.0.1:1,127.0.0.1:2"
+    assert make_backend(replicas).name == replicas
     remote = make_backend("openai", Endpoints(base_url="http://127.0.0.1:1/v1", model="m"))
     assert remote.name == "openai:m"
     for bad, message in [
-        ("nonsense", "unknown backend"),
+        ("nonsense", "unknown model 'nonsense'"),
         ("local:", "names no model"),
-        ("grpc:nohost", "grpc:HOST:PORT"),
+        ("grpc:nohost", "'nohost' is not HOST:PORT"),
+        ("grpc://h:0", "not in 1..65535"),
         ("openai:gpt", "API key"),
     ]:
         with pytest.raises(ValueError, match=message):

@@ -25,8 +25,8 @@ from benchagents.llm.local import LocalBackend
 SOURCE = (Path(__file__).with_name("drafts") / "calendar_generator" / GENERATOR_FILE).read_text()
 CALENDAR = get_domain("calendar")
 FAST = [
-    "--backend", "local:tiny-llama", "--count", "3", "--samples", "1", "--eval-limit", "2",
-    "--eval-max-tokens", "4", "--no-rewrite", "--llm-checks", "off",
+    "--backend", "tiny-llama", "--count", "3", "--samples", "1", "--limit", "2",
+    "--max-new-tokens", "4", "--no-rewrite", "--llm-checks", "off",
 ]  # fmt: skip
 runner = CliRunner()
 
@@ -114,7 +114,7 @@ def test_cli_llm_generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert planned.exit_code == 0, planned.output
     (run / "domain").mkdir()
     (run / "domain" / GENERATOR_FILE).write_text(SOURCE)
-    done = runner.invoke(app, ["resume", str(run)])
+    done = runner.invoke(app, ["create", "--resume", "--run-dir", str(run)])
     assert done.exit_code == 0, done.output
     raw = [json.loads(line) for line in (run / "instances" / "raw.jsonl").read_text().splitlines()]
     assert len(raw) == 3 and all(r["prompt"].startswith("Schedule a ") for r in raw)

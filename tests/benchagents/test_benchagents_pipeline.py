@@ -19,8 +19,8 @@ from benchagents.cli import app
 from benchagents.plan import Plan
 
 runner = CliRunner()
-TINY = ["--backend", "local:tiny-llama", "--seed", "3"]
-FAST = [*TINY, "--count", "5", "--samples", "1", "--eval-limit", "3", "--eval-max-tokens", "4"]
+TINY = ["--backend", "tiny-llama", "--seed", "3"]
+FAST = [*TINY, "--count", "5", "--samples", "1", "--limit", "3", "--max-new-tokens", "4"]
 NO_LLM_WORK = ["--no-rewrite", "--llm-checks", "off"]
 PROMPT = "[a]pprove"
 # one torch thread per child process: the test machine runs several at once
@@ -43,13 +43,13 @@ def events(run: Path) -> list[dict]:
 
 def final_outputs(run: Path) -> tuple[str, str]:
     """The dataset's instances and the target's answers: what a rerun must reproduce."""
-    answers = run / "evaluation" / "local-tiny-llama" / "answers.jsonl"
+    answers = run / "evaluation" / "tiny-llama" / "answers.jsonl"
     return (run / "dataset" / "v1" / "instances.jsonl").read_text(), answers.read_text()
 
 
 def test_auto_run_end_to_end_with_the_llm_contributing(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    args = [*TINY, "--count", "3", "--samples", "2", "--eval-limit", "2", "--eval-max-tokens", "4"]
+    args = [*TINY, "--count", "3", "--samples", "2", "--limit", "2", "--max-new-tokens", "4"]
     result = invoke("create", "calendar", "--auto", "--run-dir", str(run), *args)
     assert result.exit_code == 0, result.output
     assert state(run)["stage"] == "done"
@@ -64,9 +64,9 @@ def test_auto_run_end_to_end_with_the_llm_contributing(tmp_path: Path) -> None:
     assert all(v["llm"][0]["name"] == "clarity" for v in kept)  # advisory: recorded, kept
     dataset = (run / "dataset" / "v1" / "instances.jsonl").read_text().splitlines()
     assert len(dataset) == len(kept)
-    report = json.loads((run / "evaluation" / "local-tiny-llama" / "report.json").read_text())
+    report = json.loads((run / "evaluation" / "tiny-llama" / "report.json").read_text())
     assert report["samples"] == 2 and len(report["instances"]) == min(2, len(kept))
-    assert (run / "evaluation" / "local-tiny-llama" / "report.png").stat().st_size > 0
+    assert (run / "evaluation" / "tiny-llama" / "report.png").stat().st_size > 0
     names = [e["event"] for e in events(run)]
     for name in ("created", "generated", "verified", "dataset_written", "evaluated"):
         assert name in names
@@ -93,7 +93,7 @@ def test_resume_after_a_stop_in_each_stage_gives_the_same_dataset(tmp_path: Path
         )
         assert result.exit_code == 0 and f"stopped at {then}" in result.output, result.output
         assert state(run)["stage"] == then and not (run / "dataset").exists()
-        result = invoke("resume", str(run))
+        result = invoke("create", "--resume", "--run-dir", str(run))
         assert result.exit_code == 0, result.output
         assert state(run)["stage"] == "done"
         assert final_outputs(run) == expected, stage
@@ -106,7 +106,7 @@ def test_resume_after_a_stop_in_each_stage_gives_the_same_dataset(tmp_path: Path
     )  # fmt: skip
     assert result.exit_code == 0 and "stopped at evaluation (quit)" in result.output
     assert state(run)["stage"] == "evaluation" and state(run)["awaiting_review"]
-    assert invoke("resume", str(run), "--auto").exit_code == 0
+    assert invoke("create", "--resume", "--run-dir", str(run), "--auto").exit_code == 0
     assert state(run)["stage"] == "done" and final_outputs(run) == expected
 
 
@@ -200,7 +200,7 @@ def test_review_through_real_stdin_edit_feedback_quit(tmp_path: Path) -> None:
     assert names.count("edited") == 1 and names.count("feedback") == 1
     assert names.count("generated") == 2 and names.count("approved") == 3
     assert state(run)["stage"] == "evaluation" and state(run)["awaiting_review"]
-    assert invoke("resume", str(run), "--auto").exit_code == 0
+    assert invoke("create", "--resume", "--run-dir", str(run), "--auto").exit_code == 0
     assert state(run)["stage"] == "done"
 
 
@@ -245,7 +245,7 @@ def test_smollm2_creates_a_calendar_benchmark(tmp_path: Path) -> None:
     run = tmp_path / "run"
     result = invoke(
         "create", "calendar", "--auto", "--run-dir", str(run), "--count", "4",
-        "--llm-check-limit", "2", "--eval-limit", "2", "--samples", "2",
+        "--llm-check-limit", "2", "--limit", "2", "--samples", "2",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     stats = json.loads((run / "verification" / "stats.json").read_text())

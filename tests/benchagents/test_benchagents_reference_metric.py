@@ -422,11 +422,20 @@ def test_cli_evaluates_in_the_reference_metric(tmp_path: Path) -> None:
     assert (
         runner.invoke(app, ["import-ba-calendar", str(rows), "--run-dir", str(run)]).exit_code == 0
     )
-    args = ["evaluate", str(run), "--target", "local:tiny-llama", "--samples", "1", "--metric"]
+    args = [
+        "evaluate",
+        "--run-dir",
+        str(run),
+        "--target",
+        "tiny-llama",
+        "--samples",
+        "1",
+        "--metric",
+    ]
     result = runner.invoke(app, [*args, "reference"])
     assert result.exit_code == 0, result.output
     assert "reference: all correct" in result.output and "strict: all correct" in result.output
-    report = json.loads((run / "evaluation" / "local-tiny-llama" / "report.json").read_text())
+    report = json.loads((run / "evaluation" / "tiny-llama" / "report.json").read_text())
     assert report["metric"] == "reference" and report["alternate"]["metric"] == "strict"
     assert [len(i["all_correct"]) for i in report["alternate"]["instances"]] == [1, 1]
 
@@ -439,7 +448,8 @@ def test_cli_refuses_the_reference_metric_on_a_text_run_before_any_model_runs(
 
     from rich.console import Console
 
-    from benchagents.pipeline import UI, Pipeline
+    from benchagents.pipeline import Pipeline
+    from benchagents.ui import UI
 
     text = get_domain("text")
     rng = random.Random(0)
@@ -447,7 +457,7 @@ def test_cli_refuses_the_reference_metric_on_a_text_run_before_any_model_runs(
     run = tmp_path / "text-run"
     quiet = UI(Console(file=io.StringIO()), Console(file=io.StringIO()))
     Pipeline.imported(run, "text", [instance], "hand-made", quiet).close()
-    args = ["evaluate", str(run), "--target", "local:no-such-model", "--metric", "reference"]
+    args = ["evaluate", "--run-dir", str(run), "--target", "no-such-model", "--metric", "reference"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]

@@ -1,4 +1,4 @@
-"""`benchagents resume` after a crash at a stage boundary: a torn last log line and a
+"""`benchagents create --resume` after a crash at a stage boundary: a torn last log line and a
 temporary file an interrupted atomic write left.
 
 A real run stops after planning; the crash is then made by hand: the log's last line is the
@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from benchagents.cli import app
 
 FAST = [
-    "--backend", "local:tiny-llama", "--count", "4", "--samples", "1", "--eval-limit", "2",
-    "--eval-max-tokens", "4", "--no-rewrite", "--llm-checks", "off",
+    "--backend", "tiny-llama", "--count", "4", "--samples", "1", "--limit", "2",
+    "--max-new-tokens", "4", "--no-rewrite", "--llm-checks", "off",
 ]  # fmt: skip
 
 
@@ -38,7 +38,9 @@ def test_resume_after_a_crash_drops_the_torn_line_and_the_leftover(tmp_path: Pat
     leftover.write_text('{"id": "cal-000", "pro')
     torn_line = len(log.read_text().splitlines())
 
-    result = CliRunner().invoke(app, ["resume", str(run), "--auto", "--stop-after", "generation"])
+    result = CliRunner().invoke(
+        app, ["create", "--resume", "--run-dir", str(run), "--auto", "--stop-after", "generation"]
+    )
     assert result.exit_code == 0, result.output[-2000:]
     notes = result.stderr.splitlines()
     torn = [n for n in notes if re.match(rf"note: .*log\.jsonl: .*torn line {torn_line} ", n)]

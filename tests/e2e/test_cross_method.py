@@ -196,10 +196,10 @@ class Softcot:
         return cls(config, workdir / f"{name}-run", workdir / f"{name}-export")
 
     def train(self) -> list[str]:
-        return cli("softcot", "train", "--config", str(self.config), "--out", str(self.run))
+        return cli("softcot", "train", "--config", str(self.config), "--run-dir", str(self.run))
 
     def export_command(self) -> list[str]:
-        return cli("softcot", "export", str(self.run), "--out", str(self.export))
+        return cli("softcot", "export", "--run-dir", str(self.run), "--out", str(self.export))
 
     def serve(self, name: str) -> ServerSpec:
         return server(name, cli("reasonloop", "serve", "--model", str(self.export),
@@ -230,14 +230,14 @@ def cross_method(tmp_path_factory: pytest.TempPathFactory) -> CrossMethod:
     calendar = work / "calendar"
     # The agents' LLM only answers in the evaluation stage: no rewrites, no LLM checks.
     create = ["create", "calendar", "--auto", "--run-dir", str(calendar), "--count",
-              str(CALENDAR_TASKS), "--backend", "local:tiny-llama", "--no-rewrite",
-              "--llm-checks", "off", "--samples", "1", "--eval-limit", "1",
-              "--eval-max-tokens", "4"]  # fmt: skip
+              str(CALENDAR_TASKS), "--backend", "tiny-llama", "--no-rewrite",
+              "--llm-checks", "off", "--samples", "1", "--limit", "1",
+              "--max-new-tokens", "4"]  # fmt: skip
     arc = ["--source", "arc1-eval", "--limit", str(ARC_TASKS), "--workers", "1"]
     benchmark_servers = [
-        server("math", cli("softcot", "serve-benchmark", "--count", str(MATH_TASKS))),
+        server("math", cli("softcot", "serve-benchmark", "--limit", str(MATH_TASKS))),
         server("arc", cli("codeit", "serve-benchmark", *arc)),
-        server("calendar", cli("benchagents", "serve-benchmark", str(calendar))),
+        server("calendar", cli("benchagents", "serve-benchmark", "--run-dir", str(calendar))),
     ]
     math_run = Softcot.write(work, "softcot-math", train="builtin:arith", reward="math")
     with ExitStack() as servers:

@@ -546,7 +546,7 @@ def test_the_sandbox_runs_as_an_unprivileged_user() -> None:
 # ---- the benchagents CLI: refuse in one line, or run after --unsafe-no-sandbox -------------
 
 DRAFT = Path(__file__).parents[1] / "benchagents" / "drafts" / "addition"  # hand-written code
-CREATE = ["create", "described", "--draft", str(DRAFT), "--auto", "--backend", "local:tiny-llama"]
+CREATE = ["create", "described", "--draft", str(DRAFT), "--auto", "--backend", "tiny-llama"]
 
 
 def test_benchagents_refuses_described_code_without_isolation(

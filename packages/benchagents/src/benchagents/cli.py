@@ -1,10 +1,14 @@
 """`benchagents` command line: create a benchmark with agents (and a person), evaluate, serve.
 
-    benchagents create calendar --auto          # the embedded defaults: smollm2-135m, offline
-    benchagents create text --review            # pause after each stage for a person
-    benchagents resume RUN                      # continue after a quit, a stop or Ctrl-C
-    benchagents evaluate RUN --target openai:gpt-4o-mini
-    benchagents serve-benchmark RUN --port 50052
+    benchagents create calendar --auto --run-dir RUN   # the defaults: smollm2-135m, offline
+    benchagents create text --review                   # pause after each stage for a person
+    benchagents create --resume --run-dir RUN          # continue after a quit, a stop or Ctrl-C
+    benchagents evaluate --run-dir RUN --target openai:gpt-4o-mini
+    benchagents serve-benchmark --run-dir RUN          # port 50055
+
+The options shared with the other CLIs (--config, --set, --run-dir, --resume, --seed, --device,
+--limit, the serve options) are reasonloop.cli_options'; backends and targets are a model spec,
+grpc://HOST:PORT or openai:MODEL (benchagents.llm.specs), addresses checked before any work.
 
 Expected failures print one `error: ...` line and exit with status 2 (as every reasonloop CLI).
 A described domain's code (LLM-written, or from a downloaded run) runs only in OS isolation
@@ -24,11 +28,35 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from reasonloop.cli import add_version_option, err, fail, out
+from reasonloop.cli_options import (
+    BENCHMARK_PORTS,
+    ClientAuthOption,
+    ConfigOption,
+    DeviceOption,
+    HostOption,
+    LimitOption,
+    PortOption,
+    ResumeOption,
+    RunDirOption,
+    SeedOption,
+    ServerAuthOption,
+    SetOption,
+    TlsCertOption,
+    TlsKeyOption,
+    add_version_option,
+    check_address,
+    configured,
+    deprecated,
+    err,
+    fail,
+    out,
+    server_options,
+    warn,
+)
 
 if TYPE_CHECKING:
     from benchagents.llm import Endpoints
-    from benchagents.pipeline import Pipeline, Stage
+    from benchagents.pipeline import Pipeline, RunConfig, Stage
 
 app = typer.Typer(
     name="benchagents",
@@ -48,14 +76,10 @@ ApiKey = Annotated[
     str | None,
     typer.Option(envvar="OPENAI_API_KEY", help="Its API key.", show_default=False),
 ]
-Model = Annotated[
+OpenAIModel = Annotated[
     str | None, typer.Option(envvar="OPENAI_MODEL", help="Model of a bare `openai` spec.")
 ]
-AuthToken = Annotated[
-    str | None,
-    typer.Option(envvar="REASONLOOP_AUTH_TOKEN", help="Bearer token of grpc: servers."),
-]
-Device = Annotated[str | None, typer.Option(help="Local models: cpu, cuda (default: auto).")]
+OldModel = Annotated[str | None, typer.Option("--model", hidden=True)]  # now --openai-model
 MetricOption = Annotated[
     str | None,
     typer.Option(
@@ -65,7 +89,7 @@ MetricOption = Annotated[
     ),
 ]
 StopAfter = Annotated[
-    str | None, typer.Option(help="Stop after this stage (state saved; resume continues).")
+    str | None, typer.Option(help="Stop after this stage (state saved; --resume continues).")
 ]
 UnsafeNoSandbox = Annotated[
     bool,
@@ -77,15 +101,58 @@ UnsafeNoSandbox = Annotated[
 ]
 
 
+def _llm_specs(option: str) -> Any:
+    """A callback that checks the grpc addresses among backend specs while the command line
+    is parsed (before any work) and rewrites the old `grpc:HOST:PORT` with a warning."""
+    from benchagents.llm.specs import canonical_spec
+
+    def check(value: str | list[str] | None) -> str | list[str] | None:
+        items = [value] if isinstance(value, str) else value or []
+        specs = [canonical_spec(item) for item in items]
+        for item, spec in zip(items, specs, strict=True):
+            if spec != item:
+                warn(f"{option} {item}: grpc:HOST:PORT is deprecated; use {spec}")
+            if spec.startswith("grpc:"):
+                check_address(option, spec)
+        return specs[0] if isinstance(value, str) else specs if value is not None else None
+
+    return check
+
+
+SPEC_HELP = "a model spec (in-process; `local:MODEL` is an alias), grpc://HOST:PORT or openai:MODEL"
+Backend = Annotated[
+    str | None,
+    typer.Option(callback=_llm_specs("--backend"), help=f"The agents' LLM: {SPEC_HELP}."),
+]
+Targets = Annotated[
+    list[str] | None,
+    typer.Option(
+        callback=_llm_specs("--target"),
+        help=f"A model to evaluate (repeatable): {SPEC_HELP}.",
+    ),
+]
+OldRun = Annotated[Path | None, typer.Argument(hidden=True, show_default=False)]
+
+
+def _run_dir(run_dir: Path | None, old_run: Path | None) -> Path:
+    """--run-dir, or the old positional RUN (with a warning); one of them is needed."""
+    run = deprecated(old_run, "the positional RUN", run_dir, "--run-dir")
+    if run is None:
+        raise fail("--run-dir: the run directory is needed")
+    return run
+
+
 def _endpoints(
     base_url: str | None,
     api_key: str | None,
-    model: str | None,
+    openai_model: str | None,
+    old_model: str | None,
     auth_token: str | None,
     device: str | None,
 ) -> Endpoints:
     from benchagents.llm import Endpoints
 
+    model = deprecated(old_model, "--model", openai_model, "--openai-model")
     return Endpoints(base_url, api_key, model, auth_token, device)
 
 
@@ -149,12 +216,13 @@ def _drive(pipeline: Pipeline, stop_after: Stage | None, started: float) -> None
             _print_summary(pipeline, time.monotonic() - started)
             out.print(
                 f"stopped at {stop.stage} ({stop.reason}); continue with: "
-                f"benchagents resume {pipeline.run_dir}"
+                f"benchagents create --resume --run-dir {pipeline.run_dir}"
             )
             if stop.reason == "interrupted":
                 raise typer.Exit(INTERRUPTED_EXIT) from None
             return
         _print_summary(pipeline, time.monotonic() - started)
+    out.print(f"run: {pipeline.run_dir} (dataset, evaluation/ reports, state.json)")
 
 
 def _print_summary(pipeline: Pipeline, elapsed_s: float | None = None) -> None:
@@ -187,25 +255,28 @@ def _print_summary(pipeline: Pipeline, elapsed_s: float | None = None) -> None:
 
 @app.command()
 def create(
-    domain: Annotated[str, typer.Argument(help="calendar, text or described.")],
-    run_dir: Annotated[
-        Path | None, typer.Option(help="Where the run lives (default: runs/DOMAIN-TIME).")
+    domain: Annotated[
+        str | None,
+        typer.Argument(help="calendar, text or described (or the --config file's domain)."),
     ] = None,
-    count: Annotated[int, typer.Option(help="Instances to generate.")] = 60,
-    seed: int = 0,
-    backend: Annotated[
-        str, typer.Option(help="The agents' LLM: local:MODEL, grpc:HOST:PORT or openai:MODEL.")
-    ] = "local:smollm2-135m",
-    target: Annotated[
-        list[str] | None,
-        typer.Option(help="A model to evaluate (repeatable; default: the backend's)."),
+    config_path: ConfigOption = None,
+    settings: SetOption = None,
+    run_dir: RunDirOption = None,
+    resume: ResumeOption = False,
+    count: Annotated[int | None, typer.Option(help="Instances to generate (count).")] = None,
+    seed: SeedOption = None,
+    backend: Backend = None,
+    target: Targets = None,
+    samples: Annotated[
+        int | None, typer.Option(help="Answers per instance and target (samples).")
     ] = None,
-    samples: Annotated[int, typer.Option(help="Answers per instance and target.")] = 2,
-    eval_limit: Annotated[int, typer.Option(help="Verified instances evaluated.")] = 20,
-    eval_max_tokens: Annotated[int, typer.Option(help="Answer length limit of targets.")] = 24,
+    limit: LimitOption = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(help="Answer length limit of targets (eval_max_tokens).")
+    ] = None,
     review: Annotated[
-        bool, typer.Option("--review/--auto", help="Pause after each stage for a person.")
-    ] = False,
+        bool | None, typer.Option("--review/--auto", help="Pause after each stage for a person.")
+    ] = None,
     description: Annotated[
         str | None, typer.Option(help="What the benchmark should be (needed by described).")
     ] = None,
@@ -214,65 +285,112 @@ def create(
         typer.Option(help="described: a draft directory (plan.yaml, generator.py, checker.py)."),
     ] = None,
     llm_checks: Annotated[
-        str, typer.Option(help="LLM verification checks: off, advisory or enforce.")
-    ] = "advisory",
+        str | None, typer.Option(help="LLM verification checks: off, advisory or enforce.")
+    ] = None,
     llm_check_limit: Annotated[
-        int, typer.Option(help="Instances the LLM checks look at (0: all).")
-    ] = 10,
+        int | None, typer.Option(help="Instances the LLM checks look at (0: all).")
+    ] = None,
     rewrite: Annotated[
-        bool, typer.Option(help="Let the LLM rephrase the domain's rewritable text.")
-    ] = True,
+        bool | None, typer.Option(help="Let the LLM rephrase the domain's rewritable text.")
+    ] = None,
     llm_generator: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--llm-generator",
             help="calendar/text: the backend writes the generator code (run in the sandbox, "
             "its instances verified by the domain's code) instead of the hand-written one.",
         ),
-    ] = False,
+    ] = None,
     metric: MetricOption = None,
     stop_after: StopAfter = None,
     unsafe_no_sandbox: UnsafeNoSandbox = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
-    model: Model = None,
-    auth_token: AuthToken = None,
-    device: Device = None,
+    openai_model: OpenAIModel = None,
+    auth_token: ClientAuthOption = None,
+    device: DeviceOption = None,
+    old_model: OldModel = None,
+    old_eval_limit: Annotated[int | None, typer.Option("--eval-limit", hidden=True)] = None,
+    old_eval_max_tokens: Annotated[
+        int | None, typer.Option("--eval-max-tokens", hidden=True)
+    ] = None,
 ) -> None:
-    """Create a benchmark: planning, generation, verification, evaluation."""
-    from pydantic import ValidationError
+    """Create a benchmark: planning, generation, verification, evaluation.
 
-    from benchagents.pipeline import DESCRIBED, Pipeline, RunConfig
-
+    The run's config is --config FILE (TOML/YAML/JSON of the fields in brackets) or the
+    defaults, changed by the options and --set KEY=VALUE. --resume continues the run in
+    --run-dir with the config it was created with."""
     started = time.monotonic()
     stage = _stage(stop_after)
-    metric = _metric(metric)
-    run_dir = run_dir or Path("runs") / f"{domain}-{datetime.now():%Y%m%d-%H%M%S}"
+    limit = deprecated(old_eval_limit, "--eval-limit", limit, "--limit")
+    max_new_tokens = deprecated(
+        old_eval_max_tokens, "--eval-max-tokens", max_new_tokens, "--max-new-tokens"
+    )
+    endpoints = _endpoints(base_url, api_key, openai_model, old_model, auth_token, device)
+    shortcuts = {
+        "domain": domain,
+        "count": count,
+        "seed": seed,
+        "backend": backend,
+        "targets": target,
+        "samples": samples,
+        "eval_limit": limit,
+        "eval_max_tokens": max_new_tokens,
+        "rewrite": rewrite,
+        "llm_checks": llm_checks,
+        "llm_check_limit": llm_check_limit,
+        "description": description,
+        "draft": str(draft) if draft else None,
+        "llm_generator": llm_generator,
+        "metric": _metric(metric),
+    }
+    if resume:
+        changed = [k for k, v in shortcuts.items() if v is not None]
+        changed += ["--config"] * (config_path is not None) + ["--set"] * bool(settings)
+        if changed:
+            raise fail(
+                f"--resume: the run keeps the config it was created with ({', '.join(changed)} "
+                "would change it; only --review/--auto may)"
+            )
+        if run_dir is None:
+            raise fail("--resume: --run-dir names the run to continue")
+        _continue(run_dir, review, stage, unsafe_no_sandbox, endpoints, started)
+        return
     try:
-        config = RunConfig(
-            domain=domain,
-            count=count,
-            seed=seed,
-            backend=backend,
-            targets=target or [],
-            samples=samples,
-            eval_limit=eval_limit,
-            eval_max_tokens=eval_max_tokens,
-            rewrite=rewrite,
-            llm_checks=llm_checks,  # type: ignore[arg-type]
-            llm_check_limit=llm_check_limit,
-            description=description,
-            draft=str(draft) if draft else None,
-            review=review,
-            llm_generator=llm_generator,
-            **({"metric": metric} if metric else {}),
-        )
-    except ValidationError as error:
-        item = error.errors()[0]
-        raise fail(f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}") from None
-    endpoints = _endpoints(base_url, api_key, model, auth_token, device)
+        config = _new_config(config_path, settings, shortcuts | {"review": review})
+    except ValueError as error:
+        raise fail(str(error)) from None
+    _create(config, run_dir, stage, unsafe_no_sandbox, endpoints, started)
+
+
+def _new_config(
+    path: Path | None, settings: list[str] | None, shortcuts: dict[str, Any]
+) -> RunConfig:
+    """The --config file (or the defaults for DOMAIN), the shortcut options, then --set."""
+    from benchagents.pipeline import RunConfig
+    from reasonloop.configfile import load_config_file
+
+    if path is not None:
+        base = load_config_file(path, RunConfig)
+    elif shortcuts["domain"] is None:
+        raise ValueError("DOMAIN is needed (calendar, text or described), or a --config naming it")
+    else:
+        base = RunConfig(domain=shortcuts["domain"])
+    return configured(base, settings, shortcuts)
+
+
+def _create(
+    config: RunConfig,
+    run_dir: Path | None,
+    stage: Stage | None,
+    unsafe_no_sandbox: bool,
+    endpoints: Endpoints,
+    started: float,
+) -> None:
+    from benchagents.pipeline import DESCRIBED, Pipeline
+
+    run_dir = run_dir or Path("runs") / f"{config.domain}-{datetime.now():%Y%m%d-%H%M%S}"
     try:
-        _sandbox(domain == DESCRIBED or llm_generator, unsafe_no_sandbox)
+        _sandbox(config.domain == DESCRIBED or config.llm_generator, unsafe_no_sandbox)
         with Pipeline.create(run_dir, config, _ui(), endpoints) as pipeline:
             out.print(f"run: {run_dir}")
             _drive(pipeline, stage, started)
@@ -280,27 +398,17 @@ def create(
         raise fail(str(error)) from None
 
 
-@app.command()
-def resume(
-    run: Annotated[Path, typer.Argument(help="The run directory.")],
-    review: Annotated[
-        bool | None,
-        typer.Option("--review/--auto", help="Change the run's review mode from here on."),
-    ] = None,
-    stop_after: StopAfter = None,
-    unsafe_no_sandbox: UnsafeNoSandbox = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    model: Model = None,
-    auth_token: AuthToken = None,
-    device: Device = None,
+def _continue(
+    run: Path,
+    review: bool | None,
+    stage: Stage | None,
+    unsafe_no_sandbox: bool,
+    endpoints: Endpoints,
+    started: float,
 ) -> None:
-    """Continue a run where it stopped."""
+    """Continue the run in `run` where it stopped (`review`: change its review mode)."""
     from benchagents.pipeline import DESCRIBED, Pipeline
 
-    started = time.monotonic()
-    stage = _stage(stop_after)
-    endpoints = _endpoints(base_url, api_key, model, auth_token, device)
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
             runs_code = pipeline.state.config.llm_generator
@@ -316,29 +424,54 @@ def resume(
         raise fail(str(error)) from None
 
 
+@app.command(hidden=True)
+def resume(
+    run: Annotated[Path, typer.Argument(help="The run directory.")],
+    review: Annotated[
+        bool | None,
+        typer.Option("--review/--auto", help="Change the run's review mode from here on."),
+    ] = None,
+    stop_after: StopAfter = None,
+    unsafe_no_sandbox: UnsafeNoSandbox = False,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    openai_model: OpenAIModel = None,
+    auth_token: ClientAuthOption = None,
+    device: DeviceOption = None,
+    old_model: OldModel = None,
+) -> None:
+    """Deprecated: benchagents create --resume --run-dir RUN."""
+    warn("`benchagents resume RUN` is deprecated; use `benchagents create --resume --run-dir RUN`")
+    endpoints = _endpoints(base_url, api_key, openai_model, old_model, auth_token, device)
+    _continue(run, review, _stage(stop_after), unsafe_no_sandbox, endpoints, time.monotonic())
+
+
 @app.command()
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="A run with a dataset.")],
-    target: Annotated[
-        list[str], typer.Option(help="Model to evaluate: local:, grpc: or openai: (repeatable).")
-    ],
+    target: Targets = None,
+    run_dir: RunDirOption = None,
     samples: Annotated[int | None, typer.Option(help="Answers per instance.")] = None,
     metric: MetricOption = None,
     unsafe_no_sandbox: UnsafeNoSandbox = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
-    model: Model = None,
-    auth_token: AuthToken = None,
-    device: Device = None,
+    openai_model: OpenAIModel = None,
+    auth_token: ClientAuthOption = None,
+    device: DeviceOption = None,
+    old_model: OldModel = None,
+    old_run: OldRun = None,
 ) -> None:
-    """Evaluate (another) model on a run's latest dataset."""
+    """Evaluate (another) model on the latest dataset of the run in --run-dir."""
     from benchagents.pipeline import DESCRIBED, Pipeline
     from benchagents.scoring import reference_grader
 
+    run = _run_dir(run_dir, old_run)
+    if not target:
+        raise fail("--target: a model to evaluate is needed")
     if samples is not None and samples < 1:
         raise fail(f"--samples must be >= 1, got {samples}")
     metric = _metric(metric)
-    endpoints = _endpoints(base_url, api_key, model, auth_token, device)
+    endpoints = _endpoints(base_url, api_key, openai_model, old_model, auth_token, device)
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
             _sandbox(pipeline.state.domain == DESCRIBED, unsafe_no_sandbox)
@@ -348,6 +481,7 @@ def evaluate(
                 pipeline.evaluate(spec, samples=samples, metric=metric)  # type: ignore[arg-type]
     except _expected_errors() as error:
         raise fail(str(error)) from None
+    out.print(f"reports: {run / 'evaluation'}")
 
 
 @app.command("import-ba-calendar")
@@ -355,15 +489,17 @@ def import_ba_calendar(
     source: Annotated[
         str, typer.Argument(help="A BA-Calendar JSONL file, or hub[:SPLIT] (needs network).")
     ],
-    run_dir: Annotated[Path, typer.Option(help="The run to create.")],
+    run_dir: RunDirOption = None,
 ) -> None:
-    """Import BA-Calendar rows as a run's dataset (then: resume or evaluate it)."""
+    """Import BA-Calendar rows as a run's dataset (then: create --resume, or evaluate it)."""
     from benchagents.domains.calendar.ba_calendar import (
         load_ba_calendar_hub,
         load_ba_calendar_jsonl,
     )
     from benchagents.pipeline import Pipeline
 
+    if run_dir is None:
+        raise fail("--run-dir: the run to create is needed")
     try:
         if source == "hub" or source.startswith("hub:"):
             instances = load_ba_calendar_hub(source.partition(":")[2] or None)
@@ -371,28 +507,32 @@ def import_ba_calendar(
             instances = load_ba_calendar_jsonl(source)
         with Pipeline.imported(run_dir, "calendar", instances, source, _ui()) as pipeline:
             out.print(f"imported {len(instances)} instances: {pipeline.state.dataset}")
-            out.print(f"evaluate with: benchagents evaluate {run_dir} --target SPEC")
+            out.print(f"evaluate with: benchagents evaluate --run-dir {run_dir} --target SPEC")
     except _expected_errors() as error:
         raise fail(str(error)) from None
 
 
 @app.command("serve-benchmark")
 def serve_benchmark(
-    run: Annotated[Path, typer.Argument(help="A run with a dataset.")],
-    host: str = "127.0.0.1",
-    port: int = 50052,
-    auth_token: AuthToken = None,
+    run_dir: RunDirOption = None,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = BENCHMARK_PORTS["benchagents"],
+    auth_token: ServerAuthOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
     unsafe_no_sandbox: UnsafeNoSandbox = False,
+    old_run: OldRun = None,
 ) -> None:
-    """Serve a run's latest dataset as a gRPC Benchmark service (Grade runs the checkers)."""
+    """Serve the latest dataset of the run in --run-dir as a gRPC Benchmark service (Grade
+    runs the checkers)."""
     from benchagents.benchmark import serve_dataset
     from benchagents.pipeline import DESCRIBED, Pipeline
-    from reasonloop.rpc import ServerOptions
 
+    run = _run_dir(run_dir, old_run)
     try:
         with Pipeline.open(run, _ui()) as pipeline:
             _sandbox(pipeline.state.domain == DESCRIBED, unsafe_no_sandbox)
-            options = ServerOptions(host=host, port=port, auth_token=auth_token)
+            options = server_options(host, port, auth_token, tls_cert, tls_key)
             server = serve_dataset(run, options, pipeline.domain)
     except _expected_errors() as error:
         raise fail(str(error)) from None
@@ -401,10 +541,11 @@ def serve_benchmark(
 
 
 @app.command()
-def show(run: Annotated[Path, typer.Argument(help="The run directory.")]) -> None:
-    """Where a run is: stage, counts, scores."""
+def show(run_dir: RunDirOption = None, old_run: OldRun = None) -> None:
+    """Where the run in --run-dir is: stage, counts, scores."""
     from benchagents.pipeline import Pipeline
 
+    run = _run_dir(run_dir, old_run)
     try:
         with Pipeline.open(run, _ui()) as pipeline:
             state = pipeline.state

@@ -23,8 +23,9 @@ class GrpcBackend(LLM):
     ) -> None:
         super().__init__()
         self.address = address
-        self.name = f"grpc:{address}"
-        self._client = InferenceClient(Connection(address, auth_token, timeout_s=timeout_s))
+        self.name = f"grpc://{address}"
+        replicas = address.split(",")  # HOST:PORT[,HOST:PORT...]: one service's replicas
+        self._client = InferenceClient(Connection(replicas, auth_token, timeout_s=timeout_s))
 
     def generate(
         self, conversations: Sequence[Messages], options: GenerationOptions

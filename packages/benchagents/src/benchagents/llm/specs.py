@@ -1,4 +1,9 @@
-"""Backend specs as the CLI takes them: `local:MODEL`, `grpc:HOST:PORT`, `openai:MODEL`."""
+"""Backend specs as the CLI takes them: a model spec (in-process; `local:MODEL` is an alias),
+`grpc://HOST:PORT` (an Inference server) or `openai:MODEL` (an OpenAI-compatible endpoint).
+
+The grammar of the other CLIs (reasonloop.cli_options); the old `grpc:HOST:PORT` still reads
+as `grpc://HOST:PORT` (runs created with it keep working).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,24 @@ import os
 from dataclasses import dataclass
 
 from benchagents.llm.base import LLM
+from reasonloop.addresses import (
+    GRPC_SCHEME,
+    LEGACY_GRPC_PREFIX,
+    AddressError,
+    is_remote,
+    parse_grpc_address,
+)
 
-DEFAULT_BACKEND = "local:smollm2-135m"
-SPEC_FORMS = "local:MODEL (e.g. local:smollm2-135m), grpc:HOST:PORT or openai:MODEL"
+DEFAULT_BACKEND = "smollm2-135m"
+LOCAL_PREFIX = "local:"  # an alias: `local:MODEL` is the model spec MODEL
+SPEC_FORMS = "a model spec (e.g. smollm2-135m), grpc://HOST:PORT or openai:MODEL"
+
+
+def canonical_spec(spec: str) -> str:
+    """`spec` in today's spelling (`grpc:HOST:PORT` → `grpc://HOST:PORT`), unchanged else."""
+    if is_remote(spec) and not spec.startswith(GRPC_SCHEME):
+        return GRPC_SCHEME + spec.removeprefix(LEGACY_GRPC_PREFIX)
+    return spec
 
 
 @dataclass(frozen=True)
@@ -26,20 +46,15 @@ def make_backend(spec: str = DEFAULT_BACKEND, endpoints: Endpoints | None = None
     """The backend a spec names; ValueError listing the accepted forms otherwise."""
     endpoints = endpoints or Endpoints()
     kind, _, rest = spec.partition(":")
-    if kind == "local":
-        if not rest:
-            raise ValueError(f"backend {spec!r} names no model; use {SPEC_FORMS}")
-        from benchagents.llm.local import LocalBackend
-
-        return LocalBackend(rest, device=endpoints.device)
-    if kind == "grpc":
-        host, _, port = rest.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"backend {spec!r}: a gRPC backend is grpc:HOST:PORT")
+    if is_remote(spec):
+        try:
+            addresses = parse_grpc_address(canonical_spec(spec))
+        except AddressError as error:
+            raise ValueError(f"backend {spec[:80]!r}: {error}") from None
         from benchagents.llm.served import GrpcBackend
 
         token = endpoints.auth_token or os.environ.get("REASONLOOP_AUTH_TOKEN") or None
-        return GrpcBackend(rest, token)
+        return GrpcBackend(",".join(addresses), token)
     if kind == "openai":
         from benchagents.llm.openai_api import OpenAIBackend
 
@@ -56,4 +71,15 @@ def make_backend(spec: str = DEFAULT_BACKEND, endpoints: Endpoints | None = None
                 )
             api_key = "unused"  # local OpenAI-compatible servers usually ask for none
         return OpenAIBackend(base_url, api_key, model)
-    raise ValueError(f"unknown backend {spec!r}; use {SPEC_FORMS}")
+    from reasonloop.models import ModelSpecError, check_model_spec
+
+    model_spec = spec.removeprefix(LOCAL_PREFIX)
+    if not model_spec:
+        raise ValueError(f"backend {spec!r} names no model; use {SPEC_FORMS}")
+    try:
+        check_model_spec(model_spec)  # loads nothing: a missing file or wheel fails now
+    except ModelSpecError as error:
+        raise ValueError(f"backend {spec[:80]!r}: {error}") from None
+    from benchagents.llm.local import LocalBackend
+
+    return LocalBackend(model_spec, device=endpoints.device)
