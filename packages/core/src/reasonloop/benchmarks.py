@@ -241,6 +241,14 @@ def _task_prompt(value: object, where: str) -> Prompt:
     return value  # type: ignore[return-value]
 
 
+def local_benchmark(tasks: str | Path | None, grader: str = "math") -> ReferenceBenchmark:
+    """The built-in `arithmetic_benchmark()` (for None or "arithmetic"), or a tasks .jsonl
+    file graded by `grader` (math or exact)."""
+    if tasks is None or tasks == "arithmetic":
+        return arithmetic_benchmark()
+    return ReferenceBenchmark.from_jsonl(tasks, grader=grader)
+
+
 ANSWER_FORMAT = "Give the final answer as \\boxed{N}."
 
 

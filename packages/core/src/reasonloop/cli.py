@@ -23,7 +23,6 @@ from rich.markup import escape
 from rich.table import Table
 
 # the grammar every reasonloop CLI shares (its consoles, `error:` line, --version, options)
-from reasonloop.addresses import is_remote, parse_grpc_address
 from reasonloop.cli_options import (
     BENCHMARK_PORTS,
     MODEL_HELP,
@@ -46,9 +45,7 @@ from reasonloop.cli_options import (
 from reasonloop.extras import requires
 
 if TYPE_CHECKING:
-    from reasonloop.benchmarks import Benchmark
     from reasonloop.eval_matrix import MatrixBenchmark, MatrixModel
-    from reasonloop.evaluate import GenerateTexts, TaskSource
     from reasonloop.sampling import Prompt, SamplingParams
     from reasonloop.sampling.decoder import Completion, Sampler
 
@@ -338,10 +335,11 @@ def serve_benchmark_command(
     tls_key: TlsKeyOption = None,
 ) -> None:
     """Serve a benchmark (tasks with reference answers) over gRPC (Benchmark service)."""
+    from reasonloop.benchmarks import local_benchmark
     from reasonloop.rpc import serve_benchmark
 
     try:
-        benchmark = _local_benchmark(tasks, grader)
+        benchmark = local_benchmark(tasks, grader)
         options = server_options(host, port, auth_token, tls_cert, tls_key)
         server = serve_benchmark(benchmark, options=options)
     except (ValueError, OSError) as error:
@@ -351,14 +349,6 @@ def serve_benchmark_command(
         f"on {host}:{server.port}; Ctrl-C stops"
     )
     server.wait()
-
-
-def _local_benchmark(tasks: Path | None, grader: str) -> Benchmark:
-    from reasonloop.benchmarks import ReferenceBenchmark, arithmetic_benchmark
-
-    if tasks is None:
-        return arithmetic_benchmark()
-    return ReferenceBenchmark.from_jsonl(tasks, grader=grader)
 
 
 @app.command()
@@ -459,7 +449,7 @@ def eval_command(
     """
     import grpc
 
-    from reasonloop.eval_matrix import MatrixModel, unique_labels
+    from reasonloop.eval_matrix import open_matrix
     from reasonloop.models import ModelSpecError
     from reasonloop.sampling import SamplingParams, ThinkingConfig
 
@@ -474,21 +464,24 @@ def eval_command(
                 seed=seed,
                 thinking=ThinkingConfig(mode=thinking) if thinking else None,  # type: ignore[arg-type]
             )
-            columns = [_benchmark_column(b, grader, auth_token, resources) for b in benchmarks]
-            names = unique_labels([c.label for c in columns], benchmarks)
-            columns = [replace(c, label=name) for c, name in zip(columns, names, strict=True)]
-            generators = [_text_generator(m, auth_token, device, resources) for m in models]
-            names = unique_labels([name for _, name in generators], models)
-            rows = [MatrixModel(n, g) for (g, _), n in zip(generators, names, strict=True)]
-            run = _eval_matrix if matrix or len(models) > 1 or len(benchmarks) > 1 else _eval_pair
-            run(rows, columns, samples, ks, params, limit, out_path)
+            rows, columns = open_matrix(
+                models,
+                benchmarks,
+                grader=grader,
+                auth_token=auth_token,
+                device=device,
+                resources=resources,
+                loading=err.status,
+            )
+            as_matrix = matrix or len(models) > 1 or len(benchmarks) > 1
+            _eval_report(rows, columns, samples, ks, params, limit, out_path, as_matrix)
         except grpc.RpcError as error:
             raise fail(f"{error.code().name}: {error.details()}") from None
         except (ModelSpecError, ValueError, OSError) as error:
             raise fail(str(error)) from None
 
 
-def _eval_pair(
+def _eval_report(
     models: list[MatrixModel],
     benchmarks: list[MatrixBenchmark],
     samples: int,
@@ -496,135 +489,33 @@ def _eval_pair(
     params: SamplingParams,
     limit: int | None,
     out_path: Path | None,
+    as_matrix: bool,
 ) -> None:
-    """One model on one benchmark: a metric x (mean, CI) table and one EvalReport."""
+    """Every model on every benchmark under one progress bar; then the matrix table, JSON
+    report and pass@1 heatmap, or for one pair its metric x (mean, CI) table and EvalReport."""
     from rich.progress import Progress
 
-    from reasonloop.evaluate import evaluate
+    from reasonloop.eval_matrix import evaluate_matrix, matrix_tasks
 
-    (row,), (column,) = models, benchmarks
-    total = min(limit, len(column.tasks)) if limit else len(column.tasks)
-    with Progress(console=err, transient=True) as progress:
-        bar = progress.add_task(f"{row.label} on {column.label}", total=total)
-        report = evaluate(
-            row.generate,
-            column.source,
-            model_name=row.label,
-            benchmark_name=column.label,
-            samples=samples,
-            ks=ks,
-            params=params,
-            limit=limit,
-            on_progress=lambda done: progress.advance(bar, done),
-            tasks=column.tasks,
-        )
-    table = Table(title=f"{row.label} on {column.label} ({len(report.tasks)} tasks)")
-    for name in ("metric", "mean", "95% CI"):
-        table.add_column(name)
-    for kk, ci in report.pass_at_k.items():
-        table.add_row(f"pass@{kk}", f"{ci.mean:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]")
-    s = report.mean_score
-    table.add_row("mean score", f"{s.mean:.3f}", f"[{s.low:.3f}, {s.high:.3f}]")
-    out.print(table)
-    err.print(f"{samples} samples per task, {report.elapsed_s:.1f} s")
-    if out_path is not None:
-        report.write(out_path)
-        err.print(f"report: {out_path}")
-
-
-def _eval_matrix(
-    models: list[MatrixModel],
-    benchmarks: list[MatrixBenchmark],
-    samples: int,
-    ks: list[int],
-    params: SamplingParams,
-    limit: int | None,
-    out_path: Path | None,
-) -> None:
-    """Every model on every benchmark: one table, one JSON report, one pass@1 heatmap."""
-    from rich.progress import Progress
-
-    from reasonloop.eval_matrix import evaluate_matrix
-
-    per_model = sum(min(limit, len(b.tasks)) if limit else len(b.tasks) for b in benchmarks)
     started = time.perf_counter()
     with Progress(console=err, transient=True) as progress:
-        bar = progress.add_task("matrix", total=per_model * len(models))
+        bar = progress.add_task("matrix", total=matrix_tasks(benchmarks, limit) * len(models))
 
         def advance(model: str, benchmark: str, done: int) -> None:
             progress.update(bar, advance=done, description=f"{model} on {benchmark}")
 
         report = evaluate_matrix(
-            models,
-            benchmarks,
-            samples=samples,
-            ks=ks,
-            params=params,
-            limit=limit,
+            models, benchmarks, samples=samples, ks=ks, params=params, limit=limit,
             on_progress=advance,
-        )
-    out.print(report.table())
+        )  # fmt: skip
+    out.print(report.table() if as_matrix else report.reports[0].table())
     err.print(f"{samples} samples per task, {time.perf_counter() - started:.1f} s")
-    if out_path is not None:
-        json_path = out_path if out_path.suffix == ".json" else out_path / "matrix.json"
-        png_path = report.write(json_path)
+    if out_path is not None and as_matrix:
+        json_path, png_path = report.write(out_path)
         err.print(f"report: {json_path}, heatmap: {png_path}")
-
-
-def _benchmark_column(
-    spec: str, grader: str, auth_token: str | None, resources: ExitStack
-) -> MatrixBenchmark:
-    """A benchmark with its tasks listed once (a remote one pages through all of them)."""
-    from reasonloop.eval_matrix import MatrixBenchmark
-    from reasonloop.rpc import BenchmarkClient, Connection
-
-    source: TaskSource
-    if is_remote(spec):
-        client = BenchmarkClient(Connection(parse_grpc_address(spec), auth_token=auth_token))
-        resources.callback(client.close)
-        source, name = client, client.name
-    else:
-        local = _local_benchmark(None if spec == "arithmetic" else Path(spec), grader)
-        source, name = local, local.name
-    return MatrixBenchmark(name, source, source.tasks())
-
-
-def _text_generator(
-    model: str, auth_token: str | None, device: str | None, resources: ExitStack
-) -> tuple[GenerateTexts, str]:
-    """Completion texts from a remote Inference endpoint or an in-process batching engine,
-    closed when `resources` is."""
-    if is_remote(model):
-        from reasonloop.rpc import Connection, InferenceClient
-
-        client = InferenceClient(Connection(parse_grpc_address(model), auth_token=auth_token))
-        resources.callback(client.close)
-        name = client.model_info().model
-
-        def remote(prompts: list[Prompt], params: SamplingParams) -> list[list[str]]:
-            return [[c.text for c in group] for group in client.generate(prompts, params)]
-
-        return remote, name
-
-    with requires("models"):
-        from transformers.utils import logging as hf_logging
-
-    from reasonloop.models.loading import load_model
-    from reasonloop.rpc.engine import InferenceEngine
-
-    hf_logging.disable_progress_bar()
-    with err.status(f"loading {model}"):
-        engine = InferenceEngine(load_model(model, device=device))
-    resources.callback(engine.close)
-
-    def local(prompts: list[Prompt], params: SamplingParams) -> list[list[str]]:
-        completions = engine.submit(prompts, params).completions()
-        groups: list[list[str]] = [[] for _ in prompts]
-        for c in completions:
-            groups[c.prompt_index].append(c.text)
-        return groups
-
-    return local, model
+    elif out_path is not None:
+        report.reports[0].write(out_path)
+        err.print(f"report: {out_path}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from reasonloop.atomic import write_atomic
 from reasonloop.benchmarks import BenchmarkTask, GradeResult, TaskSource
 from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
@@ -61,6 +63,19 @@ class EvalReport:
 
     def write(self, path: str | Path) -> None:
         write_json(path, self.to_json())
+
+    def table(self) -> Table:
+        """One row per pass@k and one for the mean score: mean and 95% CI."""
+        table = Table(title=f"{self.model} on {self.benchmark} ({len(self.tasks)} tasks)")
+        for name in ("metric", "mean", "95% CI"):
+            table.add_column(name)
+        rows = [
+            *((f"pass@{k}", ci) for k, ci in self.pass_at_k.items()),
+            ("mean score", self.mean_score),
+        ]
+        for name, ci in rows:
+            table.add_row(name, f"{ci.mean:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]")
+        return table
 
 
 def grade_samples(
