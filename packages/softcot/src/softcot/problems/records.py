@@ -6,29 +6,28 @@ understood); `reference_answer` takes the final answer out of the solution.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from reasonloop.jsonl import read_jsonl
 from reasonloop.limits import MAX_PROMPT_CHARS
-from reasonloop.rewards.extraction import extract_boxed
+from reasonloop.rewards.extraction import final_answer_or_text
 from softcot.prompts import MathProblem
 
-_GSM8K_MARKER = "####"
+# A number with thousands separators (GSM8K writes `#### 1,234`): stored without them.
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
 def reference_answer(answer: str) -> str:
-    """The final answer of a reference solution.
-
-    GSM8K: what follows `####` (thousands commas dropped); MATH: the content of the last
-    `\\boxed{...}` or `\\fbox{...}`, as core's `extract_boxed` reads it (nested and escaped
-    braces kept, in linear time); anything else: the whole text, stripped.
+    """The final answer of a reference solution, as core's `final_answer_or_text` reads a
+    completion's (the last `\\boxed{...}`/`\\fbox{...}` with nested and escaped braces kept,
+    else a GSM8K `#### answer` line, else an `Answer:` line, else the whole text; in linear
+    time), with a number's thousands commas dropped.
     """
-    if _GSM8K_MARKER in answer:
-        return answer.rsplit(_GSM8K_MARKER, 1)[1].strip().replace(",", "")
-    boxed = extract_boxed(answer)
-    return boxed if boxed is not None else answer.strip()
+    final = final_answer_or_text(answer)
+    return final.replace(",", "") if _THOUSANDS.fullmatch(final) else final
 
 
 # A record to read a problem from: (where it is, for errors; its default id; its fields).
