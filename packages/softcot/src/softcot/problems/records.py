@@ -13,7 +13,7 @@ from typing import Any
 
 from reasonloop.jsonl import read_jsonl
 from reasonloop.limits import MAX_PROMPT_CHARS
-from reasonloop.rewards.extraction import final_answer_or_text
+from reasonloop.rewards.extraction import extract_final_answer
 from softcot.prompts import MathProblem
 
 # A number with thousands separators (GSM8K writes `#### 1,234`): stored without them.
@@ -21,12 +21,15 @@ _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
 def reference_answer(answer: str) -> str:
-    """The final answer of a reference solution, as core's `final_answer_or_text` reads a
+    """The final answer of a reference solution, as core's `extract_final_answer` reads a
     completion's (the last `\\boxed{...}`/`\\fbox{...}` with nested and escaped braces kept,
-    else a GSM8K `#### answer` line, else an `Answer:` line, else the whole text; in linear
-    time), with a number's thousands commas dropped.
+    else a GSM8K `#### answer` line, else an `Answer:` line; in linear time), with a number's
+    thousands commas dropped. A solution stating none is its own answer, stripped, unless it
+    has a `####` marker with nothing after it: then the answer is empty.
     """
-    final = final_answer_or_text(answer)
+    final = extract_final_answer(answer)
+    if final is None:
+        return "" if "####" in answer else answer.strip()
     return final.replace(",", "") if _THOUSANDS.fullmatch(final) else final
 
 
