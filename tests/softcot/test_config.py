@@ -62,6 +62,6 @@ def test_missing_config_and_dataset_files(tmp_path: Path) -> None:
     bad_data = tmp_path / "data.toml"
     bad_data.write_text(f"[data]\ntrain = '{tmp_path / 'missing.jsonl'}'\n")
     result = CliRunner().invoke(
-        app, ["train", "--config", str(bad_data), "--out", str(tmp_path / "run")]
+        app, ["train", "--config", str(bad_data), "--run-dir", str(tmp_path / "run")]
     )
     assert result.exit_code == 2 and "missing.jsonl" in result.output

@@ -18,7 +18,9 @@ from softcot.cli import app
 
 
 def train(config: Path, out: Path, *flags: str):
-    return CliRunner().invoke(app, ["train", "--config", str(config), "--out", str(out), *flags])
+    return CliRunner().invoke(
+        app, ["train", "--config", str(config), "--run-dir", str(out), *flags]
+    )
 
 
 def test_resume_after_a_crash_drops_the_torn_line_and_the_leftover(

@@ -42,7 +42,7 @@ def _env() -> dict[str, str]:
 def _train(launcher: list[str], config: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
     command = [*launcher, "-m", "softcot.cli", "train", "--config", str(config)]
     return subprocess.Popen(
-        [*command, "--out", str(out), *extra],
+        [*command, "--run-dir", str(out), *extra],
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -76,8 +76,8 @@ def test_two_processes_train_like_one(tmp_path: Path, tiny_config) -> None:
         *("--dynamo_backend", "no"),
     ]
     single = _train([sys.executable], config, tmp_path / "one")  # runs beside the first launch
-    _finish(_train(two, config, tmp_path / "two", "--steps", "1"))
-    _finish(_train(two, config, tmp_path / "two", "--steps", "2", "--resume"))
+    _finish(_train(two, config, tmp_path / "two", "--iterations", "1"))
+    _finish(_train(two, config, tmp_path / "two", "--iterations", "2", "--resume"))
     _finish(single)
 
     one_log, two_log = read_jsonl(tmp_path / "one" / LOG), read_jsonl(tmp_path / "two" / LOG)

@@ -28,7 +28,7 @@ LINE = re.compile(r"^soft RLOO (\d+)/(\d+) reward ")
 def _start(config: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "softcot.cli", "train", "--config", str(config)]
     return subprocess.Popen(
-        [*command, "--out", str(out), *extra],
+        [*command, "--run-dir", str(out), *extra],
         env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -95,7 +95,7 @@ def test_sigterm_saves_exits_130_and_resume_continues(tmp_path: Path, tiny_confi
     data = json.loads(config.read_text())
     data["checkpoint"] = {"keep_last": 1}
     config.write_text(json.dumps(data))
-    status, lines = _finish(_start(config, run, "--resume", "--steps", str(last + 2)), [])
+    status, lines = _finish(_start(config, run, "--resume", "--iterations", str(last + 2)), [])
     assert status == 0, lines
     assert _logged(run) == list(range(1, last + 3))
     assert _steps(lines) == [last + 1, last + 2]

@@ -31,7 +31,9 @@ PROMPTS = ["The soft tokens paper trains", "12 + 30 = ", "Question: 7 * 6?"]
 def test_vllm_greedy_equals_reasonloop_serve(tmp_path: Path, tiny_config) -> None:
     Trainer(tiny_config(steps=2), tmp_path / "run", reward=FormatReward("[a-m]")).train()
     export = tmp_path / "export"
-    result = CliRunner().invoke(app, ["export", str(tmp_path / "run"), "--out", str(export)])
+    result = CliRunner().invoke(
+        app, ["export", "--run-dir", str(tmp_path / "run"), "--out", str(export)]
+    )
     assert result.exit_code == 0, result.output
 
     engine = InferenceEngine(load_model(str(export), device="cpu"))

@@ -2,14 +2,13 @@
 
 Heavy imports (torch, transformers) happen inside the commands so that `--help` is instant.
 Expected failures (a bad spec, a bad parameter, a missing file) print one readable line and
-exit with status 2. What a resumed run recovers from a crash (the `reasonloop.recovery` log: a
-torn log line dropped, leftovers removed) prints as one `note:` line each, in every method's CLI.
+exit with status 2 (reasonloop.cli_options: the grammar and the error style every reasonloop
+CLI shares).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import time
@@ -56,19 +55,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 add_version_option(app, "reasonloop-core")
-
-
-class _Notes(logging.Handler):
-    """Log records as `note: MESSAGE` lines on stderr (the console finds the current one)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        line = " ".join(record.getMessage().split("\n"))
-        err.print(f"[yellow]note:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
-
-
-_recovery = logging.getLogger("reasonloop.recovery")
-_recovery.addHandler(_Notes(logging.INFO))
-_recovery.propagate = False  # printed once, whatever handlers the root logger has
 
 DEFAULT_PROMPT = "A shop sells pens at 3 dollars each. How much do 7 pens cost? Answer briefly."
 

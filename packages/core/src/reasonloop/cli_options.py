@@ -7,10 +7,13 @@ the consoles, the one-line `error:` exit 2, `--version`, `--set` and the depreca
 
 Checks run while the command line is parsed, before any work: a bad address or device is one
 `error: --OPTION: ...` line and exit status 2, not a DNS error after minutes of planning.
+What a resumed run recovers from a crash (the `reasonloop.recovery` log: a torn log line
+dropped, leftovers removed) prints as one `note:` line each, in every CLI that imports this.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from importlib import metadata
@@ -30,6 +33,19 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True)
+
+
+class _Notes(logging.Handler):
+    """Log records as `note: MESSAGE` lines on stderr (the console finds the current one)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = " ".join(record.getMessage().split("\n"))
+        err.print(f"[yellow]note:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+_recovery = logging.getLogger("reasonloop.recovery")
+_recovery.addHandler(_Notes(logging.INFO))
+_recovery.propagate = False  # printed once, whatever handlers the root logger has
 
 
 def fail(message: str) -> typer.Exit:
