@@ -23,7 +23,10 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import torch
+from reasonloop.extras import requires
+
+with requires("models"):
+    import torch
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [heads, length, dim]
 
