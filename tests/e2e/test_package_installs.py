@@ -1,7 +1,8 @@
 """Every distribution builds (sdist, then the wheel from the sdist) and installs with pip into a
 fresh virtual environment next to the core alone; its CLI answers `--help` and runs one real
-command offline. The wheels carry complete metadata, and a method depends on the core, never
-on another method.
+command offline. The wheels carry complete metadata, and a method depends on the core (with the
+extras it uses), never on another method. The core without extras is a client and Benchmark
+server without torch: it installs none, serves tasks and grades over gRPC.
 
 pip installs our wheels from a folder with no index at all, so it accepts a wheel only when every
 requirement the wheel declares is already met. uv puts the third-party requirements there first
@@ -16,8 +17,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable
 from email import message_from_bytes
@@ -25,6 +28,8 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = "https://github.com/reasonloop/reasonloop"
@@ -44,6 +49,37 @@ CLASSIFIERS = {
     "Programming Language :: Python :: 3.12",
     "Topic :: Scientific/Engineering :: Artificial Intelligence",
 }
+# What the base install of the core must not pull in (each comes with an extra).
+HEAVY = {
+    "torch",
+    "transformers",
+    "peft",
+    "safetensors",
+    "gguf",
+    "xgrammar",
+    "math-verify",
+    "matplotlib",
+    "fastapi",
+    "uvicorn",
+}
+# Two tasks with exact answers, for the core's `serve-benchmark --grader exact`.
+EXACT_TASKS = [
+    {"id": "capital", "prompt": "The capital of France?", "answer": "Paris"},
+    {"id": "sum", "prompt": "2 + 3 = ?", "answer": "5"},
+]
+# Runs in the base install: a client of the Benchmark service, and what it imported.
+BENCHMARK_CLIENT = """
+import json, sys
+from reasonloop.rpc import BenchmarkClient
+with BenchmarkClient(sys.argv[1]) as client:
+    tasks = client.tasks()
+    grades = client.grade([("capital", "Paris"), ("sum", "6")])
+print(json.dumps({
+    "tasks": [task.id for task in tasks],
+    "scores": [grade.score for grade in grades],
+    "heavy_imported": sorted({"torch", "transformers"} & set(sys.modules)),
+}))
+"""
 # A tiny softcot run: random-init model, two RLOO steps on built-in problems (seconds).
 SOFTCOT_TOY_CONFIG = """
 [model]
@@ -162,19 +198,46 @@ def test_methods_depend_on_the_core_alone(dist: str, wheels: dict[str, Path]) ->
     assert ours == (set() if dist == CORE else {CORE})
 
 
+def test_the_core_keeps_the_heavy_stacks_in_extras(wheels: dict[str, Path]) -> None:
+    base = {canonicalize_name(Requirement(r).name) for r in _third_party(wheels, [CORE])}
+    assert "grpcio" in base and "protobuf" in base and "pydantic" in base
+    assert not base & HEAVY
+    models = {Requirement(r).name for r in _third_party(wheels, [f"{CORE}[models]"])}
+    assert {"torch", "transformers", "peft"} <= models
+
+
+def _third_party(wheels: dict[str, Path], dists: list[str]) -> list[str]:
+    """What `dists` ("name" or "name[extra,...]") require outside this workspace, following the
+    extras they ask of our own distributions (softcot's `reasonloop-core[models,...]`) through
+    the wheels' metadata, as pip would."""
+    todo, seen, found = [Requirement(d) for d in dists], set(), []
+    while todo:
+        wanted = todo.pop()
+        for extra in ["", *sorted(wanted.extras)]:
+            if (wanted.name, extra) in seen:
+                continue
+            seen.add((wanted.name, extra))
+            for line in _metadata(wheels[wanted.name]).get_all("Requires-Dist") or []:
+                requirement = Requirement(line)
+                if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
+                    continue
+                if requirement.name.startswith("reasonloop"):
+                    todo.append(requirement)
+                else:
+                    requirement.marker = None  # evaluated here; an `extra ==` would hide it
+                    found.append(str(requirement))
+    return found
+
+
 def _fresh_environment(root: Path, wheels: dict[str, Path], dists: list[str]) -> Path:
-    """A new venv holding `dists`, installed by pip from the wheels alone; returns its bin/."""
+    """A new venv holding `dists` (names, with extras if any), installed by pip from the wheels
+    alone; returns its bin/."""
     uv = _uv()
     venv = root / "venv"
     _run([uv, "venv", "--no-config", "--seed", "--quiet", "--python", sys.executable, venv],
          timeout=120, cwd=root)  # fmt: skip
     python = venv / "bin" / "python"
-    declared = [
-        requirement
-        for dist in dists
-        for requirement in _metadata(wheels[dist]).get_all("Requires-Dist")
-        if not requirement.startswith("reasonloop") and "extra ==" not in requirement
-    ]
+    declared = _third_party(wheels, dists)
     pins = root / "workspace-versions.txt"
     pins.write_text(
         "".join(
@@ -191,7 +254,8 @@ def _fresh_environment(root: Path, wheels: dict[str, Path], dists: list[str]) ->
          timeout=600, cwd=root)  # fmt: skip
     _run([*pip, "check"], timeout=300, cwd=root)
     listed = json.loads(_run([*pip, "list", "--format=json"], timeout=300, cwd=root))
-    assert {p["name"] for p in listed if p["name"].startswith("reasonloop")} == set(dists)
+    ours = {p["name"] for p in listed if p["name"].startswith("reasonloop")}
+    assert ours == {Requirement(d).name for d in dists}
     return venv / "bin"
 
 
@@ -257,10 +321,59 @@ REAL_COMMANDS: dict[str, Callable[[Path, Path, dict[str, str]], None]] = {
 def test_installs_alone_with_pip_and_its_cli_runs(
     dist: str, wheels: dict[str, Path], tmp_path: Path
 ) -> None:
-    dists = [CORE] if dist == CORE else [CORE, dist]
+    dists = [f"{CORE}[models]"] if dist == CORE else [CORE, dist]  # core: generate needs models
     bin_dir = _fresh_environment(tmp_path, wheels, dists)
     env = _offline_env(bin_dir, tmp_path)
     cli = bin_dir / CLIS[dist]
     usage = _run([cli, "--help"], timeout=120, cwd=tmp_path, env=env)
     assert f"Usage: {CLIS[dist]}" in usage
     REAL_COMMANDS[dist](bin_dir, tmp_path, env)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_base_core_serves_and_grades_without_torch(
+    wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    bin_dir = _fresh_environment(tmp_path, wheels, [CORE])
+    env = _offline_env(bin_dir, tmp_path)
+    pip_list = [bin_dir / "python", "-m", "pip", "--disable-pip-version-check", "list"]
+    listed = json.loads(_run([*pip_list, "--format=json"], timeout=300, cwd=tmp_path, env=env))
+    installed = {canonicalize_name(p["name"]) for p in listed}
+    assert "grpcio" in installed
+    assert not installed & HEAVY, f"the base install holds {sorted(installed & HEAVY)}"
+
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps(task) + "\n" for task in EXACT_TASKS))
+    port = _free_port()
+    server = subprocess.Popen(
+        [bin_dir / "reasonloop", "serve-benchmark", "--tasks", tasks, "--grader", "exact",
+         "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        client = [bin_dir / "python", "-c", BENCHMARK_CLIENT, f"127.0.0.1:{port}"]
+        deadline = time.monotonic() + 120
+        while True:  # the server is ready once a client gets an answer
+            done = subprocess.run(client, capture_output=True, text=True, timeout=120, env=env)
+            if done.returncode == 0 or time.monotonic() > deadline or server.poll() is not None:
+                break
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=60)[0]
+    assert done.returncode == 0, f"client: {done.stderr}\nserver: {output}"
+    report = json.loads(done.stdout)
+    assert report == {"tasks": ["capital", "sum"], "scores": [1.0, 0.0], "heavy_imported": []}
+
+    # what needs an extra says which, in one line, and the light commands still run
+    generate = [bin_dir / "reasonloop", "generate", "--model", "tiny-llama", "--prompt", "hi"]
+    failed = subprocess.run(generate, capture_output=True, text=True, timeout=120, env=env)
+    assert failed.returncode != 0
+    assert "pip install 'reasonloop-core[models]'" in failed.stderr.strip().splitlines()[-1]
+    assert "tiny-llama" in _run([bin_dir / "reasonloop", "models"], timeout=120, env=env)
