@@ -65,7 +65,11 @@ class LaunchConfig(ConfigSection):
             values = [getattr(s, kind) for s in servers]
             repeated = sorted({v for v in values if values.count(v) > 1})
             if repeated:
-                raise PydanticCustomError("distinct", f"two servers have the {kind} {repeated[0]}")
+                raise PydanticCustomError(
+                    "distinct",
+                    "two servers have the {kind} {value}",
+                    {"kind": kind, "value": repeated[0]},
+                )
         return servers
 
 
@@ -150,7 +154,7 @@ class _Server:
     def serving(self) -> bool:
         metadata = (("authorization", f"Bearer {self.spec.auth_token}"),)
         try:
-            response = self._health.Check(
+            response = self._health.Check(  # pyright: ignore[reportAttributeAccessIssue]
                 health_pb2.HealthCheckRequest(service=""),
                 timeout=1.0,
                 metadata=metadata if self.spec.auth_token else None,

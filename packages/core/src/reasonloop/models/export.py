@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from reasonloop.atomic import new_file_mode
 
@@ -47,11 +47,11 @@ def merge_and_export(
     """
     out_dir = Path(out_dir)
     is_peft = hasattr(model, "merge_and_unload")
-    plain = copy.deepcopy(model).merge_and_unload() if is_peft else model
+    plain = cast(Any, copy.deepcopy(model)).merge_and_unload() if is_peft else model
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
         staging = Path(tmp) / "checkpoint"
-        plain.save_pretrained(staging)
+        plain.save_pretrained(str(staging))
         _rewrite_json(staging / "config.json", portable_model_config)
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)

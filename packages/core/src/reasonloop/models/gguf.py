@@ -67,7 +67,7 @@ def _convert(gguf_path: Path, out_dir: Path) -> None:
     # checkpoint is a plain one, and rebuild the model class from the clean config.
     config = quantized.config
     if hasattr(config, "quantization_config"):
-        del config.quantization_config
+        delattr(config, "quantization_config")
     plain = AutoModelForCausalLM.from_config(config)
     plain.load_state_dict(quantized.state_dict())
     plain.generation_config = quantized.generation_config

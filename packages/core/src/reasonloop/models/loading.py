@@ -81,7 +81,8 @@ def load_model(
         model, tokenizer = _load_pretrained(spec, source)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = model.to(device=device, dtype=dtype).eval()
+    # transformers types `to` through a decorator pyright cannot follow
+    model = model.to(device=device, dtype=dtype).eval()  # pyright: ignore[reportCallIssue]
     metadata = {
         "spec": spec,
         "source": source,

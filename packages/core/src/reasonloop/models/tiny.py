@@ -7,6 +7,8 @@ costs next to nothing.
 
 from __future__ import annotations
 
+from typing import cast
+
 from reasonloop.extras import requires
 
 with requires("models"):
@@ -63,9 +65,9 @@ def tiny_llama(name: str, *, seed: int = 0) -> tuple[LlamaForCausalLM, PreTraine
         # A wider init than the usual 0.02 gives peaked next-token distributions, so
         # greedy choices are not decided by float noise.
         initializer_range=0.2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=cast(int, tokenizer.bos_token_id),
+        eos_token_id=cast(int, tokenizer.eos_token_id),
+        pad_token_id=cast(int, tokenizer.pad_token_id),
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

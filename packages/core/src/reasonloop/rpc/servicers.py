@@ -71,4 +71,5 @@ def add_servicer(server: grpc.Server, service: ServiceDescriptor, servicer: obje
             request_deserializer=_parser(request),
             response_serializer=response.SerializeToString,
         )
-    server.add_registered_method_handlers(service.full_name, handlers)
+    # grpcio >= 1.62 has it; its type stubs do not
+    server.add_registered_method_handlers(service.full_name, handlers)  # pyright: ignore[reportAttributeAccessIssue]

@@ -171,14 +171,14 @@ def _number(name: str, value: object, low: float, high: float) -> None:
         raise ValueError(f"{name} must be a number, not {shown(value)}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}")
-    if not low <= value <= high:
+    if not low <= float(value) <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], got {shown(value)}")
 
 
 def _integer(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise ValueError(f"{name} must be an integer, not {shown(value)}")
-    if not low <= value <= high:
+    if not low <= int(value) <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], got {shown(value)}")
 
 

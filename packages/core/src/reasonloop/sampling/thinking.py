@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from reasonloop.extras import requires
 
@@ -45,7 +46,7 @@ def embedding_matrix(model: PreTrainedModel) -> torch.Tensor:
     """
     embeddings = model.get_input_embeddings()
     scale = getattr(embeddings, "embed_scale", None)
-    weight = embeddings.weight
+    weight = cast(torch.Tensor, embeddings.weight)
     return weight if scale is None else weight * scale
 
 

@@ -33,7 +33,7 @@ _RETRIES = 3  # restarts of a lost actor, and retries of the chunk it was runnin
 def import_ray() -> Any:
     """The `ray` module, or ValueError saying how to install it."""
     try:
-        import ray
+        import ray  # pyright: ignore[reportMissingImports] (the optional [ray] extra)
     except ImportError:
         raise ValueError(INSTALL_HINT) from None
     return ray
