@@ -112,7 +112,8 @@ class GrammarCompilerCache:
         return self._compile_isolated(grammar, self.time_limit_s)
 
     def _compile_isolated(self, grammar: Grammar, time_limit_s: float) -> xgr.CompiledGrammar:
-        import xgrammar as xgr
+        with requires("grammar"):
+            import xgrammar as xgr
 
         job = (self._info_json(), grammar.kind, grammar.text)
         (outcome,) = _worker(time_limit_s).map([job])
@@ -162,7 +163,8 @@ class RowGrammars:
     """The matchers of the constrained rows of a batch."""
 
     def __init__(self, compiled: list[xgr.CompiledGrammar | None], vocab_size: int) -> None:
-        import xgrammar as xgr
+        with requires("grammar"):
+            import xgrammar as xgr
 
         self._xgr = xgr
         self.matchers = [None if c is None else xgr.GrammarMatcher(c) for c in compiled]
