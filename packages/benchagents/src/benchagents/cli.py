@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from reasonloop.addresses import is_remote
 from reasonloop.cli_options import (
     BENCHMARK_PORTS,
     ClientAuthOption,
@@ -112,7 +113,7 @@ def _llm_specs(option: str) -> Any:
         for item, spec in zip(items, specs, strict=True):
             if spec != item:
                 warn(f"{option} {item}: grpc:HOST:PORT is deprecated; use {spec}")
-            if spec.startswith("grpc:"):
+            if is_remote(spec):
                 check_address(option, spec)
         return specs[0] if isinstance(value, str) else specs if value is not None else None
 

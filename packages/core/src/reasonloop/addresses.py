@@ -24,10 +24,10 @@ class AddressError(ValueError):
 
 
 def is_remote(spec: str) -> bool:
-    """Whether `spec` names a gRPC endpoint rather than a model, file or built-in name
-    (any `grpc:` prefix counts, so a malformed address is refused instead of being read as a
-    model spec)."""
-    return spec.startswith(LEGACY_GRPC_PREFIX)
+    """Whether `spec` means an endpoint rather than a model, file or built-in name: any
+    `grpc:` prefix or `SCHEME://` counts, so a malformed address is refused as an address
+    instead of being looked for as a file or a model."""
+    return spec.startswith(LEGACY_GRPC_PREFIX) or "://" in spec
 
 
 def parse_grpc_address(text: str) -> list[str]:
