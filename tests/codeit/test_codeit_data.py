@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from codeit.data import ArcTask, Example, load_tasks, task_from_json, task_to_json
+from codeit.data import ArcTask, Example, load_tasks, task_from_json
 from codeit.grid import grid_from_text, grid_to_text, to_grid
 
 TASK = {
@@ -79,10 +79,10 @@ def test_unknown_source_and_empty_directory(tmp_path) -> None:
         load_tasks(str(tmp_path))
 
 
-def test_json_round_trip_and_hashable() -> None:
+def test_from_json_and_hashable() -> None:
     task = task_from_json("t", TASK)
-    assert task_to_json(task) == TASK
-    assert task_from_json("t", task_to_json(task)) == task
+    assert task.train == (Example(((0, 1), (1, 0)), ((1, 0), (0, 1))),)
+    assert task.test == (Example(((2,),), ((3,),)),)
     assert isinstance(task, ArcTask) and len({task, task_from_json("t", TASK)}) == 1
     with pytest.raises(AttributeError):
         task.id = "u"  # type: ignore[misc]

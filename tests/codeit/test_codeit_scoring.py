@@ -11,9 +11,7 @@ from codeit.scoring import (
     CumulativeScore,
     demo_score,
     program_length,
-    rank_programs,
     solves_tests,
-    task_solved,
 )
 
 A, B, C = ((1, 0),), ((0, 1),), ((2, 2),)
@@ -51,18 +49,26 @@ def test_program_length_counts_statements_then_characters() -> None:
 
 
 def test_rank_by_demo_score_then_shorter() -> None:
-    ranked = rank_programs([(THREE, 1.0), (TWO_LONGER, 0.5), (ONE, 0.5), (TWO, 0.5), (ONE, 0.0)])
-    assert ranked == [(THREE, 1.0), (ONE, 0.5), (TWO, 0.5), (TWO_LONGER, 0.5)]
-    # Equal score and statement count: the shorter text first; input order does not matter.
-    assert rank_programs([(TWO_LONGER, 0.5), (TWO, 0.5)]) == [(TWO, 0.5), (TWO_LONGER, 0.5)]
-    assert rank_programs([]) == []
+    score = CumulativeScore(["t1"])
+    for program, demos in [(THREE, 1.0), (TWO_LONGER, 0.5), (ONE, 0.5), (TWO, 0.5), (ONE, 0.0)]:
+        score.add("t1", program, demos, test_correct=False)
+    # Equal score and statement count: the shorter text first; TWO_LONGER is fourth, dropped.
+    assert [(c.program, c.demo_score) for c in score.top("t1")] == [
+        (THREE, 1.0),
+        (ONE, 0.5),
+        (TWO, 0.5),
+    ]
 
 
 def test_only_the_top_three_count() -> None:
-    right, wrong = [B, C], [A, A]
-    assert task_solved(TASK, [wrong, wrong, right])
-    assert not task_solved(TASK, [wrong, wrong, wrong, right])  # a 4th-ranked correct program
-    assert not task_solved(TASK, [])
+    score = CumulativeScore(["t1"])
+    for program in (ONE, TWO, THREE):
+        score.add("t1", program, 2 / 3, test_correct=False)
+    four = "x1 = hmirror(I)\nx2 = vmirror(x1)\nx3 = hmirror(x2)\nO = vmirror(x3)\n"
+    score.add("t1", four, 2 / 3, test_correct=True)  # ranked fourth: does not count
+    assert not score.solved("t1")
+    score.add("t1", four, 1.0, test_correct=True)  # now first
+    assert score.solved("t1") and score.top("t1")[0].program == four
 
 
 def test_cumulative_score_keeps_the_best_three_across_iterations() -> None:

@@ -60,18 +60,6 @@ def task_from_json(task_id: str, obj: object) -> ArcTask:
     return ArcTask(task_id, _examples(task_id, obj, "train"), _examples(task_id, obj, "test"))
 
 
-def task_to_json(task: ArcTask) -> dict:
-    """The ARC JSON layout of a task (the id is the file name, not part of the object)."""
-
-    def pairs(examples: tuple[Example, ...]) -> list[dict]:
-        return [
-            {"input": [list(r) for r in e.input], "output": [list(r) for r in e.output]}
-            for e in examples
-        ]
-
-    return {"train": pairs(task.train), "test": pairs(task.test)}
-
-
 def _load_file(path: Path) -> ArcTask:
     obj = read_json(path, max_bytes=MAX_TASK_BYTES)  # errors name the file and the line
     try:

@@ -33,7 +33,6 @@ from typing import Any, Literal, get_args
 
 from codeit.data import Example
 from codeit.grid import to_grid
-from reasonloop.atomic import write_atomic
 from reasonloop.jsonl import read_jsonl
 
 Source = Literal["mutation", "policy", "relabel"]
@@ -246,10 +245,6 @@ class ReplayBuffer:
     def dumps(self) -> str:
         """JSONL text, one entry a line (what a checkpoint's extra file holds)."""
         return "".join(json.dumps(e.to_json(), separators=(",", ":")) + "\n" for e in self)
-
-    def to_jsonl(self, path: str | Path) -> None:
-        """Write the buffer atomically: a crash mid-write leaves the previous file intact."""
-        write_atomic(path, self.dumps())
 
     @classmethod
     def from_jsonl(cls, path: str | Path, *, epsilon: float = DEFAULT_EPSILON) -> ReplayBuffer:

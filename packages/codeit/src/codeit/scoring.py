@@ -55,23 +55,6 @@ def rank_key(program: str, score: float) -> tuple[float, int, int, str]:
     return -score, statements, chars, program
 
 
-def rank_programs(candidates: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
-    """(program, demo score) pairs, best first; a program listed twice keeps its best score."""
-    best: dict[str, float] = {}
-    for program, score in candidates:
-        best[program] = max(score, best.get(program, score))
-    return sorted(best.items(), key=lambda item: rank_key(*item))
-
-
-def task_solved(task: ArcTask, ranked_test_outputs: Sequence[Sequence[Output]]) -> bool:
-    """Solved if any of the first three ranked programs got all of `task`'s test outputs right.
-
-    `ranked_test_outputs[i]` holds the test outputs of the i-th program of `rank_programs`;
-    programs ranked below the third do not count, however right they are.
-    """
-    return any(solves_tests(task, outputs) for outputs in ranked_test_outputs[:TOP_K])
-
-
 @dataclass(frozen=True)
 class Candidate:
     program: str
