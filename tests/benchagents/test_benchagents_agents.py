@@ -29,7 +29,7 @@ from benchagents.domains.described import (
     trial,
     write_draft,
 )
-from benchagents.llm import LocalBackend
+from benchagents.llm.local import LocalBackend
 
 DRAFT = Path(__file__).with_name("drafts") / "addition"  # hand-written, as if by an LLM
 GENERATOR = (DRAFT / "generator.py").read_text()

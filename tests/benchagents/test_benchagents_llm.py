@@ -11,12 +11,12 @@ from benchagents.llm import (
     BackendError,
     Endpoints,
     GenerationOptions,
-    GrpcBackend,
-    LocalBackend,
-    OpenAIBackend,
     StructuredOutputError,
     make_backend,
 )
+from benchagents.llm.local import LocalBackend
+from benchagents.llm.openai_api import OpenAIBackend
+from benchagents.llm.served import GrpcBackend
 
 CHAT = [{"role": "user", "content": "Is the sky blue?"}]
 
