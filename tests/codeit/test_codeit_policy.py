@@ -9,6 +9,7 @@ from codeit.policy import Lesson, Policy, task_prompt
 from codeit.program import parse
 from codeit.seeds import SEED_PROGRAMS
 from codeit.targets import fits
+from reasonloop.configfile import ModelSection
 from reasonloop.models.loading import load_model
 
 
@@ -16,9 +17,7 @@ from reasonloop.models.loading import load_model
 def policy() -> Policy:
     return Policy(
         load_model("tiny-llama", seed=0),
-        lora=True,
-        lora_rank=8,
-        lora_alpha=16,
+        model_config=ModelSection(lora_rank=8, lora_alpha=16, lora_top_layers=None),
         learning_rate=1e-2,
         max_grad_norm=1.0,
     )

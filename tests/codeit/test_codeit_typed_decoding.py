@@ -11,6 +11,7 @@ from codeit.program import check_types, parse
 from codeit.seeds import SEED_PROGRAMS
 from codeit.targets import fits
 from codeit.typed_decoding import TypedDecoder, _State
+from reasonloop.configfile import ModelSection
 from reasonloop.models.loading import load_model
 
 
@@ -19,9 +20,7 @@ def policy() -> Policy:
     torch.set_num_threads(1)
     return Policy(
         load_model("tiny-llama", seed=0),
-        lora=True,
-        lora_rank=4,
-        lora_alpha=8,
+        model_config=ModelSection(lora_rank=4, lora_alpha=8, lora_top_layers=None),
         learning_rate=1e-2,
         max_grad_norm=1.0,
     )

@@ -36,7 +36,7 @@ from codeit.replay import ReplayBuffer, ReplayEntry
 from codeit.scoring import CumulativeScore
 from codeit.targets import TaskSplit, split_tasks
 from reasonloop.checkpoint import load_state, restore_weights, resume_checkpoint, save_checkpoint
-from reasonloop.configfile import load_config_file
+from reasonloop.configfile import check_run_config
 from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
 from reasonloop.models.loading import load_model
@@ -104,15 +104,11 @@ class CodeitRun:
         self._check_run_dir(resume)
         self.split = split or split_tasks(config.data, config.train.seed)
         self.runner = runner or ProgramRunner.from_config(config.sandbox)
-        model = config.model
-        loaded = load_model(model.spec, device=device, seed=config.train.seed)
+        loaded = load_model(config.model.spec, device=device, seed=config.train.seed)
         torch.manual_seed(config.train.seed)  # the adapter's init: same seed, same adapter
         self.policy = Policy(
             loaded,
-            lora=model.lora,
-            lora_rank=model.lora_rank,
-            lora_alpha=model.lora_alpha,
-            lora_top_layers=model.lora_top_layers,
+            model_config=config.model,
             learning_rate=config.train.learning_rate,
             max_grad_norm=config.train.max_grad_norm,
         )
@@ -125,13 +121,7 @@ class CodeitRun:
 
     def _check_run_dir(self, resume: bool) -> None:
         config_path = self.run_dir / CONFIG_FILE
-        if config_path.is_file():
-            saved = load_config_file(config_path, CodeitConfig)  # one line if it is damaged
-            if not resume:
-                raise ValueError(f"{self.run_dir} already holds a run; pass --resume to go on")
-            # checkpoint.keep_last may change on resume
-            if saved.model_copy(update={"checkpoint": self.config.checkpoint}) != self.config:
-                raise ValueError(f"{self.run_dir} was started with another config")
+        check_run_config(config_path, self.config, resume=resume)  # checkpoint may change
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config_path.write_text(self.config.model_dump_json(indent=2))
 

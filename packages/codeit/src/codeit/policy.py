@@ -18,8 +18,9 @@ import torch
 from codeit.data import Example
 from codeit.grid import grid_to_sparse_text, grid_to_text
 from codeit.typed_decoding import TypedDecoder
+from reasonloop.configfile import ModelSection
 from reasonloop.models.loading import LoadedModel
-from reasonloop.models.lora import attach_lora
+from reasonloop.models.lora import with_lora
 from reasonloop.sampling import SamplingParams
 from reasonloop.sampling.decoder import Sampler
 
@@ -78,19 +79,13 @@ class Policy:
         self,
         loaded: LoadedModel,
         *,
-        lora: bool,
-        lora_rank: int,
-        lora_alpha: int,
-        lora_top_layers: int | None = None,
+        model_config: ModelSection,
         learning_rate: float,
         max_grad_norm: float,
     ) -> None:
+        """`model_config` says whether and how LoRA adapters go on `loaded.model`."""
         self.loaded = loaded
-        self.lora = lora
-        model = loaded.model
-        if lora:
-            model = attach_lora(model, rank=lora_rank, alpha=lora_alpha, top_layers=lora_top_layers)
-        self.model = model
+        self.model = model = with_lora(loaded.model, model_config)
         self.tokenizer = loaded.tokenizer
         self.max_grad_norm = max_grad_norm
         trainable = [p for p in model.parameters() if p.requires_grad]

@@ -79,7 +79,7 @@ def check_run_config(
     if not saved.is_file():
         return
     if not resume:
-        raise ValueError(f"{saved.parent} already holds a run: pass --resume, or another --out")
+        raise ValueError(f"{saved.parent} already holds a run: pass --resume, or another --run-dir")
     before = read_json(saved)
     current = config.model_dump(mode="json")
     if not isinstance(before, dict) or not all(isinstance(v, dict) for v in before.values()):
