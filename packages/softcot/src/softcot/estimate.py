@@ -3,7 +3,7 @@
 `softcot train --dry-run` prints this for a config without loading weights or data, so a
 paper-scale config can be checked on a laptop before it is sent to GPUs. The model is built
 on PyTorch's meta device from its architecture config (exact parameter counts), with the LoRA
-adapters the trainer would attach (`attach_lora`, the same call). The three paper models'
+adapters the trainer would attach (`with_lora`, the same call). The three paper models'
 architectures are kept here (the values of their config.json on the hub), so their configs
 are checked offline too.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from reasonloop.models.loading import load_model_config
-from reasonloop.models.lora import attach_lora
+from reasonloop.models.lora import with_lora
 from softcot.config import RunConfig
 from softcot.prompts import ANSWER_MARKER
 
@@ -112,14 +112,9 @@ def architecture(config: RunConfig) -> Architecture:
         model = AutoModelForCausalLM.from_config(hf_config)
     parameters = sum(p.numel() for p in model.parameters())
     layers = hf_config.num_hidden_layers
+    model = with_lora(model, config.model)
     adapted = layers
     if config.model.lora:
-        model = attach_lora(
-            model,
-            rank=config.model.lora_rank,
-            alpha=config.model.lora_alpha,
-            top_layers=config.model.lora_top_layers,
-        )
         adapted = min(layers, config.model.lora_top_layers or layers)
     heads = hf_config.num_attention_heads
     head_dim = getattr(hf_config, "head_dim", None) or hf_config.hidden_size // heads

@@ -25,7 +25,6 @@ decides the step.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -46,13 +45,14 @@ from reasonloop.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
+from reasonloop.configfile import check_run_config
 from reasonloop.evaluate import grade_samples
 from reasonloop.hashing import stable_hash
 from reasonloop.interrupt import stop_on_signals
 from reasonloop.jsonl import read_json, recover_jsonl
 from reasonloop.metrics import JsonlLogger
 from reasonloop.models.loading import LoadedModel, load_model
-from reasonloop.models.lora import attach_lora
+from reasonloop.models.lora import with_lora
 from reasonloop.rewards import FormatReward, MathAnswerReward, Reward
 from reasonloop.rewards.extraction import extract_final_answer
 from reasonloop.rpc import BenchmarkClient
@@ -231,21 +231,12 @@ class Trainer:
     def _check_run_dir(self, resume: bool) -> None:
         """A run directory belongs to one config; only `train.steps` may grow on resume."""
         saved = self.run_dir / CONFIG_FILE
-        current = self.config.model_dump()
-        if saved.is_file():
-            if not resume:
-                raise ValueError(
-                    f"{self.run_dir} already holds a run: pass --resume, or another --run-dir"
-                )
-            before = read_json(saved)
-            before["train"]["steps"] = current["train"]["steps"]
-            before["checkpoint"] = current["checkpoint"]  # older runs lack it; it may change
-            if before != current:
-                raise ValueError(f"{self.run_dir} was started with another config")
+        may_change = ("train.steps", "checkpoint")
+        check_run_config(saved, self.config, resume=resume, may_change=may_change)
         self.accelerator.wait_for_everyone()  # all checked before the main process writes
         if self.accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(current, indent=2))
+            saved.write_text(self.config.model_dump_json(indent=2))
 
     def _load_policy(self) -> LoadedModel:
         model_config = self.config.model
@@ -262,13 +253,7 @@ class Trainer:
                 'use model.dtype = "float32" with model.mixed_precision = "bf16"',
                 stacklevel=2,
             )
-        if model_config.lora:
-            loaded.model = attach_lora(
-                loaded.model,
-                rank=model_config.lora_rank,
-                alpha=model_config.lora_alpha,
-                top_layers=model_config.lora_top_layers,
-            )
+        loaded.model = with_lora(loaded.model, model_config)
         return loaded
 
     # ---- the loop ---------------------------------------------------------------------
@@ -547,16 +532,8 @@ def load_policy(run_or_model: str | Path, *, device: str | None = None) -> tuple
     if checkpoint is None:
         raise ValueError(f"{run_dir} has no checkpoint yet")
     loaded = load_model(config.model.spec, device=device, seed=config.train.seed)
-    if config.model.lora:
-        model = attach_lora(
-            loaded.model,
-            rank=config.model.lora_rank,
-            alpha=config.model.lora_alpha,
-            top_layers=config.model.lora_top_layers,
-        )
-        restore_weights(model, checkpoint, lora=True)
-        loaded.model = model.merge_and_unload()
-    else:
-        restore_weights(loaded.model, checkpoint, lora=False)
+    model = with_lora(loaded.model, config.model)
+    restore_weights(model, checkpoint, lora=config.model.lora)
+    loaded.model = model.merge_and_unload() if config.model.lora else model
     loaded.model.eval()
     return config.thinking.mode, loaded
