@@ -37,11 +37,11 @@ from reasonloop.cli_options import (
     add_version_option,
     err,
     fail,
+    needs_extra,
     out,
     remote_option,
     server_options,
 )
-from reasonloop.extras import requires
 
 if TYPE_CHECKING:
     from reasonloop.eval_matrix import MatrixBenchmark, MatrixModel
@@ -117,7 +117,7 @@ def generate(
     device: DeviceOption = None,
 ) -> None:
     """Generate an answer, streamed to the terminal (thinking shown dimmed)."""
-    with requires("models"):
+    with needs_extra("models"):
         from transformers.utils import logging as hf_logging
 
     from reasonloop.models import ModelSpecError
@@ -249,7 +249,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve a model over gRPC (Inference service), batching concurrent requests."""
-    with requires("models"):
+    with needs_extra("models"):
         from transformers.utils import logging as hf_logging
 
     from reasonloop.models import ModelSpecError

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +27,7 @@ from rich.markup import escape
 
 from reasonloop.addresses import AddressError, is_remote, parse_grpc_address
 from reasonloop.configfile import parse_settings, with_settings
+from reasonloop.extras import Extra, MissingExtraError, requires
 
 if TYPE_CHECKING:
     from reasonloop.configfile import Config
@@ -54,6 +56,17 @@ def fail(message: str) -> typer.Exit:
     line = " ".join(message.split("\n"))
     err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True, emoji=False)
     return typer.Exit(code=2)
+
+
+@contextmanager
+def needs_extra(extra: Extra) -> Iterator[None]:
+    """`reasonloop.extras.requires` in a command: a missing extra is the one `error:` line naming
+    the pip command, exit 2, not a traceback."""
+    try:
+        with requires(extra):
+            yield
+    except MissingExtraError as error:
+        raise fail(str(error)) from None
 
 
 def warn(message: str) -> None:
