@@ -11,10 +11,12 @@ from reasonloop.metrics import (
     MeanCI,
     _t_quantile,
     curves_figure,
+    draw_heatmap,
     mean_ci,
     mean_pass_at_k,
     pass_at_k,
     plot_curves,
+    plot_heatmap,
     read_jsonl,
 )
 
@@ -185,6 +187,22 @@ def test_plot_curves_writes_png(tmp_path) -> None:
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(data) > 10_000
     assert matplotlib.image.imread(path).shape[:2] == (504, 768)  # 6.4 x 4.2 in at 120 dpi
+
+
+def test_heatmap_annotates_every_cell_on_a_fixed_scale(tmp_path) -> None:
+    from matplotlib.figure import Figure
+
+    grid = [[0.0, 0.25, 1.0], [0.5, 0.125, 0.75]]
+    axes = Figure().add_subplot()
+    labels = {"rows": ["base", "soft"], "columns": ["greedy", "hard", "soft"], "title": "t"}
+    draw_heatmap(axes, grid, **labels, value_range=(0.0, 2.0))
+    assert [t.get_text() for t in axes.texts] == [f"{v:.3f}" for row in grid for v in row]
+    assert axes.images[0].get_clim() == (0.0, 2.0)  # not the data's range
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["base", "soft"]
+    path = plot_heatmap(grid, tmp_path / "m" / "matrix.png", **labels)
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(ValueError, match="grid must be 2 rows of 3 values"):
+        plot_heatmap([[0.0, 1.0]] * 2, tmp_path / "bad.png", **labels)
 
 
 def test_plot_curves_rejects_bad_series(tmp_path) -> None:

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING
 from reasonloop.extras import requires
 from reasonloop.jsonl import read_records as read_jsonl  # a metric log's records
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
+if TYPE_CHECKING:  # matplotlib is imported on use: it is slow to import
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "JsonlLogger",
     "MeanCI",
+    "draw_heatmap",
     "mean_ci",
     "mean_pass_at_k",
     "pass_at_k",
@@ -244,22 +246,49 @@ def plot_heatmap(
     ylabel: str = "",
     value_range: tuple[float, float] = (0.0, 1.0),
 ) -> Path:
-    """Write a PNG heatmap of `grid` (one row per `rows` label), each cell annotated with its
-    value; return its path.
-
-    The colour scale is fixed to `value_range` rather than the data's range, so heatmaps of
-    different runs read alike (0.5 is always the same colour).
-    """
+    """Write a PNG heatmap of `grid` (`draw_heatmap`'s, alone in its figure); return its path."""
     with requires("plot"):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
+    figure = Figure(figsize=(2.0 + 1.3 * len(columns), 1.6 + 0.5 * len(rows)), layout="constrained")
+    FigureCanvasAgg(figure)
+    draw_heatmap(
+        figure.add_subplot(),
+        grid,
+        rows=rows,
+        columns=columns,
+        title=title,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        value_range=value_range,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=120)
+    return path
+
+
+def draw_heatmap(
+    axes: Axes,
+    grid: Sequence[Sequence[float]],
+    *,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    title: str,
+    xlabel: str = "",
+    ylabel: str = "",
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> None:
+    """Draw `grid` (one row per `rows` label) on `axes` as a heatmap with a colour bar, each
+    cell annotated with its value.
+
+    The colour scale is fixed to `value_range` rather than the data's range, so heatmaps of
+    different runs read alike (0.5 is always the same colour).
+    """
     if len(grid) != len(rows) or any(len(row) != len(columns) for row in grid):
         raise ValueError(f"grid must be {len(rows)} rows of {len(columns)} values")
     low, high = value_range
-    figure = Figure(figsize=(2.0 + 1.3 * len(columns), 1.6 + 0.5 * len(rows)), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
     image = axes.imshow(grid, vmin=low, vmax=high, cmap="viridis", aspect="auto")
     for i, row in enumerate(grid):
         for j, value in enumerate(row):
@@ -269,8 +298,4 @@ def plot_heatmap(
     axes.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
     axes.set_yticks(range(len(rows)), rows)
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    figure.colorbar(image, ax=axes, shrink=0.8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=120)
-    return path
+    axes.figure.colorbar(image, ax=axes, shrink=0.8)

@@ -28,7 +28,7 @@ from reasonloop.atomic import write_atomic
 from reasonloop.benchmarks import TaskSource
 from reasonloop.evaluate import grade_samples
 from reasonloop.hashing import stable_hash
-from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
+from reasonloop.metrics import MeanCI, draw_heatmap, mean_ci, mean_pass_at_k
 from reasonloop.models.loading import LoadedModel
 from reasonloop.rewards import MathAnswerReward
 from reasonloop.rewards.extraction import extract_final_answer
@@ -313,16 +313,15 @@ class MatrixReport:
         FigureCanvasAgg(figure)
         heat, curves = figure.subplots(1, 2, width_ratios=(1.2, 1))
 
-        grid = [[_mean(self.cell(p, m).pass_at_k.get(1)) for m in modes] for p in policies]
-        image = heat.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
-        for i, row in enumerate(grid):
-            for j, value in enumerate(row):
-                color = "black" if value > 0.6 else "white"  # readable on viridis
-                heat.text(j, i, f"{value:.3f}", ha="center", va="center", color=color)
-        heat.set_xticks(range(len(modes)), modes, rotation=30, ha="right")
-        heat.set_yticks(range(len(policies)), policies)
-        heat.set(title="pass@1", xlabel="inference mode", ylabel="policy")
-        figure.colorbar(image, ax=heat, shrink=0.8)
+        draw_heatmap(
+            heat,
+            [[_mean(self.cell(p, m).pass_at_k.get(1)) for m in modes] for p in policies],
+            rows=policies,
+            columns=modes,
+            title="pass@1",
+            xlabel="inference mode",
+            ylabel="policy",
+        )
 
         # Greedy modes have pass@1 only, so no curve; each sampled mode gets its own line style.
         styles = ("-", "--", ":", "-.")
