@@ -27,6 +27,8 @@ def test_a_missing_module_names_its_extra() -> None:
 @pytest.mark.parametrize(
     ("blocked", "module", "extra"),
     [
+        # a library only worker processes import is checked where the workers are set up
+        ("math_verify", "reasonloop.rewards; reasonloop.rewards.MathAnswerReward()", "math"),
         ("torch", "reasonloop.sampling.decoder", "models"),
         ("torch", "reasonloop.models.loading", "models"),
         ("torch", "reasonloop.rpc.engine", "models"),
@@ -67,10 +69,12 @@ EXTRA_OF = {
 
 
 def _guard(node: ast.AST) -> str | None:
-    """The extra of a `with requires("extra"):` block, None for any other node."""
+    """The extra of a `with requires("extra"):` block (or the CLIs' `needs_extra`), None for
+    any other node."""
     if isinstance(node, ast.With) and len(node.items) == 1:
         call = node.items[0].context_expr
-        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "requires":
+        guards = ("requires", "needs_extra")
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) in guards:
             return call.args[0].value if isinstance(call.args[0], ast.Constant) else None
     return None
 

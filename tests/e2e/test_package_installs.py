@@ -379,4 +379,11 @@ def test_the_base_core_serves_and_grades_without_torch(
         "error: transformers is not installed; it comes with the 'models' extra: "
         "pip install 'reasonloop-core[models]'\n",
     )
+    serve_math = [bin_dir / "reasonloop", "serve-benchmark", "--port", str(_free_port())]
+    failed = subprocess.run(serve_math, capture_output=True, text=True, timeout=120, env=env)
+    assert (failed.returncode, failed.stderr) == (
+        2,
+        "error: math_verify is not installed; it comes with the 'math' extra: "
+        "pip install 'reasonloop-core[math]'\n",
+    )
     assert "tiny-llama" in _run([bin_dir / "reasonloop", "models"], timeout=120, env=env)

@@ -42,6 +42,7 @@ from reasonloop.cli_options import (
     remote_option,
     server_options,
 )
+from reasonloop.extras import MissingExtraError
 
 if TYPE_CHECKING:
     from reasonloop.eval_matrix import MatrixBenchmark, MatrixModel
@@ -328,7 +329,7 @@ def serve_benchmark_command(
         benchmark = local_benchmark(tasks, grader)
         options = server_options(host, port, auth_token, tls_cert, tls_key)
         server = serve_benchmark(benchmark, options=options)
-    except (ValueError, OSError) as error:
+    except (MissingExtraError, ValueError, OSError) as error:
         raise fail(str(error)) from None
     err.print(
         f"serving benchmark {benchmark.name} ({len(benchmark.tasks())} tasks) "
@@ -463,7 +464,7 @@ def eval_command(
             _eval_report(rows, columns, samples, ks, params, limit, out_path, as_matrix)
         except grpc.RpcError as error:
             raise fail(f"{error.code().name}: {error.details()}") from None
-        except (ModelSpecError, ValueError, OSError) as error:
+        except (ModelSpecError, MissingExtraError, ValueError, OSError) as error:
             raise fail(str(error)) from None
 
 

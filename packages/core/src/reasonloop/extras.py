@@ -20,6 +20,7 @@ without the extra it fails with one line that names the install command.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -46,8 +47,19 @@ def requires(extra: Extra) -> Iterator[None]:
     except ModuleNotFoundError as error:
         if isinstance(error, MissingExtraError):
             raise
-        missing = (error.name or "a module").partition(".")[0]
-        raise MissingExtraError(
-            f"{missing} is not installed; it comes with the {extra!r} extra: {install_hint(extra)}",
-            name=error.name,
-        ) from None
+        raise _missing(extra, error.name or "a module") from None
+
+
+def check_installed(extra: Extra, module: str) -> None:
+    """MissingExtraError unless `module` is installed, found without importing it: for a
+    library that worker processes import, checked where the work is set up."""
+    if importlib.util.find_spec(module) is None:
+        raise _missing(extra, module)
+
+
+def _missing(extra: Extra, module: str) -> MissingExtraError:
+    top = module.partition(".")[0]
+    return MissingExtraError(
+        f"{top} is not installed; it comes with the {extra!r} extra: {install_hint(extra)}",
+        name=module,
+    )

@@ -15,6 +15,7 @@ import math
 import threading
 from collections.abc import Sequence
 
+from reasonloop.extras import check_installed
 from reasonloop.rewards.base import RewardResult, check_lengths
 from reasonloop.rewards.extraction import (
     answer_too_long,
@@ -61,6 +62,7 @@ class MathAnswerReward:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
+        check_installed("math", "math_verify")  # the workers import it; say so here, not there
         self.timeout_s = timeout_s
         self.workers = workers
         self.start_timeout_s = start_timeout_s
