@@ -115,6 +115,13 @@ class DropsLastGrade(ReferenceBenchmark):
         return super().grade(submissions)[:-1]
 
 
+class GradesInReverse(ReferenceBenchmark):
+    """A benchmark that answers its grades in the wrong order."""
+
+    def grade(self, submissions):
+        return super().grade(submissions)[::-1]
+
+
 def test_grades_are_split_per_task_and_a_short_answer_is_refused() -> None:
     tasks = [BenchmarkTask("a", "say a"), BenchmarkTask("b", "say b")]
     references = {"a": "a", "b": "b"}
@@ -128,3 +135,6 @@ def test_grades_are_split_per_task_and_a_short_answer_is_refused() -> None:
     short = DropsLastGrade("ab", tasks, references, ExactMatchReward())
     with pytest.raises(ValueError, match="2 grades for 3 answers"):
         grade_samples(short, ["a", "b"], answers)
+    reversed_ = GradesInReverse("ab", tasks, references, ExactMatchReward())
+    with pytest.raises(ValueError, match="grade 0 is for task 'b', not 'a'"):
+        grade_samples(reversed_, ["a", "b"], answers)

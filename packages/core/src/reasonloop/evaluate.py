@@ -20,6 +20,7 @@ from rich.table import Table
 
 from reasonloop.atomic import write_atomic
 from reasonloop.benchmarks import BenchmarkTask, GradeResult, TaskSource
+from reasonloop.limits import shown
 from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
 from reasonloop.sampling.params import Prompt, SamplingParams
 
@@ -82,12 +83,18 @@ def grade_samples(
     benchmark: TaskSource, task_ids: Sequence[str], answers: Sequence[Sequence[str]]
 ) -> list[list[GradeResult]]:
     """Every task's sampled answers graded in one `grade` call: per task, the grades of its
-    answers in their order. A benchmark that answers with another number of grades (a remote
-    one can) is a ValueError, never grades shifted onto the wrong task."""
+    answers in their order. A benchmark that answers with another number of grades or out of
+    order (a remote one can) is a ValueError, never grades counted for the wrong task."""
     submissions = [(t, a) for t, group in zip(task_ids, answers, strict=True) for a in group]
     grades = benchmark.grade(submissions)
     if len(grades) != len(submissions):
         raise ValueError(f"the benchmark gave {len(grades)} grades for {len(submissions)} answers")
+    for i, ((task_id, _), grade) in enumerate(zip(submissions, grades, strict=True)):
+        if grade.task_id != task_id:
+            raise ValueError(
+                f"the benchmark's grade {i} is for task {shown(grade.task_id)}, "
+                f"not {shown(task_id)}"
+            )
     ends = list(accumulate(len(group) for group in answers))
     return [grades[end - len(group) : end] for group, end in zip(answers, ends, strict=True)]
 
