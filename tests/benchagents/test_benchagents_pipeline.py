@@ -251,5 +251,5 @@ def test_smollm2_creates_a_calendar_benchmark(tmp_path: Path) -> None:
     stats = json.loads((run / "verification" / "stats.json").read_text())
     assert stats["generated"] == 4 and stats["verified"] >= 1
     assert sum(stats["llm_checks"].values()) == 2
-    report = json.loads((run / "evaluation" / "local-smollm2-135m" / "report.json").read_text())
+    report = json.loads((run / "evaluation" / "smollm2-135m" / "report.json").read_text())
     assert 0.0 <= report["fraction_passed"]["mean"] <= 1.0 and report["samples"] == 2
