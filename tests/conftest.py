@@ -4,8 +4,9 @@ the tiny one."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,19 @@ if TYPE_CHECKING:
     from reasonloop.models.loading import LoadedModel
     from reasonloop.rpc import RunningServer
     from reasonloop.rpc.engine import InferenceEngine
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """Call it for a localhost TCP port that was free a moment ago (for a server that is
+    started in another process, or must be told its port before it starts)."""
+    return _free_port
 
 
 @pytest.fixture(scope="session")

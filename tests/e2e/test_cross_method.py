@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,12 +111,6 @@ def run(command: list[str], log: Path) -> None:
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _parents() -> dict[int, int]:
     """pid -> parent pid of every process alive now (zombies excluded)."""
     parents = {}
@@ -165,8 +158,7 @@ def launched(servers: list[ServerSpec], logs: Path) -> Iterator[Launcher]:
         assert not left, f"processes left after stop: {sorted(left)}"
 
 
-def server(name: str, command: list[str]) -> ServerSpec:
-    port = free_port()
+def server(name: str, command: list[str], port: int) -> ServerSpec:
     return ServerSpec(
         name=name,
         command=[*command, "--port", str(port)],
@@ -201,9 +193,9 @@ class Softcot:
     def export_command(self) -> list[str]:
         return cli("softcot", "export", "--run-dir", str(self.run), "--out", str(self.export))
 
-    def serve(self, name: str) -> ServerSpec:
+    def serve(self, name: str, port: int) -> ServerSpec:
         return server(name, cli("reasonloop", "serve", "--model", str(self.export),
-                                "--model-name", name))  # fmt: skip
+                                "--model-name", name), port)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -217,7 +209,9 @@ class CrossMethod:
 
 
 @pytest.fixture(scope="module")
-def cross_method(tmp_path_factory: pytest.TempPathFactory) -> CrossMethod:
+def cross_method(
+    tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
+) -> CrossMethod:
     """Two softcot runs (math reward; the calendar server's tasks and Grade), exported and
     served, evaluated in one `reasonloop eval` matrix on the three Benchmark servers.
 
@@ -235,9 +229,13 @@ def cross_method(tmp_path_factory: pytest.TempPathFactory) -> CrossMethod:
               "--max-new-tokens", "4"]  # fmt: skip
     arc = ["--source", "arc1-eval", "--limit", str(ARC_TASKS), "--workers", "1"]
     benchmark_servers = [
-        server("math", cli("softcot", "serve-benchmark", "--limit", str(MATH_TASKS))),
-        server("arc", cli("codeit", "serve-benchmark", *arc)),
-        server("calendar", cli("benchagents", "serve-benchmark", "--run-dir", str(calendar))),
+        server("math", cli("softcot", "serve-benchmark", "--limit", str(MATH_TASKS)), free_port()),
+        server("arc", cli("codeit", "serve-benchmark", *arc), free_port()),
+        server(
+            "calendar",
+            cli("benchagents", "serve-benchmark", "--run-dir", str(calendar)),
+            free_port(),
+        ),
     ]
     math_run = Softcot.write(work, "softcot-math", train="builtin:arith", reward="math")
     with ExitStack() as servers:
@@ -249,11 +247,13 @@ def cross_method(tmp_path_factory: pytest.TempPathFactory) -> CrossMethod:
         calendar_run = Softcot.write(work, "softcot-calendar", train=address, reward=address)
         with running_cli(calendar_run.train(), logs / "train-calendar.log"):
             math_model = servers.enter_context(
-                launched([math_run.serve("softcot-math")], logs / "softcot-math")
+                launched([math_run.serve("softcot-math", free_port())], logs / "softcot-math")
             )
         run(calendar_run.export_command(), logs / "export-calendar.log")
         calendar_model = servers.enter_context(
-            launched([calendar_run.serve("softcot-calendar")], logs / "softcot-calendar")
+            launched(
+                [calendar_run.serve("softcot-calendar", free_port())], logs / "softcot-calendar"
+            )
         )
         models = [f"--model={grpc(math_model, 'softcot-math')}",
                   f"--model={grpc(calendar_model, 'softcot-calendar')}"]  # fmt: skip
@@ -305,8 +305,10 @@ def test_calendar_run_took_its_problems_and_rewards_from_the_server(
         assert 0.0 <= json.loads(line)["reward"] <= 1.0
 
 
-def test_a_failing_check_inside_leaves_no_process(tmp_path: Path) -> None:
-    spec = server("family", [sys.executable, "-c", FAMILY_SERVER])
+def test_a_failing_check_inside_leaves_no_process(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    spec = server("family", [sys.executable, "-c", FAMILY_SERVER], free_port())
     tree: set[int] = set()
     with (
         pytest.raises(AssertionError, match="a check that fails"),

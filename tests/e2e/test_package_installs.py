@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -330,15 +329,9 @@ def test_installs_alone_with_pip_and_its_cli_runs(
     REAL_COMMANDS[dist](bin_dir, tmp_path, env)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_base_core_serves_and_grades_without_torch(
-    wheels: dict[str, Path], tmp_path: Path
+    wheels: dict[str, Path], tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     bin_dir = _fresh_environment(tmp_path, wheels, [CORE])
     env = _offline_env(bin_dir, tmp_path)
@@ -350,7 +343,7 @@ def test_the_base_core_serves_and_grades_without_torch(
 
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text("".join(json.dumps(task) + "\n" for task in EXACT_TASKS))
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [bin_dir / "reasonloop", "serve-benchmark", "--tasks", tasks, "--grader", "exact",
          "--port", str(port)],
@@ -379,7 +372,7 @@ def test_the_base_core_serves_and_grades_without_torch(
         "error: transformers is not installed; it comes with the 'models' extra: "
         "pip install 'reasonloop-core[models]'\n",
     )
-    serve_math = [bin_dir / "reasonloop", "serve-benchmark", "--port", str(_free_port())]
+    serve_math = [bin_dir / "reasonloop", "serve-benchmark", "--port", str(free_port())]
     failed = subprocess.run(serve_math, capture_output=True, text=True, timeout=120, env=env)
     assert (failed.returncode, failed.stderr) == (
         2,

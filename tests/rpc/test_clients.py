@@ -6,11 +6,11 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -50,13 +50,7 @@ def test_round_robin_spreads_calls_over_replicas(tiny) -> None:
             s.stop(grace_s=0)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_unavailable_is_retried_until_the_server_is_up(tiny) -> None:
+def test_unavailable_is_retried_until_the_server_is_up(tiny, free_port: Callable[[], int]) -> None:
     from reasonloop.rpc import ServerOptions
     from reasonloop.rpc.engine import InferenceEngine
     from reasonloop.rpc.inference_server import serve_inference
@@ -103,7 +97,9 @@ def test_deadline_applies(address) -> None:
 
 
 @pytest.mark.slow
-def test_serve_cli_in_another_process_stops_gracefully_on_sigterm() -> None:
+def test_serve_cli_in_another_process_stops_gracefully_on_sigterm(
+    free_port: Callable[[], int],
+) -> None:
     """`reasonloop serve` in its own process; a request in flight when SIGTERM arrives
     still completes, then the process exits 0."""
     port = free_port()

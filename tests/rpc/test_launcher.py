@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -45,12 +46,6 @@ print("child", child.pid, flush=True)
 time.sleep(120)
 """
 REASONLOOP = [sys.executable, "-m", "reasonloop.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def alive(pid: int) -> bool:
@@ -94,7 +89,9 @@ def health_server(name: str, port: int, **extra: object) -> dict:
             "port": port, **extra}  # fmt: skip
 
 
-def test_config_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
+def test_config_errors_name_the_file_and_the_key(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     port = free_port()
     bad = write_config(tmp_path / "bad.toml", [{**health_server("a", port), "colour": "red"}])
     with pytest.raises(ValueError, match=r"bad\.toml: server\.0\.colour: Extra inputs"):
@@ -106,7 +103,9 @@ def test_config_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
     assert load_launch_config(relative).server[0].cwd == tmp_path / "sub"
 
 
-def test_health_checked_start_and_a_server_ending_on_its_own(tmp_path: Path) -> None:
+def test_health_checked_start_and_a_server_ending_on_its_own(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     ports = [free_port(), free_port()]
     config = write_config(tmp_path / "up.toml", [health_server("a", ports[0]),
                                                  health_server("b", ports[1])])  # fmt: skip
@@ -122,7 +121,9 @@ def test_health_checked_start_and_a_server_ending_on_its_own(tmp_path: Path) -> 
     assert (tmp_path / "logs" / "a.log").read_text() == "listening\n"
 
 
-def test_a_server_that_exits_at_once_is_named_and_the_others_are_stopped(tmp_path: Path) -> None:
+def test_a_server_that_exits_at_once_is_named_and_the_others_are_stopped(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     port = free_port()
     config = load_launch_config(write_config(tmp_path / "up.toml", [
         health_server("fine", port),
@@ -139,7 +140,9 @@ def test_a_server_that_exits_at_once_is_named_and_the_others_are_stopped(tmp_pat
     assert wait_gone(list(launcher.pids.values())) == []
 
 
-def test_not_healthy_in_time_stops_the_whole_process_group(tmp_path: Path) -> None:
+def test_not_healthy_in_time_stops_the_whole_process_group(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     """The server ignores SIGTERM, and so does its child: both are SIGKILLed after the grace."""
     spec = {"name": "mute", "port": free_port(), "command": [sys.executable, "-c", STUBBORN],
             "startup_timeout_s": 2.0, "stop_grace_s": 0.5}  # fmt: skip
@@ -152,7 +155,7 @@ def test_not_healthy_in_time_stops_the_whole_process_group(tmp_path: Path) -> No
     assert wait_gone([launcher.pids["mute"], child]) == []
 
 
-def test_start_errors_before_anything_runs(tmp_path: Path) -> None:
+def test_start_errors_before_anything_runs(tmp_path: Path, free_port: Callable[[], int]) -> None:
     missing = {"name": "x", "port": free_port(), "command": ["no-such-command-here"]}
     with pytest.raises(LaunchError, match="server x: cannot run 'no-such-command-here'"):
         Launcher(write_config(tmp_path / "a.toml", [missing]), logs_dir=tmp_path).start()
@@ -164,7 +167,9 @@ def test_start_errors_before_anything_runs(tmp_path: Path) -> None:
             Launcher(write_config(tmp_path / "b.toml", [busy]), logs_dir=tmp_path).start()
 
 
-def test_up_cli_start_failure_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
+def test_up_cli_start_failure_is_one_error_line_and_exit_2(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     from typer.testing import CliRunner
 
     from reasonloop.cli import app
@@ -201,7 +206,9 @@ def run_up(config: Path, logs: Path) -> tuple[subprocess.Popen[str], dict[str, i
     return process, {name: int(pid) for name, pid in re.findall(r"│ (\w+) .*?│ (\d+) ", table)}
 
 
-def test_up_cli_stops_everything_when_a_server_dies(tmp_path: Path) -> None:
+def test_up_cli_stops_everything_when_a_server_dies(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     servers = [health_server("a", free_port()), health_server("b", free_port())]
     process, pids = run_up(write_config(tmp_path / "up.toml", servers), tmp_path / "logs")
     try:
@@ -216,7 +223,9 @@ def test_up_cli_stops_everything_when_a_server_dies(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_up_cli_stops_its_real_servers_on_sigterm(tmp_path: Path) -> None:
+def test_up_cli_stops_its_real_servers_on_sigterm(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     port = free_port()
     servers = [{"name": "math", "port": port,
                 "command": [*REASONLOOP, "serve-benchmark", "--port", str(port)]}]  # fmt: skip
@@ -234,7 +243,7 @@ def test_up_cli_stops_its_real_servers_on_sigterm(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_real_inference_and_benchmark_servers(tmp_path: Path) -> None:
+def test_real_inference_and_benchmark_servers(tmp_path: Path, free_port: Callable[[], int]) -> None:
     from reasonloop.rpc import BenchmarkClient, InferenceClient
     from reasonloop.sampling import SamplingParams
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,14 +28,10 @@ PROMPTS = [f"request {i}:" for i in range(REQUESTS)]
 pytestmark = pytest.mark.slow  # three processes each import torch (~20 s, more when busy)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
+) -> Iterator[Launcher]:
     """Three `reasonloop serve` processes of the tiny model, each reporting its own name."""
     servers = []
     for name in ("a", "b", "c"):

@@ -18,7 +18,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -287,7 +287,7 @@ def test_control_without_the_sandbox_the_host_is_reached(host_server, unsandboxe
         assert connection.recv(64) == b"exfiltrated"
 
 
-def test_a_listening_socket_is_unreachable_from_the_host() -> None:
+def test_a_listening_socket_is_unreachable_from_the_host(free_port: Callable[[], int]) -> None:
     code = src("""
         import socket, time
 
@@ -304,9 +304,7 @@ def test_a_listening_socket_is_unreachable_from_the_host() -> None:
             interfaces = [name for _, name in socket.if_nameindex()]
             return {"window": [opened, time.time()], "accepted": accepted, "if": interfaces}
     """)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     attempts: list[tuple[float, bool]] = []
     done = threading.Event()
 

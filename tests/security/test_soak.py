@@ -12,12 +12,12 @@ import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,12 +36,6 @@ KNOWN = pb.GenerateRequest(
     prompts=[pb.Prompt(text="known prompt")],
     params=pb.SamplingParams(max_new_tokens=16, temperature=0, ignore_eos=True),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -149,7 +143,7 @@ ALLOWED = {
 
 @pytest.mark.slow
 def test_soak_of_mixed_requests_leaves_the_server_serving(
-    tls_files: tuple[Path, Path], tmp_path: Path
+    tls_files: tuple[Path, Path], tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     cert, key = tls_files
     grpc_port, http_port = free_port(), free_port()
