@@ -21,7 +21,7 @@ from rich.table import Table
 from reasonloop.atomic import write_atomic
 from reasonloop.benchmarks import BenchmarkTask, GradeResult, TaskSource
 from reasonloop.limits import shown
-from reasonloop.metrics import MeanCI, mean_ci, mean_pass_at_k
+from reasonloop.metrics import MeanCI, check_pass_at_k, mean_ci, mean_pass_at_k
 from reasonloop.sampling.params import Prompt, SamplingParams
 
 GenerateTexts = Callable[[list[Prompt], SamplingParams], list[list[str]]]
@@ -124,10 +124,7 @@ def evaluate(
     `tasks`, when the caller already listed the benchmark's tasks, saves listing them again
     (a remote benchmark pages through all of them).
     """
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
-    if not ks or any(k < 1 or k > samples for k in ks):
-        raise ValueError(f"every k must be in 1..samples ({samples}), got {list(ks)}")
+    check_pass_at_k(samples, ks)
     params = params or SamplingParams(temperature=0.7, max_new_tokens=256)
     params = replace(params, n=samples)
     tasks = list(benchmark.tasks() if tasks is None else tasks)[:limit]

@@ -99,6 +99,15 @@ def mean_ci(values: Iterable[float], confidence: float = 0.95) -> MeanCI:
     return MeanCI(mean, mean - half_width, mean + half_width, len(values))
 
 
+def check_pass_at_k(samples: int, ks: Sequence[int]) -> None:
+    """Refuse what pass@k cannot be estimated for: fewer than one sample per task, or a k
+    outside 1..samples (ValueError of one line)."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    if not ks or any(not 1 <= k <= samples for k in ks):
+        raise ValueError(f"every k must be in 1..samples ({samples}), got {list(ks)}")
+
+
 def mean_pass_at_k(
     correct_counts: Sequence[int], n: int | Sequence[int], k: int, confidence: float = 0.95
 ) -> MeanCI:

@@ -28,7 +28,7 @@ from reasonloop.atomic import write_atomic
 from reasonloop.benchmarks import TaskSource
 from reasonloop.evaluate import grade_samples
 from reasonloop.hashing import stable_hash
-from reasonloop.metrics import MeanCI, draw_heatmap, mean_ci, mean_pass_at_k
+from reasonloop.metrics import MeanCI, check_pass_at_k, draw_heatmap, mean_ci, mean_pass_at_k
 from reasonloop.models.loading import LoadedModel
 from reasonloop.rewards import MathAnswerReward
 from reasonloop.rewards.extraction import extract_final_answer
@@ -452,10 +452,9 @@ def evaluate_matrix(
     """
     if not policies or not problems or not modes:
         raise ValueError("need at least one policy, one problem and one mode")
-    if samples < 1 or batch_size < 1:
-        raise ValueError(f"samples and batch_size must be >= 1, got {samples} and {batch_size}")
-    if not ks or any(not 1 <= k <= samples for k in ks):
-        raise ValueError(f"every k must be in 1..samples ({samples}), got {list(ks)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_pass_at_k(samples, ks)
     ks = sorted({1, *ks})  # pass@1 is always reported: it is the only greedy number
     progress = on_progress or (lambda message: None)
     run = partial(
