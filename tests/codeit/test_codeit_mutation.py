@@ -13,10 +13,10 @@ from codeit.execution import ProgramRunner, run_job
 from codeit.mutation import (
     MUTATION_KINDS,
     MUTATION_WEIGHTS,
+    MutationSource,
     canonical,
     drop_reason,
     mutate,
-    mutation_buffer,
 )
 from codeit.program import check_types, parse
 from codeit.seeds import SEED_PROGRAMS
@@ -151,19 +151,16 @@ def test_mutation_buffer_makes_valid_distinct_tasks(runner: ProgramRunner) -> No
         "other": "x1 = objects(I, TRUE, FALSE, TRUE)\nx2 = argmax(x1, size)\nO = subgrid(x2, I)\n",
         "big": "O = upscale(I, THREE)\n",  # seeds may come from tasks outside `max_side`
     }
-    tally: Counter[str] = Counter()
     reports: list[tuple[int, int]] = []
-    entries = mutation_buffer(
-        seeds,
-        tasks,
+    source = MutationSource(seeds, tasks, max_side=10)
+    entries = source.entries(
         runner,
-        target_size=40,
-        rng=random.Random(0),
+        40,
+        random.Random(0),
         progress=lambda kept, target: reports.append((kept, target)),
-        max_side=10,
         batch_size=64,
-        tally=tally,
     )
+    tally = source.tally
     assert len(entries) == 40
     assert reports[-1] == (40, 40) and all(t == 40 for _, t in reports)
     # Every drop rule fired, and what was kept is what the tally says.
@@ -190,23 +187,16 @@ def test_mutation_buffer_makes_valid_distinct_tasks(runner: ProgramRunner) -> No
 
 def test_mutation_buffer_stops_when_nothing_new_can_be_found(runner: ProgramRunner) -> None:
     task = ArcTask("t", (Example(G1, G1), Example(G2, G2)), ())
-    tally: Counter[str] = Counter()
-    entries = mutation_buffer(
-        {"t": "O = vmirror(I)\n"},
-        [task],
-        runner,
-        target_size=10_000,
-        rng=random.Random(0),
-        max_programs=300,
-        tally=tally,
-    )
+    source = MutationSource({"t": "O = vmirror(I)\n"}, [task])
+    entries = source.entries(runner, 10_000, random.Random(0), max_programs=300)
+    tally = source.tally
     assert 0 < len(entries) < 10_000
     assert sum(tally.values()) <= 300
 
 
-def test_mutation_buffer_rejects_bad_seeds(runner: ProgramRunner) -> None:
+def test_mutation_buffer_rejects_bad_seeds() -> None:
     task = ArcTask("t", (Example(G1, G1),), ())
     with pytest.raises(ValueError, match="seed program of task t is invalid"):
-        mutation_buffer({"t": "O = vmirror(TRUE)\n"}, [task], runner, 5, random.Random(0))
+        MutationSource({"t": "O = vmirror(TRUE)\n"}, [task])
     with pytest.raises(ValueError, match="at least one seed"):
-        mutation_buffer({}, [task], runner, 5, random.Random(0))
+        MutationSource({}, [task])

@@ -29,7 +29,7 @@ import torch
 from codeit.config import CodeitConfig
 from codeit.data import ArcTask, Example
 from codeit.execution import ProgramRunner
-from codeit.mutation import mutation_buffer
+from codeit.mutation import MutationSource
 from codeit.policy import Lesson, Policy, task_prompt
 from codeit.relabel import experience
 from codeit.replay import ReplayBuffer, ReplayEntry
@@ -167,14 +167,14 @@ class CodeitRun:
         buffer = ReplayBuffer()
         if self.learn and self.config.buffer.mutation_init:
             rng = random.Random(self.config.train.seed)
+            source = MutationSource(
+                self.split.seeds, self.split.training, max_side=self.config.data.max_grid_size
+            )
             buffer.add_all(
-                mutation_buffer(
-                    self.split.seeds,
-                    list(self.split.training),
+                source.entries(
                     self.runner,
-                    target_size=self.config.buffer.mutation_size,
-                    rng=rng,
-                    max_side=self.config.data.max_grid_size,
+                    self.config.buffer.mutation_size,
+                    rng,
                     progress=(lambda d, t: progress("mutation", d, t)) if progress else None,
                 )
             )

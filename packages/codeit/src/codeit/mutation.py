@@ -311,74 +311,108 @@ def drop_reason(
     return None
 
 
-def mutation_buffer(
-    seeds: Mapping[str, str],
-    tasks: Sequence[ArcTask],
-    runner: ProgramRunner,
-    target_size: int,
-    rng: random.Random,
-    progress: Callable[[int, int], None] | None = None,
-    *,
-    own_inputs: float = 0.75,
-    max_side: int = MAX_SIDE,
-    batch_size: int = 256,
-    max_programs: int | None = None,
-    tally: Counter[str] | None = None,
-) -> list[ReplayEntry]:
-    """Up to `target_size` tasks made by running mutants of `seeds` (task id -> source) on
-    the demonstration inputs of `tasks`: with probability `own_inputs` the seed's own task,
-    else another task (only tasks whose inputs fit `max_side` are used).
+Drawn = tuple[str, Program, ArcTask]  # (seed task id, program, task lending its inputs)
 
-    The unmutated seeds come first, then mutants (one to three mutations deep), executed in
-    batches of `batch_size`. Results are filtered by `drop_reason`. Each kept program becomes
-    an entry (source "mutation", priority 1: it solves its examples) whose task_id is the
-    seed's task, or `<seed task>@<inputs task>` when another task lent the inputs. Stops at
-    `target_size` or after `max_programs` executed programs (default 50 per wanted task).
-    `progress(kept, target_size)` is called after each batch; `tally`, if given, counts
-    "kept" and each drop reason.
+
+class MutationSource:
+    """Seed programs (task id -> source) and the tasks whose demonstration inputs they run on:
+    the maker of the mutation-initialized buffer.
+
+    With probability `own_inputs` a mutant runs on its seed's own task, else on another task;
+    only tasks whose inputs fit `max_side` lend inputs. `tally` counts "kept" and each drop
+    reason over every `entries` call.
     """
-    if not seeds:
-        raise ValueError("mutation_buffer needs at least one seed program")
-    usable = [t for t in tasks if all(_fits_side(e.input, max_side) for e in t.train)]
-    if not usable:
-        raise ValueError(f"no task has demonstration inputs within {max_side}x{max_side}")
-    by_id = {t.id: t for t in usable}
-    parsed = {}
-    for task_id, source in seeds.items():
-        try:
-            program = parse(source)
-            check_types(program)
-        except ProgramError as error:
-            raise ValueError(f"seed program of task {task_id} is invalid: {error}") from None
-        parsed[task_id] = program
-    seed_ids = sorted(parsed)
-    limit = max_programs if max_programs is not None else 50 * target_size
-    tally = tally if tally is not None else Counter()
-    kept: list[ReplayEntry] = []
-    seen: set[tuple[tuple[Grid, ...], tuple[Grid, ...]]] = set()
-    tried: set[tuple[str, str]] = set()
-    executed = 0
 
-    def candidate() -> tuple[str, Program, ArcTask] | None:
-        """A random mutant (one to three mutations deep) and the task lending its inputs."""
-        seed_id = rng.choice(seed_ids)
-        program: Program | None = parsed[seed_id]
-        for _ in range(rng.choice((1, 1, 2, 3))):
-            program = mutate(program, rng) if program is not None else None
-        if program is None:
-            return None
-        own = seed_id in by_id and rng.random() < own_inputs
-        return seed_id, program, by_id[seed_id] if own else rng.choice(usable)
+    def __init__(
+        self,
+        seeds: Mapping[str, str],
+        tasks: Sequence[ArcTask],
+        *,
+        max_side: int = MAX_SIDE,
+        own_inputs: float = 0.75,
+    ) -> None:
+        if not seeds:
+            raise ValueError("a mutation source needs at least one seed program")
+        self.usable = [t for t in tasks if all(_fits_side(e.input, max_side) for e in t.train)]
+        if not self.usable:
+            raise ValueError(f"no task has demonstration inputs within {max_side}x{max_side}")
+        self.by_id = {t.id: t for t in self.usable}
+        self.parsed: dict[str, Program] = {}
+        for task_id, source in seeds.items():
+            try:
+                program = parse(source)
+                check_types(program)
+            except ProgramError as error:
+                raise ValueError(f"seed program of task {task_id} is invalid: {error}") from None
+            self.parsed[task_id] = program
+        self.seed_ids = sorted(self.parsed)
+        self.max_side = max_side
+        self.own_inputs = own_inputs
+        self.tally: Counter[str] = Counter()
 
-    # The unmutated seeds first, on their own tasks (popped from the end: reversed).
-    pending = [(t, parsed[t], by_id[t]) for t in reversed(seed_ids) if t in by_id]
-    while len(kept) < target_size and executed < limit:
+    def entries(
+        self,
+        runner: ProgramRunner,
+        target_size: int,
+        rng: random.Random,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 256,
+        max_programs: int | None = None,
+    ) -> list[ReplayEntry]:
+        """Up to `target_size` tasks made by running the unmutated seeds (first), then mutants
+        (one to three mutations deep), in batches of `batch_size`; results are filtered by
+        `drop_reason`. Each kept program becomes an entry (source "mutation", priority 1: it
+        solves its examples) whose task_id is the seed's task, or `<seed task>@<inputs task>`
+        when another task lent the inputs. Stops at `target_size` or after `max_programs`
+        executed programs (default 50 per wanted task); `progress(kept, target_size)` is
+        called after each batch.
+        """
+        limit = max_programs if max_programs is not None else 50 * target_size
+        kept: list[ReplayEntry] = []
+        seen: set[tuple[tuple[Grid, ...], tuple[Grid, ...]]] = set()
+        tried: set[tuple[str, str]] = set()
+        # The unmutated seeds first, on their own tasks (popped from the end: reversed).
+        pending = [
+            (t, self.parsed[t], self.by_id[t]) for t in reversed(self.seed_ids) if t in self.by_id
+        ]
+        executed = 0
+        while len(kept) < target_size and executed < limit:
+            batch = self._batch(min(batch_size, limit - executed), rng, pending, tried)
+            if not batch:
+                break
+            inputs = [[e.input for e in task.train] for _, _, task in batch]
+            results = runner.run([source for _, source, _ in batch], inputs, cache=False)
+            executed += len(batch)
+            for (seed_id, source, task), grids, result in zip(batch, inputs, results, strict=True):
+                if len(kept) == target_size:
+                    break
+                reason = drop_reason(grids, result.outputs, seen, max_side=self.max_side)
+                self.tally[reason or "kept"] += 1
+                if reason is None:
+                    examples = tuple(
+                        Example(i, o) for i, o in zip(grids, result.outputs, strict=True)
+                    )
+                    origin = seed_id if task.id == seed_id else f"{seed_id}@{task.id}"
+                    kept.append(ReplayEntry(origin, "mutation", examples, source, 1.0))
+            if progress is not None:
+                progress(len(kept), target_size)
+        return kept
+
+    def _batch(
+        self,
+        want: int,
+        rng: random.Random,
+        pending: list[Drawn],
+        tried: set[tuple[str, str]],
+    ) -> list[tuple[str, str, ArcTask]]:
+        """Up to `want` (seed id, source, task) not tried before: the pending seeds, then
+        mutants; bounded, as mutation may fail or find nothing new."""
         batch: list[tuple[str, str, ArcTask]] = []
-        want = min(batch_size, limit - executed)
-        for _ in range(20 * want):  # bounded: mutation may fail, or find nothing new
+        for _ in range(20 * want):
             if len(batch) == want:
                 break
-            drawn = pending.pop() if pending else candidate()
+            drawn = pending.pop() if pending else self._candidate(rng)
             if drawn is None:
                 continue
             seed_id, program, task = drawn
@@ -386,23 +420,18 @@ def mutation_buffer(
             if (source, task.id) not in tried:
                 tried.add((source, task.id))
                 batch.append((seed_id, source, task))
-        if not batch:
-            break
-        inputs = [[e.input for e in task.train] for _, _, task in batch]
-        results = runner.run([source for _, source, _ in batch], inputs, cache=False)
-        executed += len(batch)
-        for (seed_id, source, task), grids, result in zip(batch, inputs, results, strict=True):
-            if len(kept) == target_size:
-                break
-            reason = drop_reason(grids, result.outputs, seen, max_side=max_side)
-            tally[reason or "kept"] += 1
-            if reason is None:
-                examples = tuple(Example(i, o) for i, o in zip(grids, result.outputs, strict=True))
-                origin = seed_id if task.id == seed_id else f"{seed_id}@{task.id}"
-                kept.append(ReplayEntry(origin, "mutation", examples, source, 1.0))
-        if progress is not None:
-            progress(len(kept), target_size)
-    return kept
+        return batch
+
+    def _candidate(self, rng: random.Random) -> Drawn | None:
+        """A random mutant (one to three mutations deep) and the task lending its inputs."""
+        seed_id = rng.choice(self.seed_ids)
+        program: Program | None = self.parsed[seed_id]
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            program = mutate(program, rng) if program is not None else None
+        if program is None:
+            return None
+        own = seed_id in self.by_id and rng.random() < self.own_inputs
+        return seed_id, program, self.by_id[seed_id] if own else rng.choice(self.usable)
 
 
 def _fits_side(grid: Grid, side: int) -> bool:
