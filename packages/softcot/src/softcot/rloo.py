@@ -5,7 +5,7 @@ of the other G - 1 samples, so no value network is needed and the baseline never
 sample it corrects. The policy-gradient loss weights each sample's log-probability by its
 advantage. For soft/fuzzy chains of thought that log-probability is the Gaussian log-density
 of each noisy input (what the sampler drew) plus the token log-probs of the discrete answer,
-exactly the per-step values `reasonloop.sampling.completion_log_probs` recomputes.
+exactly the per-step values `reasonloop.sampling.teacher_forcing.completion_log_probs` recomputes.
 """
 
 from __future__ import annotations

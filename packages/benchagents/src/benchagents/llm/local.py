@@ -1,4 +1,4 @@
-"""An in-process core model: `reasonloop.models.load_model` + the batched `Sampler`.
+"""An in-process core model: `reasonloop.models.loading.load_model` + the batched `Sampler`.
 
 JSON answers are constrained by the schema's grammar (xgrammar), so a weak model always
 produces syntactically valid JSON; what is left to retry is its content. The model loads on
