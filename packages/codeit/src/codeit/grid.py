@@ -1,7 +1,9 @@
 """ARC grids as immutable, hashable tuples, plus the text forms the LM reads (dense, sparse).
 
 Grids are tuples of tuples so that programs, caches and replay buffers can hash and compare
-them directly; every way in (lists, numpy arrays, text) goes through one validation.
+them directly; every way in (lists, numpy arrays, text) goes through one validation. This is
+the one home of the `Grid` type and its size limit `MAX_SIDE`; the DSL's grid primitives
+(`codeit.dsl.grids`) compute on these grids and take both from here.
 """
 
 from __future__ import annotations

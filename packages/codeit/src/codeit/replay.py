@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from codeit.data import Example
-from codeit.grid import to_grid
+from codeit.grid import Grid, to_grid
 from reasonloop.jsonl import read_jsonl
 
 Source = Literal["mutation", "policy", "relabel"]
@@ -82,7 +82,7 @@ def experience_key(program: str, examples: Sequence[Example]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _rows(grid: tuple[tuple[int, ...], ...]) -> list[list[int]]:
+def _rows(grid: Grid) -> list[list[int]]:
     return [list(row) for row in grid]
 
 

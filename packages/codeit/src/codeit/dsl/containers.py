@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from codeit.dsl.core import MAX_SIDE, DSLError, check_count, integer, primitive
+from codeit.dsl.core import DSLError, check_count, integer, primitive
 from codeit.dsl.types import BOOL, INT, INTS, Coll, Fn, TVar
+from codeit.grid import MAX_SIDE
 
 T, U, V, W = TVar("T"), TVar("U"), TVar("V"), TVar("W")
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from codeit.dsl.types import Fn, Type
+from codeit.grid import MAX_SIDE, Grid
 
-MAX_SIDE = 30  # the largest grid side a primitive may produce
 MAX_ITEMS = 4096  # the largest collection a primitive may produce
 MAX_INT = 10_000  # the largest magnitude of an integer a primitive may produce
 
@@ -76,7 +76,7 @@ def primitive(
     return register
 
 
-def make_grid(rows: Iterable) -> tuple[tuple[int, ...], ...]:
+def make_grid(rows: Iterable) -> Grid:
     """Freeze rows into a grid, enforcing 1..30 rows and columns (and rectangularity)."""
     grid = tuple(tuple(r) for r in rows)
     if not grid or not grid[0]:

@@ -38,10 +38,10 @@ from codeit.dsl.types import (
     POINT,
     TVar,
 )
+from codeit.grid import Grid
 
 Q = TVar("Q", PIECE)
 
-Grid = tuple[tuple[int, ...], ...]
 Point = tuple[int, int]
 
 

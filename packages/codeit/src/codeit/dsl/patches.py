@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from codeit.dsl.core import MAX_SIDE, DSLError, check_count, color, primitive
+from codeit.dsl.core import DSLError, check_count, color, primitive
 from codeit.dsl.types import BOOL, COLOR, GRID, INDICES, INT, OBJECT, PATCH, POINT, Coll, TVar
+from codeit.grid import MAX_SIDE
 
 P = TVar("P", PATCH)
 
