@@ -128,12 +128,12 @@ def codeit_tasks(path: Path) -> list[str]:
 
 def benchagents_run(path: Path) -> list[str]:
     """`resume` of a run whose state.json, log.jsonl or dataset is the broken file."""
-    return ["resume", str(path.parent), "--auto"]
+    return ["create", "--resume", "--run-dir", str(path.parent), "--auto"]
 
 
 def benchagents_dataset(path: Path) -> list[str]:
     """`serve-benchmark` of a run whose dataset's instances.jsonl is the broken file."""
-    return ["serve-benchmark", str(path.parents[2]), "--port", "0"]
+    return ["serve-benchmark", "--run-dir", str(path.parents[2]), "--port", "0"]
 
 
 def benchagents_rows(path: Path) -> list[str]:
@@ -141,7 +141,7 @@ def benchagents_rows(path: Path) -> list[str]:
 
 
 CASES = [
-    *config_cases("softcot", lambda p: ["train", "--config", str(p), "--out", str(p.parent)]),
+    *config_cases("softcot", lambda p: ["train", "--config", str(p), "--run-dir", str(p.parent)]),
     *config_cases("codeit", lambda p: ["run", "--config", str(p), "--run-dir", str(p.parent)]),
     Case(
         "reasonloop",
@@ -152,7 +152,9 @@ CASES = [
         "nested too",
     ),
     # options: `FIELD: what is wrong`
-    Case("softcot", lambda p: ["train", "--steps", "0"], "-", "", "train.steps", "Input should"),
+    Case(
+        "softcot", lambda p: ["train", "--iterations", "0"], "-", "", "train.steps", "Input should"
+    ),
     Case(
         "codeit",
         lambda p: ["run", "--iterations", "0", "--run-dir", str(p.parent)],
