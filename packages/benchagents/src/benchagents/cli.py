@@ -56,8 +56,10 @@ from reasonloop.cli_options import (
 )
 
 if TYPE_CHECKING:
+    from benchagents.config import RunConfig
     from benchagents.llm import Endpoints
-    from benchagents.pipeline import Pipeline, RunConfig, Stage
+    from benchagents.pipeline import Pipeline
+    from benchagents.run_files import Stage
 
 app = typer.Typer(
     name="benchagents",
@@ -158,7 +160,7 @@ def _endpoints(
 
 
 def _ui() -> Any:
-    from benchagents.pipeline import UI
+    from benchagents.ui import UI
 
     return UI(out, err)
 
@@ -181,7 +183,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     """What a user can cause (bad input, a missing file, an unreachable backend, a host that
     cannot isolate untrusted code)."""
     from benchagents.llm import BackendError
-    from benchagents.pipeline import PipelineError
+    from benchagents.run_files import PipelineError
     from reasonloop.sandbox import SandboxError
 
     return (PipelineError, BackendError, ValueError, OSError, SandboxError)
@@ -367,11 +369,10 @@ def _new_config(
     path: Path | None, settings: list[str] | None, shortcuts: dict[str, Any]
 ) -> RunConfig:
     """The --config file (or the defaults for DOMAIN), the shortcut options, then --set."""
-    from benchagents.pipeline import RunConfig
-    from reasonloop.configfile import load_config_file
+    from benchagents.config import RunConfig, load_config
 
     if path is not None:
-        base = load_config_file(path, RunConfig)
+        base = load_config(path)
     elif shortcuts["domain"] is None:
         raise ValueError("DOMAIN is needed (calendar, text or described), or a --config naming it")
     else:
@@ -387,7 +388,8 @@ def _create(
     endpoints: Endpoints,
     started: float,
 ) -> None:
-    from benchagents.pipeline import DESCRIBED, Pipeline
+    from benchagents.config import DESCRIBED
+    from benchagents.pipeline import Pipeline
 
     run_dir = run_dir or Path("runs") / f"{config.domain}-{datetime.now():%Y%m%d-%H%M%S}"
     try:
@@ -408,7 +410,8 @@ def _continue(
     started: float,
 ) -> None:
     """Continue the run in `run` where it stopped (`review`: change its review mode)."""
-    from benchagents.pipeline import DESCRIBED, Pipeline
+    from benchagents.config import DESCRIBED
+    from benchagents.pipeline import Pipeline
 
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
@@ -463,7 +466,8 @@ def evaluate(
     old_run: OldRun = None,
 ) -> None:
     """Evaluate (another) model on the latest dataset of the run in --run-dir."""
-    from benchagents.pipeline import DESCRIBED, Pipeline
+    from benchagents.config import DESCRIBED
+    from benchagents.pipeline import Pipeline
     from benchagents.scoring import reference_grader
 
     run = _run_dir(run_dir, old_run)
@@ -527,7 +531,8 @@ def serve_benchmark(
     """Serve the latest dataset of the run in --run-dir as a gRPC Benchmark service (Grade
     runs the checkers)."""
     from benchagents.benchmark import serve_dataset
-    from benchagents.pipeline import DESCRIBED, Pipeline
+    from benchagents.config import DESCRIBED
+    from benchagents.pipeline import Pipeline
 
     run = _run_dir(run_dir, old_run)
     try:
