@@ -346,10 +346,12 @@ class Sampler:
     ) -> list[_Row]:
         device = self.model.device
         rows = []
+        rms: float | None = None  # the embeddings' RMS: one pass over E per call, not per row
         for i, (ids, p) in enumerate(zip(prompt_ids, per_prompt, strict=True)):
             sigma = 0.0
             if p.thinking is not None and p.thinking.mode != "hard":
-                sigma = noise_std(embeddings, p.thinking.noise_scale)
+                rms = noise_std(embeddings, 1.0) if rms is None else rms
+                sigma = p.thinking.noise_scale * rms
             for j in range(p.n):
                 seed = p.seed if p.seed is not None else int(torch.randint(2**62, (1,)).item())
                 generator = torch.Generator(device=device)
@@ -412,7 +414,7 @@ class Sampler:
         chosen tokens spell the whole end marker, or, when its budget is spent, is fed the
         marker's missing tokens before its answer.
         """
-        soft: list[int] = []
+        thinking: list[int] = []  # the rows choosing a step of their thought now
         for i, r in enumerate(active):
             row = rows[r]
             if row.forced:
@@ -431,37 +433,67 @@ class Sampler:
                 row.forced = list(marker.ids[row.matched :])
                 step.tokens[i] = row.forced.pop(0)
                 continue
-            z = logits[i]
-            log_prob = None
-            if config.mode == "hard" and config.tau > 0:
-                log_probs = torch.log_softmax(z.float() / config.tau, dim=-1)
-                token = int(draw(log_probs.exp()[None], [row.generator])[0])
-                log_prob = float(log_probs[token])
-            else:
-                token = int(z.argmax())
-                if config.mode == "hard":
-                    log_prob = float(torch.log_softmax(z.float(), dim=-1)[token])
+            thinking.append(i)
+        if not thinking:
+            return
+        # Every thinking row's choice at once, read back in one transfer: the argmax (the
+        # chosen token of soft, fuzzy and greedy hard steps), replaced by a seeded draw for
+        # hard steps at tau > 0, whose log-prob is taken at tau (greedy ones' at 1).
+        device = logits.device
+        z = logits[thinking].float()
+        tokens = z.argmax(dim=-1)
+        hard = [k for k, i in enumerate(thinking) if rows[active[i]].params.thinking.mode == "hard"]
+        chosen_lp = torch.zeros(len(thinking), dtype=torch.float64, device=device)
+        if hard:
+            taus = torch.tensor([rows[active[thinking[k]]].tau for k in hard], device=device)
+            log_probs = scaled_log_probs(z[hard], taus)
+            drawn = [j for j, k in enumerate(hard) if rows[active[thinking[k]]].tau > 0]
+            if drawn:
+                generators = [rows[active[thinking[hard[j]]]].generator for j in drawn]
+                hard_tokens = tokens[hard]
+                hard_tokens[drawn] = draw(log_probs[drawn].exp(), generators)
+                tokens[hard] = hard_tokens
+            chosen_lp[hard] = log_probs.gather(1, tokens[hard][:, None])[:, 0].double()
+        chosen = torch.stack([tokens.double(), chosen_lp], dim=1).tolist()
+        soft: list[int] = []
+        for k, i in enumerate(thinking):
+            row = rows[active[i]]
+            token = int(chosen[k][0])
+            marker = self._end_marker(row.params.thinking.end_marker)
             row.thought_tokens.append(token)
             row.matched = marker.advance(row.matched, token)
             if row.matched == len(marker.ids):
                 row.thinking = False  # this step is still fed: the answer comes next
-            if log_prob is not None:
+            if row.params.thinking.mode == "hard":
                 step.tokens[i] = token
-                row.log_probs.append(log_prob)
+                row.log_probs.append(chosen[k][1])
             else:
                 soft.append(i)
-        if not soft:
-            return
-        taus = torch.tensor(
-            [rows[active[i]].tau for i in soft],
-            device=logits.device,
+        if soft:
+            self._soft_inputs([rows[active[i]] for i in soft], soft, logits, embeddings, step)
+
+    @staticmethod
+    def _soft_inputs(
+        rows: list[_Row],
+        steps: list[int],
+        logits: torch.Tensor,
+        embeddings: torch.Tensor,
+        step: _Step,
+    ) -> None:
+        """Soft and fuzzy rows' inputs: the mixture p·E plus each row's seeded noise, with
+        their Gaussian log-densities (read back in one transfer)."""
+        device = logits.device
+        taus = torch.tensor([row.tau for row in rows], device=device)
+        means = mixture_mean(logits[steps], taus[:, None], embeddings)
+        noise = torch.stack(
+            [torch.randn(means.shape[1], generator=row.generator, device=device) for row in rows]
         )
-        means = mixture_mean(logits[soft], taus[:, None], embeddings)
-        for k, i in enumerate(soft):
-            row = rows[active[i]]
-            noise = torch.randn(means.shape[1], generator=row.generator, device=means.device)
-            x = (means[k] + row.sigma * noise).to(embeddings.dtype)
-            row.log_probs.append(float(gaussian_log_density(x, means[k], row.sigma)))
+        sigmas = torch.tensor([row.sigma for row in rows], device=device)
+        inputs = (means + sigmas[:, None] * noise).to(embeddings.dtype)
+        sigmas64 = torch.tensor([row.sigma for row in rows], dtype=torch.float64, device=device)
+        densities = gaussian_log_density(inputs, means, sigmas64).tolist()
+        for row, i, x, density in zip(rows, steps, inputs, densities, strict=True):
+            row.log_probs.append(density)
             row.thought_inputs.append(x)
             step.soft_inputs[i] = x
 
@@ -530,14 +562,16 @@ class Sampler:
             )
         log_probs = scaled_log_probs(z, sub.temperature)
         chosen = choose_tokens(log_probs, sub, [rows[active[i]].generator for i in answering])
-        chosen_lp = log_probs.gather(1, chosen[:, None])[:, 0].tolist()
+        lp = log_probs.gather(1, chosen[:, None])[:, 0]
+        pairs = torch.stack([chosen.double(), lp.double()], dim=1).tolist()  # one transfer
         most = max(row.params.top_logprobs for row in answer_rows)
         if most:
             top_lp, top_ids = (t.tolist() for t in log_probs.topk(most, dim=-1))
-        for k, (i, token) in enumerate(zip(answering, chosen.tolist(), strict=True)):
+        for k, (i, (token_value, token_lp)) in enumerate(zip(answering, pairs, strict=True)):
             row = rows[active[i]]
+            token = int(token_value)
             row.answer_ids.append(token)
-            row.log_probs.append(chosen_lp[k])
+            row.log_probs.append(token_lp)
             if want := row.params.top_logprobs:
                 row.top_logprobs.append(list(zip(top_ids[k][:want], top_lp[k][:want], strict=True)))
             step.tokens[i] = token
@@ -740,7 +774,7 @@ class RunningBatch:
         self.cache: Any = SlotCache(layers) if self.slotted else None
         self.span = self.cache.span if self.slotted else Span()
         self.rows: list[_Row | None] = []  # per slot; None: free
-        self.row_start = torch.zeros(0, dtype=torch.long, device=self.device)  # first column
+        self.row_start: list[int] = []  # per slot, its first column (on the host: no sync)
         self.logits: torch.Tensor | None = None  # per slot, the next-token logits
         self.tokens: list[int] = []  # per slot, the input `forward` feeds
         self.soft_inputs: dict[int, torch.Tensor] = {}  # per slot, a soft input instead
@@ -829,12 +863,13 @@ class RunningBatch:
         slots += range(self.slots, self.slots + len(rows) - len(slots))
         if self.slotted:
             template = [keys[None] for keys, _ in prompt_layers[0]]
-            self.row_start += self.cache.reserve(max(slots) + 1, width, template=template)
+            moved = self.cache.reserve(max(slots) + 1, width, template=template)
+            self.row_start = [start + moved for start in self.row_start]
         grow = max(slots) + 1 - self.slots
         if grow > 0:
             self.rows += [None] * grow
             self.tokens += [sampler.pad_id] * grow
-            self.row_start = torch.cat([self.row_start, self.row_start.new_zeros(grow)])
+            self.row_start += [0] * grow
             more = logits.new_zeros((grow, logits.shape[1]))
             self.logits = more if self.logits is None else torch.cat([self.logits, more])
         for slot, row in zip(slots, rows, strict=True):
@@ -969,14 +1004,16 @@ class RunningBatch:
             self._compact(live)
             live = list(range(len(live)))
         if self.slotted:
-            self.cache.trim(int(self.row_start[live].min()))
-            self.row_start += self.cache.reserve(self.slots, 0)
+            self.cache.trim(min(self.row_start[slot] for slot in live))
+            moved = self.cache.reserve(self.slots, 0)
+            self.row_start = [start + moved for start in self.row_start]
         model = self.sampler.model
         inputs = model.get_input_embeddings()(torch.tensor(self.tokens, device=self.device))
         for slot, x in self.soft_inputs.items():
             inputs[slot] = x
         columns = torch.arange(self.span.start, self.span.end + 1, device=self.device)
-        attention = (columns[None, :] >= self.row_start[:, None]).long()
+        row_start = torch.tensor(self.row_start, device=self.device)
+        attention = (columns[None, :] >= row_start[:, None]).long()
         positions = torch.tensor(
             [[row.position if row is not None else 0] for row in self.rows], device=self.device
         )
@@ -1002,7 +1039,7 @@ class RunningBatch:
         self.rows = [self.rows[slot] for slot in live]
         self.tokens = [self.tokens[slot] for slot in live]
         self.soft_inputs = {remap[s]: x for s, x in self.soft_inputs.items()}
-        self.row_start = self.row_start[index]
+        self.row_start = [self.row_start[slot] for slot in live]
 
 
 def prefill_after(

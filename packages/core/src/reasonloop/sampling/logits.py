@@ -120,14 +120,15 @@ def draw(probs: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Te
 def choose_tokens(
     log_probs: torch.Tensor, settings: RowSettings, generators: Sequence[torch.Generator]
 ) -> torch.Tensor:
-    """Pick one token per row: argmax for greedy rows, a seeded draw otherwise."""
-    tokens = log_probs.argmax(dim=-1)
+    """Pick one token per row: argmax for greedy rows, a seeded draw otherwise (no argmax
+    pass over the vocabulary when no row is greedy)."""
     sampled = [row for row, greedy in enumerate(settings.greedy) if not greedy]
     if not sampled:
-        return tokens
-    if len(sampled) < len(tokens):
-        rows = torch.tensor(sampled, device=log_probs.device)
-        log_probs, settings = log_probs[rows], settings.select(rows)
-    probs = truncate(log_probs, settings).exp()
+        return log_probs.argmax(dim=-1)
+    if len(sampled) == len(settings.greedy):
+        return draw(truncate(log_probs, settings).exp(), generators)
+    tokens = log_probs.argmax(dim=-1)
+    rows = torch.tensor(sampled, device=log_probs.device)
+    probs = truncate(log_probs[rows], settings.select(rows)).exp()
     tokens[sampled] = draw(probs, [generators[row] for row in sampled])
     return tokens

@@ -64,15 +64,21 @@ def mixture_mean(
     return (probs.to(embeddings.dtype) @ embeddings).float()
 
 
-def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, sigma: float) -> torch.Tensor:
+def gaussian_log_density(
+    x: torch.Tensor, mean: torch.Tensor, sigma: float | torch.Tensor
+) -> torch.Tensor:
     """log N(x; mean, sigma^2 I) summed over the last dim, in float64 (the value is in the
-    hundreds or thousands, where float32 keeps only ~1e-4 of it); 0 when sigma == 0 (no
-    noise: the step is deterministic given the logits)."""
-    if sigma == 0:
+    hundreds or thousands, where float32 keeps only ~1e-4 of it); 0 where sigma == 0 (no
+    noise: the step is deterministic given the logits). `sigma`: one number, or a float64
+    tensor of one per row (shape x.shape[:-1])."""
+    if not isinstance(sigma, torch.Tensor) and sigma == 0:
         return torch.zeros(x.shape[:-1], device=x.device, dtype=torch.float64)
     dim = x.shape[-1]
     sq = (x.double() - mean.double()).pow(2).sum(dim=-1)
-    return -0.5 * sq / sigma**2 - 0.5 * dim * math.log(2 * math.pi * sigma**2)
+    if not isinstance(sigma, torch.Tensor):
+        return -0.5 * sq / sigma**2 - 0.5 * dim * math.log(2 * math.pi * sigma**2)
+    density = -0.5 * sq / sigma**2 - 0.5 * dim * torch.log(2 * math.pi * sigma**2)
+    return torch.where(sigma > 0, density, torch.zeros_like(density))
 
 
 @dataclass(frozen=True)
