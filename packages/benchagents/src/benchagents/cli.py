@@ -107,9 +107,10 @@ UnsafeNoSandbox = Annotated[
 def _llm_specs(option: str) -> Any:
     """A callback that checks the grpc addresses among backend specs while the command line
     is parsed (before any work) and rewrites the old `grpc:HOST:PORT` with a warning."""
-    from benchagents.llm.specs import canonical_spec
 
     def check(value: str | list[str] | None) -> str | list[str] | None:
+        from benchagents.llm.specs import canonical_spec
+
         items = [value] if isinstance(value, str) else value or []
         specs = [canonical_spec(item) for item in items]
         for item, spec in zip(items, specs, strict=True):
@@ -319,7 +320,7 @@ def create(
 ) -> None:
     """Create a benchmark: planning, generation, verification, evaluation.
 
-    The run's config is --config FILE (TOML/YAML/JSON of the fields in brackets) or the
+    The run's config is --config FILE (TOML/YAML/JSON of the fields named in parentheses) or the
     defaults, changed by the options and --set KEY=VALUE. --resume continues the run in
     --run-dir with the config it was created with."""
     started = time.monotonic()

@@ -26,7 +26,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from reasonloop.addresses import AddressError, is_remote, parse_grpc_address
-from reasonloop.configfile import parse_settings, with_settings
 from reasonloop.extras import Extra, MissingExtraError, requires
 
 if TYPE_CHECKING:
@@ -252,5 +251,7 @@ def configured(
 ) -> Config:
     """`config` with the shortcut options ({dotted key: value}, None = not given), then each
     `--set KEY=VALUE`, applied and validated together; ValueError of one line otherwise."""
+    from reasonloop.configfile import parse_settings, with_settings  # pydantic: not for --help
+
     given = {key: value for key, value in (shortcuts or {}).items() if value is not None}
     return with_settings(config, given | parse_settings(settings or []))
