@@ -231,3 +231,21 @@ def test_an_old_spelling_warns_and_still_works(tmp_path: Path) -> None:
     old = runner.invoke(_app("benchagents"), ["resume", str(tmp_path / "none")])
     assert "`benchagents resume RUN` is deprecated" in old.output
     assert "holds no run" in _one_error(old.output)
+
+
+def test_benchagents_shown_defaults_are_the_config_defaults() -> None:
+    """create's shortcuts default to None (so a --config file's value stays); the defaults
+    they show must be RunConfig's."""
+    from benchagents.config import RunConfig
+
+    fields = {"backend": "backend", "count": "count", "samples": "samples"}
+    fields |= {"max_new_tokens": "eval_max_tokens", "llm_checks": "llm_checks"}
+    fields |= {"llm_check_limit": "llm_check_limit"}
+    flags = {"review": ("auto", False), "rewrite": ("rewrite", True)}
+    params = {p.name: p for p in _commands("benchagents")["create"].params}
+    for name, field in fields.items():
+        assert params[name].default is None
+        assert params[name].show_default == str(RunConfig.model_fields[field].default), name
+    for name, (shown, value) in flags.items():
+        assert params[name].show_default == shown
+        assert RunConfig.model_fields[name].default is value

@@ -126,7 +126,11 @@ def _llm_specs(option: str) -> Any:
 SPEC_HELP = "a model spec (in-process; `local:MODEL` is an alias), grpc://HOST:PORT or openai:MODEL"
 Backend = Annotated[
     str | None,
-    typer.Option(callback=_llm_specs("--backend"), help=f"The agents' LLM: {SPEC_HELP}."),
+    typer.Option(
+        callback=_llm_specs("--backend"),
+        show_default="smollm2-135m",
+        help=f"The agents' LLM: {SPEC_HELP}.",
+    ),
 ]
 Targets = Annotated[
     list[str] | None,
@@ -267,19 +271,26 @@ def create(
     settings: SetOption = None,
     run_dir: RunDirOption = None,
     resume: ResumeOption = False,
-    count: Annotated[int | None, typer.Option(help="Instances to generate (count).")] = None,
+    count: Annotated[
+        int | None, typer.Option(show_default="60", help="Instances to generate (count).")
+    ] = None,
     seed: SeedOption = None,
     backend: Backend = None,
     target: Targets = None,
     samples: Annotated[
-        int | None, typer.Option(help="Answers per instance and target (samples).")
+        int | None,
+        typer.Option(show_default="2", help="Answers per instance and target (samples)."),
     ] = None,
     limit: LimitOption = None,
     max_new_tokens: Annotated[
-        int | None, typer.Option(help="Answer length limit of targets (eval_max_tokens).")
+        int | None,
+        typer.Option(show_default="24", help="Answer length limit of targets (eval_max_tokens)."),
     ] = None,
     review: Annotated[
-        bool | None, typer.Option("--review/--auto", help="Pause after each stage for a person.")
+        bool | None,
+        typer.Option(
+            "--review/--auto", show_default="auto", help="Pause after each stage for a person."
+        ),
     ] = None,
     description: Annotated[
         str | None, typer.Option(help="What the benchmark should be (needed by described).")
@@ -289,13 +300,20 @@ def create(
         typer.Option(help="described: a draft directory (plan.yaml, generator.py, checker.py)."),
     ] = None,
     llm_checks: Annotated[
-        str | None, typer.Option(help="LLM verification checks: off, advisory or enforce.")
+        str | None,
+        typer.Option(
+            show_default="advisory", help="LLM verification checks: off, advisory or enforce."
+        ),
     ] = None,
     llm_check_limit: Annotated[
-        int | None, typer.Option(help="Instances the LLM checks look at (0: all).")
+        int | None,
+        typer.Option(show_default="10", help="Instances the LLM checks look at (0: all)."),
     ] = None,
     rewrite: Annotated[
-        bool | None, typer.Option(help="Let the LLM rephrase the domain's rewritable text.")
+        bool | None,
+        typer.Option(
+            show_default="rewrite", help="Let the LLM rephrase the domain's rewritable text."
+        ),
     ] = None,
     llm_generator: Annotated[
         bool | None,
