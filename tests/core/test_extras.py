@@ -127,3 +127,34 @@ def test_the_import_check_finds_an_unguarded_import() -> None:
         "line 3: fastapi (extra http)",
         "line 8: matplotlib (extra plot)",
     ]
+
+
+@pytest.mark.slow  # each loads tiny-llama in a fresh interpreter
+@pytest.mark.parametrize(
+    ("blocked", "arguments", "extra"),
+    [
+        (
+            "fastapi",
+            ["serve", "--model", "tiny-llama", "--port", "0", "--openai-port", "0"],
+            "http",
+        ),
+        (
+            "xgrammar",
+            ["generate", "--model", "tiny-llama", "--prompt", "hi", "--regex", "[0-9]+"],
+            "grammar",
+        ),
+    ],
+)
+def test_a_command_missing_an_extra_says_so_in_one_line(
+    blocked: str, arguments: list[str], extra: str
+) -> None:
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None; sys.argv = ['reasonloop', *{arguments!r}]\n"
+        "from reasonloop.cli import app; app()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"error: {blocked} is not installed; it comes with the {extra!r} extra: "
+        f"pip install 'reasonloop-core[{extra}]'\n",
+    )

@@ -165,7 +165,7 @@ def generate(
         chat = not raw and loaded.metadata["has_chat_template"]
         request = [{"role": "user", "content": prompt}] if chat else prompt
         _stream(sampler, request, params)
-    except (ModelSpecError, ValueError, OSError) as error:
+    except (ModelSpecError, MissingExtraError, ValueError, OSError) as error:
         raise fail(str(error)) from None
 
 
@@ -297,7 +297,7 @@ def serve(
             if http is not None:
                 http.stop()
             raise
-    except (ModelSpecError, ValueError, OSError) as error:
+    except (ModelSpecError, MissingExtraError, ValueError, OSError) as error:
         raise fail(str(error)) from None
     scheme = "TLS" if tls_cert else "plaintext"
     err.print(f"serving {model} on {host}:{server.port} (gRPC, {scheme}); Ctrl-C stops")
