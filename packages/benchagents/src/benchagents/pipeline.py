@@ -105,7 +105,7 @@ class Pipeline:
     ) -> Pipeline:
         """A new run in `run_dir` (which must not hold one already)."""
         if (run_dir / STATE).exists():
-            raise PipelineError(f"{run_dir} already holds a run; continue it with resume")
+            raise PipelineError(f"{run_dir} already holds a run; continue it with create --resume")
         if config.domain == DESCRIBED:
             if not config.description and not config.draft:
                 raise PipelineError("a described domain needs --description (or --draft DIR)")
