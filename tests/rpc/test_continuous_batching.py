@@ -165,8 +165,8 @@ def test_the_prefix_cache_keeps_its_position_bound(tiny) -> None:
 
 def test_a_long_prompt_is_prefilled_in_chunks_while_the_running_rows_decode(sampler) -> None:
     """With 16 positions prefilled a step, a 100-token prompt takes ceil(100 / 16) steps to
-    join (the first chunk in `add`); the running row gets one token every one of them, and
-    the joiner then decodes what it decodes alone (prefilled in one pass)."""
+    join (a chunk per `forward`); the running row gets one token every one of them, and the
+    joiner then decodes what it decodes alone (prefilled in one pass)."""
     batch = RunningBatch(sampler, stream_text=False, max_prefill_tokens=16)
     batch.add([Joining([sampler.encode("the running one")], LONG, owner="running")])
     batch.decide()
@@ -175,7 +175,7 @@ def test_a_long_prompt_is_prefilled_in_chunks_while_the_running_rows_decode(samp
     long_prompt = sampler.encode("count: " + " ".join(str(i) for i in range(60)))[:100]
     assert len(long_prompt) == 100
     batch.add([Joining([long_prompt], GREEDY, owner="long")])
-    steps = 1  # the first chunk: in `add`
+    steps = 0
     while batch.prefilling is not None:
         before = len(running.answer_ids)
         assert batch.rows_live == 1  # the joiner is not decoding yet
@@ -184,6 +184,10 @@ def test_a_long_prompt_is_prefilled_in_chunks_while_the_running_rows_decode(samp
         batch.forward()
         steps += 1
     assert steps == 7  # ceil(100 / 16) chunks, one per step
+    # this step's last chunk was 4 positions: a 13-token prompt no longer fits the step's 16
+    short_prompt = long_prompt[:13]
+    batch.add([Joining([short_prompt], GREEDY, owner="short")])
+    assert batch.prefilling is not None  # deferred to the next step's `forward`
     done: dict[str, Completion] = {}
     while batch.busy:
         events, _ = batch.decide()
@@ -191,6 +195,7 @@ def test_a_long_prompt_is_prefilled_in_chunks_while_the_running_rows_decode(samp
         if batch.busy:
             batch.forward()
     assert done["long"].token_ids == sampler.generate([long_prompt], GREEDY)[0][0].token_ids
+    assert done["short"].token_ids == sampler.generate([short_prompt], GREEDY)[0][0].token_ids
     assert done["running"].token_ids == sampler.generate(["the running one"], LONG)[0][0].token_ids
 
 

@@ -747,11 +747,12 @@ class RunningBatch:
     no other row's keys and values; other models (sliding windows) take one group only, in
     transformers' own cache, and rows leaving are selected out of it.
 
-    Chunked prefill: with `max_prefill_tokens`, joiners whose prompts need more positions
-    computed than that are prefilled a chunk per step (`add` computes the first chunk, each
-    `forward` one more, after the running rows' step), so a long prompt never stalls the
-    running rows for more than one chunk's pass; its rows join the step its last chunk is
-    done. One such prefill runs at a time (`add` refuses another meanwhile).
+    Chunked prefill: with `max_prefill_tokens`, a step (from one `decide` to the next)
+    prefills at most that many positions. `add` prefills its joiners at once when they fit
+    what is left of the step's budget; otherwise they are prefilled a chunk per step, each
+    `forward` computing one after the running rows' step, and their rows join the step the
+    last chunk is done. So a long prompt never stalls the running rows for more than one
+    chunk. One such prefill runs at a time (`add` refuses another meanwhile).
     """
 
     def __init__(
@@ -766,6 +767,7 @@ class RunningBatch:
         self.embeddings = embedding_matrix(model)
         self.slotted = plain_attention(model.config)
         self.prefilling: _Prefilling | None = None  # joiners prefilled a chunk per step
+        self._prefilled = 0  # positions prefilled since the last `decide`
         self._clear()
 
     def _clear(self) -> None:
@@ -801,7 +803,9 @@ class RunningBatch:
     @torch.inference_mode()
     def add(self, joining: Sequence[Joining]) -> None:
         """Prefill the joiners' validated prompts (each distinct prompt once, in one pass) and
-        join their rows to the batch. Nothing changes if this raises."""
+        join their rows to the batch; if that is more positions than are left of this step's
+        `max_prefill_tokens`, start their chunked prefill instead (`forward` computes it; the
+        rows join when it is done). Nothing changes if this raises."""
         if not self.joinable:
             raise RuntimeError(
                 "the batch takes no rows now (a running batch of a model "
@@ -840,11 +844,12 @@ class RunningBatch:
         computed = sum(
             len(ids) - (hit[0] if hit else 0) for ids, hit in zip(distinct, found, strict=True)
         )
-        if self.max_prefill_tokens is None or computed <= self.max_prefill_tokens:
+        budget = self.max_prefill_tokens
+        if budget is None or computed <= budget - self._prefilled:
             self._place(rows, distinct, *self._prefill(distinct, found))
+            self._prefilled += computed
             return
-        prefilling = _Prefilling.start(sampler, rows, distinct, found)
-        self._prefill_chunk(prefilling)  # the first chunk now, the others one per step
+        self.prefilling = _Prefilling.start(sampler, rows, distinct, found)  # chunks: `forward`
 
     def _place(
         self,
@@ -924,9 +929,10 @@ class RunningBatch:
         """Compute the next chunk of a chunked prefill (`max_prefill_tokens` positions, at
         least one column); after the last, its rows join (and its prompts are cached)."""
         assert self.max_prefill_tokens is not None
+        done = prefilling.done
         result = prefilling.advance(self.sampler.model, self.max_prefill_tokens)
+        self._prefilled += (prefilling.done - done) * len(prefilling.distinct)
         if result is None:
-            self.prefilling = prefilling
             return
         self.prefilling = None
         logits, layers = result
@@ -939,6 +945,7 @@ class RunningBatch:
     def decide(self) -> tuple[list[tuple[Any, StreamEvent]], list[Any]]:
         """Every live row chooses its next input; returns the new events (with their rows'
         owners) and the owners whose last row has just finished or been cancelled."""
+        self._prefilled = 0  # a new step begins
         done = self._drop_cancelled_prefill()
         active = [slot for slot, row in enumerate(self.rows) if row is not None]
         if not active:
