@@ -16,6 +16,7 @@ level's best of `--repeats` passes is kept (repeats are interleaved: 1, 8, 32, 6
 so machine noise hits every level alike); the load average is printed before and after.
 
     uv run python bench/serve.py [--model tiny-llama] [--requests 64] [--concurrency 1,8,32,64]
+        [--dtype bfloat16]
 """
 
 from __future__ import annotations
@@ -142,9 +143,10 @@ def concurrent(
     return Level(elapsed, sum(tokens), latencies)
 
 
-def run_server(model: str, port_out: Connection) -> None:
+def run_server(model: str, dtype: str | None, port_out: Connection) -> None:
     """The server's process: serve `model` until killed, sending its port first."""
-    server = serve_inference(InferenceEngine(load_model(model)), ServerOptions(port=0))
+    engine = InferenceEngine(load_model(model, dtype=dtype))
+    server = serve_inference(engine, ServerOptions(port=0))
     port_out.send(server.port)
     server.wait()
 
@@ -159,6 +161,7 @@ def main() -> None:
     parser.add_argument(
         "--same-process", action="store_true", help="run the server in the clients' process"
     )
+    parser.add_argument("--dtype", help="the server's weights (default: the model's default)")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     console = Console(width=140)
@@ -166,12 +169,13 @@ def main() -> None:
 
     child = None
     if args.same_process:
-        server = serve_inference(InferenceEngine(load_model(args.model)), ServerOptions(port=0))
+        engine = InferenceEngine(load_model(args.model, dtype=args.dtype))
+        server = serve_inference(engine, ServerOptions(port=0))
         port, where = server.port, "this process"
     else:
         spawn = multiprocessing.get_context("spawn")
         receive, send = spawn.Pipe(duplex=False)
-        child = spawn.Process(target=run_server, args=(args.model, send), daemon=True)
+        child = spawn.Process(target=run_server, args=(args.model, args.dtype, send), daemon=True)
         child.start()
         port, where = receive.recv(), f"process {child.pid}"
     client = InferenceClient(f"127.0.0.1:{port}")
