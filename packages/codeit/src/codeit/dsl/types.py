@@ -175,43 +175,55 @@ def _unify(a: Type, r: Type, s: Subst) -> None:
             s[r] = a
             return
     a, r = _shallow(a, s), _shallow(r, s)  # not deeper: variables inside stay widenable
-    if a == r:
+    if a == r or _unify_variable(a, r, s) or _unify_structure(a, r, s):
         return
-    if isinstance(r, TVar) and isinstance(a, TVar):
-        if _satisfies_bound(a, r.bound, s):
-            _bind(r, a, s)
-        else:
-            _bind(a, r, s)
-        return
+    raise TypeMismatch(f"expected {r}, got {a}")
+
+
+def _unify_variable(a: Type, r: Type, s: Subst) -> bool:
+    """Unify when `a` or `r` is a type variable (raising TypeMismatch if they cannot be);
+    False when neither is."""
     if isinstance(r, TVar):
-        _bind(r, a, s)
-        return
+        if isinstance(a, TVar) and not _satisfies_bound(a, r.bound, s):
+            _bind(a, r, s)
+        else:
+            _bind(r, a, s)
+        return True
     if isinstance(a, TVar):
-        if a.bound is not None and isinstance(r, Atom) and _atom_sub(a.bound, r):
-            return  # whatever a stands for fits r
-        _bind(a, r, s)
-        return
+        if a.bound is None or not isinstance(r, Atom) or not _atom_sub(a.bound, r):
+            _bind(a, r, s)  # unless whatever a stands for fits r
+        return True
+    return False
+
+
+def _unify_structure(a: Type, r: Type, s: Subst) -> bool:
+    """Whether ground-headed `a` fits `r` (atoms, collections, functions), binding as needed."""
     if isinstance(a, Atom) and isinstance(r, Atom):
-        if _atom_sub(a, r):
-            return
-    elif isinstance(a, Coll) and isinstance(r, Coll):
+        return _atom_sub(a, r)
+    if isinstance(a, Coll) and isinstance(r, Coll):
         _unify(a.elem, r.elem, s)
-        return
-    elif isinstance(a, Coll) and isinstance(r, Atom):
-        elem = _shallow(a.elem, s)
-        if isinstance(elem, TVar):  # a collection of unknowns is a patch if its items are
-            for candidate in (CELL, POINT):
-                if r in _COLL_SUPERS[candidate] and _satisfies_bound(candidate, elem.bound, s):
-                    _bind(elem, candidate, s)
-                    return
-        elif isinstance(elem, Atom) and r in _COLL_SUPERS.get(elem, ()):
-            return
-    elif isinstance(a, Fn) and isinstance(r, Fn) and len(a.params) == len(r.params):
+        return True
+    if isinstance(a, Coll) and isinstance(r, Atom):
+        return _collection_fits_atom(a, r, s)
+    if isinstance(a, Fn) and isinstance(r, Fn) and len(a.params) == len(r.params):
         for pa, pr in zip(a.params, r.params, strict=True):
             _unify(pr, pa, s)  # contravariant in the parameters
         _unify(a.ret, r.ret, s)
-        return
-    raise TypeMismatch(f"expected {r}, got {a}")
+        return True
+    return False
+
+
+def _collection_fits_atom(a: Coll, r: Atom, s: Subst) -> bool:
+    """Whether collection `a` is a value of atom `r` (a patch is a collection of cells or
+    points); a collection of unknowns is a patch if its items are, and binds them so."""
+    elem = _shallow(a.elem, s)
+    if isinstance(elem, TVar):
+        for candidate in (CELL, POINT):
+            if r in _COLL_SUPERS[candidate] and _satisfies_bound(candidate, elem.bound, s):
+                _bind(elem, candidate, s)
+                return True
+        return False
+    return isinstance(elem, Atom) and r in _COLL_SUPERS.get(elem, ())
 
 
 def unify(actual: Type, required: Type, s: Subst) -> Subst:
