@@ -1,4 +1,4 @@
-"""RLOO training step time: soft and fuzzy vs hard chains of thought, and ours vs TRL's trainer.
+r"""RLOO training step time: soft and fuzzy vs hard chains of thought, and ours vs TRL's trainer.
 
 1. Soft/fuzzy vs hard. One `softcot.trainer.Trainer` per thinking mode, configs identical but
    for `thinking.mode` (same model, LoRA, seed, prompts, budgets). Steps are interleaved
@@ -33,7 +33,7 @@
    Not identical, and worth knowing when reading the ratio:
    - TRL samples with `model.generate` on a padded batch; ours uses the core sampler, which
      decodes the thinking phase, then forces the `</think>` marker and decodes the answer.
-   - Ours stops the answer at the first `}` (right after `\\boxed{N}`), so completions are
+   - Ours stops the answer at the first `}` (right after `\boxed{N}`), so completions are
      usually shorter than TRL's, which run to EOS or the token limit; TRL scores the whole
      completion (thinking included), ours the answer after the marker.
    - TRL runs an extra no-grad forward per step for the old log-probs (its PPO-style ratio,

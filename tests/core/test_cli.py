@@ -1,3 +1,5 @@
+"""The `reasonloop` CLI: help, the model table without torch, generation, one-line errors."""
+
 from __future__ import annotations
 
 import json

@@ -1,3 +1,5 @@
+"""reasonloop.metrics: pass@k, means with confidence intervals, JSONL logs, plots."""
+
 import itertools
 import json
 import math

@@ -1,3 +1,5 @@
+"""reasonloop.models: tiny and built-in models, loading errors, LoRA, export, caching."""
+
 from __future__ import annotations
 
 import json

@@ -1,3 +1,5 @@
+"""reasonloop.rewards: answer extraction, math equivalence, exact match, format."""
+
 import math
 import os
 import subprocess

@@ -1,3 +1,5 @@
+"""The core sampler vs transformers: thinking, seeds, batching, constraints, log-probs."""
+
 from __future__ import annotations
 
 import json

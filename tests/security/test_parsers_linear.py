@@ -1,6 +1,6 @@
-"""Answer parsers take model and client text, so they must run in linear time and bounded memory.
+r"""Answer parsers take model and client text, so they must run in linear time and bounded memory.
 
-Issue 13, part 4: `\\boxed{` repeated (28 KB took 10 s), `answer:` repeated (3 GB of candidate
+Issue 13, part 4: `\boxed{` repeated (28 KB took 10 s), `answer:` repeated (3 GB of candidate
 substrings held at once), calendar `Monday` + spaces and `final answer` + spaces (28 KB took
 16 s, freezing a whole server), plus the text checks' bullets, titles and JSON fences. Each
 parser here gets each hostile input at two sizes, 10x apart, and must take less than 30x the

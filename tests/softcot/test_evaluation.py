@@ -1,3 +1,5 @@
+"""softcot's evaluation: the six modes, the mode-by-policy matrix, its report."""
+
 from __future__ import annotations
 
 import json

@@ -1,8 +1,8 @@
-"""One math problem and the way it is put to the model, shared by training and evaluation.
+r"""One math problem and the way it is put to the model, shared by training and evaluation.
 
 The prompt is a few-shot chat: three solved examples as earlier user/assistant turns, then the
 question, so that even a 135M instruct model answers in a checkable form: a short calculation,
-then `The answer is \\boxed{N}.` Measured with SmolLM2-135M, greedy, on 64 level-0 problems:
+then `The answer is \boxed{N}.` Measured with SmolLM2-135M, greedy, on 64 level-0 problems:
 an instruction alone gets ~0%, one example inlined in the question 5%, three example turns 23%.
 
 The chain of thought is the calculation: it ends once the model has written the whole

@@ -53,7 +53,7 @@ def _tidy(answer: str) -> str:
 
 
 def _box_spans(text: str) -> array:
-    """(start, end) of the contents of every `\\boxed{`/`\\fbox{`, flattened, in the order the
+    r"""(start, end) of the contents of every `\boxed{`/`\fbox{`, flattened, in the order the
     boxes open; end is -1 for a box never closed (a truncated generation)."""
     spans = array("q")
     open_braces = array("q")  # per open brace: its box's index in `spans`, or -1 if plain
@@ -71,9 +71,9 @@ def _box_spans(text: str) -> array:
 
 
 def extract_boxed(text: str) -> str | None:
-    """The last non-empty `\\boxed{...}` or `\\fbox{...}` content (tidied), or None.
+    r"""The last non-empty `\boxed{...}` or `\fbox{...}` content (tidied), or None.
 
-    "Last" is by where the box starts, so `\\boxed{\\boxed{5}}` gives 5. An unclosed box
+    "Last" is by where the box starts, so `\boxed{\boxed{5}}` gives 5. An unclosed box
     does not count.
     """
     spans = _box_spans(text)
@@ -111,17 +111,17 @@ def _last_answer_line(text: str) -> str | None:
 
 
 def extract_final_answer(text: str) -> str | None:
-    """Return the final answer stated in `text`, or None if it states none.
+    r"""Return the final answer stated in `text`, or None if it states none.
 
     Looks for, in this order, and takes the LAST non-empty occurrence of the first kind found:
 
-    1. `\\boxed{...}` or `\\fbox{...}` with balanced braces (MATH / most chat models);
+    1. `\boxed{...}` or `\fbox{...}` with balanced braces (MATH / most chat models);
        an unclosed box, as in a truncated generation, does not count,
     2. a `#### answer` line (GSM8K),
     3. the text after `Answer:` or `answer is`, up to the end of its line or sentence.
 
     The answer is tidied: surrounding markdown bold and one pair of math delimiters
-    (`$..$`, `\\(..\\)`, ...) are removed, as are trailing periods and whitespace.
+    (`$..$`, `\(..\)`, ...) are removed, as are trailing periods and whitespace.
     A lone currency `$` (as in `$1,234`) is kept. Linear time in `len(text)`.
     """
     for find in (extract_boxed, _last_gsm8k, _last_answer_line):

@@ -40,12 +40,12 @@ _SCORES = {
 
 
 class MathAnswerReward:
-    """1.0 when the completion's final answer is mathematically equal to the reference.
+    r"""1.0 when the completion's final answer is mathematically equal to the reference.
 
     The answer is taken with `extract_final_answer`; no final answer scores 0, so a stray
     number in the reasoning is never rewarded. References may be bare answers or full
     solutions (e.g. GSM8K's `... #### 72`). Equality is decided by math-verify, so 1/2, 0.5
-    and \\frac{1}{2} agree while 0.5 and 0.05 do not.
+    and \frac{1}{2} agree while 0.5 and 0.05 do not.
 
     Every result's `details["outcome"]` is one of: "match" (score 1); "mismatch", "no answer",
     "too long" (a completion over `MAX_ANSWER_CHARS`, or an answer or reference over

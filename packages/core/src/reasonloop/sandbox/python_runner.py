@@ -1,6 +1,6 @@
-"""Run LLM-written Python (standard library only) in a fresh, isolated interpreter.
+r"""Run LLM-written Python (standard library only) in a fresh, isolated interpreter.
 
-    result = run_python("def f(x):\\n    return x * 2", "f", [21], time_limit_s=1.0)
+    result = run_python("def f(x):\n    return x * 2", "f", [21], time_limit_s=1.0)
     result.value  # 42
 
 Every call runs in its own sandbox (`isolation`: bubblewrap namespaces, a seccomp filter, a

@@ -21,8 +21,8 @@ _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
 def reference_answer(answer: str) -> str:
-    """The final answer of a reference solution, as core's `extract_final_answer` reads a
-    completion's (the last `\\boxed{...}`/`\\fbox{...}` with nested and escaped braces kept,
+    r"""The final answer of a reference solution, as core's `extract_final_answer` reads a
+    completion's (the last `\boxed{...}`/`\fbox{...}` with nested and escaped braces kept,
     else a GSM8K `#### answer` line, else an `Answer:` line; in linear time), with a number's
     thousands commas dropped. A solution stating none is its own answer, stripped, unless it
     has a `####` marker with nothing after it: then the answer is empty.

@@ -324,7 +324,7 @@ def _slot(solution: str) -> tuple[str, int, int]:
 
 
 def _range(text: str) -> tuple[int, int]:
-    """ "HH:MM-HH:MM" as the reference parses it: one "-", each side `strptime("%H:%M")`."""
+    """`HH:MM-HH:MM` as the reference parses it: one "-", each side `strptime("%H:%M")`."""
     first, second = text.split("-")
     return _minutes(first), _minutes(second)
 

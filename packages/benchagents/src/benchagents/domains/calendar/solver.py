@@ -55,7 +55,7 @@ _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 def parse_clock(text: str) -> int:
-    """ "H:MM" or "HH:MM" (00:00-23:59) -> minutes since midnight."""
+    """`H:MM` or `HH:MM` (00:00-23:59) -> minutes since midnight."""
     m = _CLOCK.match(text.strip())
     if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
         raise ValueError(f"invalid time {text!r} (expected HH:MM, 00:00-23:59)")
@@ -67,7 +67,7 @@ def format_clock(minutes: int) -> str:
 
 
 def parse_range(text: str) -> tuple[int, int]:
-    """ "HH:MM-HH:MM" -> (start, end) minutes; the end must be after the start."""
+    """`HH:MM-HH:MM` -> (start, end) minutes; the end must be after the start."""
     if not isinstance(text, str) or text.count("-") != 1:
         raise ValueError(f"invalid time range {text!r} (expected HH:MM-HH:MM)")
     try:
