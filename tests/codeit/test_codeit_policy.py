@@ -35,15 +35,14 @@ def test_learning_steps_fit_the_programs(policy: Policy, lessons: list[Lesson]) 
 
 
 def test_samples_follow_the_grammar(policy: Policy, lessons: list[Lesson]) -> None:
+    # 128 tokens: typed decoding starts O's line by two thirds of them, leaving room to end it
     groups = policy.sample(
-        [lesson.prompt for lesson in lessons[:2]], n=3, temperature=1.0, max_new_tokens=40, seed=0
+        [lesson.prompt for lesson in lessons[:2]], n=3, temperature=1.0, max_new_tokens=128, seed=0
     )
     assert [len(g) for g in groups] == [3, 3]
     for program in (p for g in groups for p in g):
-        lines = program.strip().splitlines()
-        assert all(" = " in line and line.endswith(")") for line in lines[:-1])
-        if lines and lines[-1].startswith("O = ") and lines[-1].endswith(")"):
-            parse(program)  # a complete sample parses: the grammar only lets defined names in
+        assert program.strip().splitlines()[-1].startswith("O = ")
+        parse(program)  # every sample parses: the grammar only lets defined names in
 
 
 def test_sparse_prompt_and_token_budget(policy: Policy) -> None:
