@@ -752,7 +752,8 @@ class RunningBatch:
     what is left of the step's budget; otherwise they are prefilled a chunk per step, each
     `forward` computing one after the running rows' step, and their rows join the step the
     last chunk is done. So a long prompt never stalls the running rows for more than one
-    chunk. One such prefill runs at a time (`add` refuses another meanwhile).
+    chunk. One such prefill runs at a time (`add` refuses another meanwhile). Models without a
+    SlotCache join only an empty batch and prefill in one pass.
     """
 
     def __init__(
