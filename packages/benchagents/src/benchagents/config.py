@@ -25,19 +25,19 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     domain: str
-    count: int = Field(60, ge=1)
+    count: int = Field(default=60, ge=1)
     seed: int = 0
     backend: str = DEFAULT_BACKEND
     targets: list[str] = []  # empty: evaluate the backend's model
-    samples: int = Field(2, ge=1)
-    eval_limit: int = Field(20, ge=1)  # verified instances evaluated (the first ones)
-    eval_max_tokens: int = Field(24, ge=1)
-    eval_temperature: float = Field(0.7, ge=0)
+    samples: int = Field(default=2, ge=1)
+    eval_limit: int = Field(default=20, ge=1)  # verified instances evaluated (the first ones)
+    eval_max_tokens: int = Field(default=24, ge=1)
+    eval_temperature: float = Field(default=0.7, ge=0)
     metric: Metric = "strict"  # the reports' metric; the other one is shown beside it
     llm_generator: bool = False  # built-in domains: the backend writes the generator code
     rewrite: bool = True  # let the LLM rephrase the domain's llm_fields
     llm_checks: LLMCheckMode = "advisory"
-    llm_check_limit: int = Field(10, ge=0)  # instances the LLM checks look at (0: all)
+    llm_check_limit: int = Field(default=10, ge=0)  # instances the LLM checks look at (0: all)
     description: str | None = None
     draft: str | None = None  # described domains: a hand-written draft directory
     review: bool = False

@@ -31,49 +31,50 @@ CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 class DataSection(ConfigSection):
     train: str = "arc1-train"  # arc1-train|arc1-eval|arc2-train|arc2-eval or a directory
     eval: str = "arc1-eval"
-    eval_tasks: int = Field(4, ge=-1)  # evaluation tasks to target; -1 = all, 0 = none
-    heldout_tasks: int = Field(8, ge=0)  # seeded training tasks held out as targets
-    max_grid_size: int = Field(6, ge=1, le=30)  # target tasks whose grids all fit this side
-    prompt_examples: int = Field(2, ge=1)  # demonstration pairs shown in a prompt (at most)
+    eval_tasks: int = Field(default=4, ge=-1)  # evaluation tasks to target; -1 = all, 0 = none
+    heldout_tasks: int = Field(default=8, ge=0)  # seeded training tasks held out as targets
+    max_grid_size: int = Field(default=6, ge=1, le=30)  # target tasks whose grids all fit this side
+    prompt_examples: int = Field(default=2, ge=1)  # demonstration pairs shown in a prompt (at most)
     prompt_encoding: Literal["dense", "sparse"] = "dense"  # sparse: the official prompt's grids
-    prompt_tokens: int | None = Field(None, ge=16)  # pairs are shown while within; official 512
+    # pairs are shown while within; official 512
+    prompt_tokens: int | None = Field(default=None, ge=16)
 
 
 class SearchSection(ConfigSection):
-    samples_per_task: int = Field(8, ge=1)  # paper: 24
-    temperature: float = Field(0.95, ge=0)
-    max_new_tokens: int = Field(96, ge=8)  # a new line after 2/3 of it must be the O line
-    batch_tasks: int = Field(4, ge=1)  # target tasks decoded together
+    samples_per_task: int = Field(default=8, ge=1)  # paper: 24
+    temperature: float = Field(default=0.95, ge=0)
+    max_new_tokens: int = Field(default=96, ge=8)  # a new line after 2/3 of it must be the O line
+    batch_tasks: int = Field(default=4, ge=1)  # target tasks decoded together
 
 
 class BufferSection(ConfigSection):
     mutation_init: bool = True  # ablation: False starts from an empty buffer
-    mutation_size: int = Field(400, ge=0)  # paper: ~19k
+    mutation_size: int = Field(default=400, ge=0)  # paper: ~19k
     relabel: bool = True  # ablation: False keeps only programs that solve their task
     relabel_partial: bool = True  # official: keep the demonstrations with a valid output
     relabel_skip_trivial: bool = False  # not in the official code: drop identity/constant
     prioritized: bool = True  # ablation: False samples the buffer uniformly
-    policy_fraction: float = Field(0.5, ge=0, le=1)  # share of policy experiences
+    policy_fraction: float = Field(default=0.5, ge=0, le=1)  # share of policy experiences
     # batches: steps_per_iteration batches drawn with replacement; epoch (official): one pass
     # over epoch_size entries drawn without replacement, in batches of batch_size
     replay: Literal["batches", "epoch"] = "batches"
-    epoch_size: int = Field(100_000, ge=1)  # official: ~90k policy + ~10k mutation
+    epoch_size: int = Field(default=100_000, ge=1)  # official: ~90k policy + ~10k mutation
 
 
 class TrainSection(ConfigSection):
-    meta_iterations: int = Field(3, ge=1)
-    steps_per_iteration: int = Field(8, ge=0)
-    batch_size: int = Field(6, ge=1)
-    learning_rate: float = Field(2e-3, gt=0)
-    max_grad_norm: float = Field(1.0, gt=0)
+    meta_iterations: int = Field(default=3, ge=1)
+    steps_per_iteration: int = Field(default=8, ge=0)
+    batch_size: int = Field(default=6, ge=1)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
     seed: int = 0
 
 
 class SandboxSection(ConfigSection):
-    workers: int = Field(2, ge=1)
-    time_limit_s: float = Field(1.0, gt=0)
-    memory_limit_mb: int = Field(1024, ge=64)
-    max_steps: int = Field(10_000, ge=1)
+    workers: int = Field(default=2, ge=1)
+    time_limit_s: float = Field(default=1.0, gt=0)
+    memory_limit_mb: int = Field(default=1024, ge=64)
+    max_steps: int = Field(default=10_000, ge=1)
     backend: Backend = "local"  # ray: the workers are actors on a Ray cluster, same results
     ray_address: str | None = None  # "auto", "ray://HOST:10001"; None: RAY_ADDRESS or local
 

@@ -41,7 +41,7 @@ class CheckpointSection(ConfigSection):
     """`[checkpoint]` of every method's config: how many checkpoints a run keeps (the newest
     ones; reasonloop.checkpoint). It may change when a run is resumed."""
 
-    keep_last: int = Field(3, ge=1)
+    keep_last: int = Field(default=3, ge=1)
 
 
 class ModelSection(ConfigSection):
@@ -50,11 +50,11 @@ class ModelSection(ConfigSection):
 
     spec: str = "smollm2-135m"  # built-in name, HF dir, .gguf or hub id
     lora: bool = True  # False: full fine-tuning
-    lora_rank: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
+    lora_rank: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
     # Adapt only the last k layers: backpropagation stops there, so a step costs little more
     # than a forward pass (what makes CPU runs affordable). None adapts every layer.
-    lora_top_layers: int | None = Field(8, ge=1)
+    lora_top_layers: int | None = Field(default=8, ge=1)
 
 
 Config = TypeVar("Config", bound=BaseModel)

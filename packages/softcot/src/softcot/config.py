@@ -45,8 +45,8 @@ class DataSection(ConfigSection):
     levels: list[int] = Field(
         default_factory=lambda: [0]
     )  # difficulty levels of the built-in family
-    train_count: int = Field(2000, ge=1)
-    test_count: int = Field(80, ge=1)
+    train_count: int = Field(default=2000, ge=1)
+    test_count: int = Field(default=80, ge=1)
     question_field: str = "question"
     answer_field: str = "answer"
 
@@ -80,23 +80,23 @@ def _checked_address(spec: str) -> str:
 class ThinkingSection(ConfigSection):
     mode: Literal["hard", "soft", "fuzzy"] = "hard"
     temperature: float | None = None  # default 1.0 hard, 0.5 soft, 1e-4 fuzzy
-    noise_scale: float = Field(0.33, ge=0)
-    max_tokens: int = Field(24, ge=0)
+    noise_scale: float = Field(default=0.33, ge=0)
+    max_tokens: int = Field(default=24, ge=0)
 
 
 class TrainSection(ConfigSection):
-    steps: int = Field(12, ge=1)
-    prompts_per_step: int = Field(8, ge=1)
-    group_size: int = Field(8, ge=2)  # RLOO needs at least two samples per prompt
-    micro_batch: int = Field(32, ge=1)  # completions per forward/backward
-    learning_rate: float = Field(5e-4, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    kl_coef: float = Field(0.0, ge=0)  # KL to the frozen reference (the base model)
-    answer_temperature: float = Field(0.7, ge=0)
-    max_new_tokens: int = Field(10, ge=1)
+    steps: int = Field(default=12, ge=1)
+    prompts_per_step: int = Field(default=8, ge=1)
+    group_size: int = Field(default=8, ge=2)  # RLOO needs at least two samples per prompt
+    micro_batch: int = Field(default=32, ge=1)  # completions per forward/backward
+    learning_rate: float = Field(default=5e-4, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    kl_coef: float = Field(default=0.0, ge=0)  # KL to the frozen reference (the base model)
+    answer_temperature: float = Field(default=0.7, ge=0)
+    max_new_tokens: int = Field(default=10, ge=1)
     seed: int = 0
-    checkpoint_every: int = Field(4, ge=1)
+    checkpoint_every: int = Field(default=4, ge=1)
     reward: str = "math"  # math, or grpc://HOST:PORT: a Benchmark server's Grade
     tensorboard: bool = False
     # log the CoT term's and the answer term's gradient norms apart: one more backward pass
@@ -104,7 +104,7 @@ class TrainSection(ConfigSection):
     log_grad_components: bool = True
     # gradient weight of the chain of thought's log-probability (1: the paper's estimator);
     # below 1 damps the noisy Gaussian score of soft/fuzzy steps (softcot.rloo)
-    cot_weight: float = Field(1.0, ge=0)
+    cot_weight: float = Field(default=1.0, ge=0)
 
     @field_validator("reward")
     @classmethod
@@ -113,19 +113,19 @@ class TrainSection(ConfigSection):
 
 
 class EvalSection(ConfigSection):
-    samples: int = Field(4, ge=1)
+    samples: int = Field(default=4, ge=1)
     ks: list[int] = Field(default_factory=lambda: [1, 4])
     modes: list[str] = Field(default_factory=lambda: ["hard-greedy", "fuzzy-greedy", "hard-sample"])
-    max_new_tokens: int = Field(10, ge=1)
-    thinking_tokens: int = Field(24, ge=0)
-    batch_size: int = Field(16, ge=1)
+    max_new_tokens: int = Field(default=10, ge=1)
+    thinking_tokens: int = Field(default=24, ge=0)
+    batch_size: int = Field(default=16, ge=1)
 
 
 class RunConfig(MethodConfig):
     model: ModelSection = ModelSection()
     data: DataSection = DataSection()
     thinking: ThinkingSection = ThinkingSection()
-    train: TrainSection = Field(TrainSection(), validate_default=True)  # checked below
+    train: TrainSection = Field(default=TrainSection(), validate_default=True)  # checked below
     eval: EvalSection = EvalSection()
     checkpoint: CheckpointSection = CheckpointSection()
 

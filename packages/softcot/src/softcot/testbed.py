@@ -52,8 +52,10 @@ TrainMode = Literal["hard", "soft", "fuzzy"]
 class TestbedSection(ConfigSection):
     modes: list[TrainMode] = Field(default_factory=lambda: ["hard", "soft", "fuzzy"], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    ood_count: int = Field(64, ge=1)  # held-out family problems (and worked solutions scored)
-    heldout_texts: int = Field(16, ge=1)  # held-out worked solutions whose likelihood is taken
+    # held-out family problems (and worked solutions scored)
+    ood_count: int = Field(default=64, ge=1)
+    # held-out worked solutions whose likelihood is taken
+    heldout_texts: int = Field(default=16, ge=1)
 
 
 class TestbedConfig(RunConfig):

@@ -41,7 +41,7 @@ class WarmStartSection(ConfigSection):
     init: str = "tiny-llama-small"  # a built-in random-init model (its architecture)
     # The weights' init std. The tiny built-ins use a wide 0.2 (peaked outputs for tests);
     # training from scratch wants the usual 0.02.
-    init_std: float = Field(0.02, gt=0)
+    init_std: float = Field(default=0.02, gt=0)
     # Problem sources with worked solutions (metadata["thought"]), mixed in equal parts.
     sources: list[str] = Field(
         default_factory=lambda: [
@@ -50,11 +50,11 @@ class WarmStartSection(ConfigSection):
         ],
         min_length=1,
     )
-    examples: int = Field(4000, ge=1)  # train problems drawn from each source
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(3e-3, gt=0)
-    warmup_steps: int = Field(20, ge=0)
+    examples: int = Field(default=4000, ge=1)  # train problems drawn from each source
+    steps: int = Field(default=300, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=3e-3, gt=0)
+    warmup_steps: int = Field(default=20, ge=0)
     seed: int = 0
 
 
