@@ -261,6 +261,17 @@ def test_eval_cli_writes_the_matrix_for_a_run(tmp_path: Path, tiny_config) -> No
     assert (tmp_path / "ev" / "matrix.png").read_bytes().startswith(b"\x89PNG")
 
 
+class FirstOfEachGroupRight:
+    """1 for the first sample of every group, 0 for the others: every group's rewards differ,
+    so every RLOO advantage is nonzero and a step that ran must move the adapters."""
+
+    def __init__(self, group: int) -> None:
+        self.group = group
+
+    def __call__(self, prompts, completions, references) -> list[RewardResult]:
+        return [RewardResult(float(i % self.group == 0), {}) for i in range(len(completions))]
+
+
 @pytest.mark.slow
 def test_a_real_smollm2_rloo_step(tmp_path: Path) -> None:
     config = RunConfig.model_validate(
@@ -270,11 +281,12 @@ def test_a_real_smollm2_rloo_step(tmp_path: Path) -> None:
             "train": {"steps": 1, "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 8},
         }
     )
-    trainer = Trainer(config, tmp_path / "run")
+    trainer = Trainer(config, tmp_path / "run", reward=FirstOfEachGroupRight(2))
     before = adapter_weights(trainer)
     (record,) = trainer.train()
-    assert math.isfinite(record.loss) and record.thinking_steps > 0
-    assert 0.0 <= record.reward <= 1.0 and record.format > 0
+    assert math.isfinite(record.loss) and record.thinking_steps > 0 and record.format > 0
+    assert record.reward == 0.5  # one of the two samples of each group
+    assert math.isfinite(record.grad_norm) and record.grad_norm > 0
     after = adapter_weights(trainer)
-    changed = any(not torch.equal(before[k], after[k]) for k in before)
-    assert changed == (record.grad_norm > 0)
+    moved = sum(int((before[k] != after[k]).sum()) for k in before)
+    assert moved > 0.5 * sum(w.numel() for w in before.values())  # the step updated them
