@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,8 @@ def test_backend_is_a_validated_sandbox_option(tmp_path: Path) -> None:
         assert result.outputs == (((0, 0, 1), (0, 0, 2)),)
 
 
-@pytest.mark.skipif(RAY, reason="Ray is installed here")
-def test_ray_backend_without_ray_is_one_clear_error() -> None:
+def test_ray_backend_without_ray_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, installed or not
     sandbox = load_config(None).sandbox.model_copy(update={"backend": "ray"})
     with pytest.raises(ValueError, match=r"pip install 'reasonloop-core\[ray\]'"):
         ProgramRunner.from_config(sandbox)
