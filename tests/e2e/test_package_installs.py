@@ -279,7 +279,7 @@ def _softcot_trains(bin_dir: Path, root: Path, env: dict[str, str]) -> None:
     config = root / "toy.toml"
     config.write_text(SOFTCOT_TOY_CONFIG)
     run = root / "run"
-    _run([bin_dir / "softcot", "train", "--config", config, "--out", run],
+    _run([bin_dir / "softcot", "train", "--config", config, "--run-dir", run],
          timeout=300, cwd=root, env=env)  # fmt: skip
     steps = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [s["step"] for s in steps] == [1, 2]
@@ -303,7 +303,8 @@ def _benchagents_imports(bin_dir: Path, root: Path, env: dict[str, str]) -> None
     assert "imported 1 instances" in output
     (line,) = (run / "dataset" / "v1" / "instances.jsonl").read_text().splitlines()
     assert json.loads(line)["reference"] == "Monday 10:00-10:30"  # the solver's answer
-    shown = _run([bin_dir / "benchagents", "show", run], timeout=300, cwd=root, env=env)
+    shown = _run([bin_dir / "benchagents", "show", "--run-dir", run],
+                 timeout=300, cwd=root, env=env)  # fmt: skip
     assert "stage: evaluation" in shown
 
 
