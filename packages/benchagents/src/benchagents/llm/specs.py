@@ -71,15 +71,16 @@ def make_backend(spec: str = DEFAULT_BACKEND, endpoints: Endpoints | None = None
                 )
             api_key = "unused"  # local OpenAI-compatible servers usually ask for none
         return OpenAIBackend(base_url, api_key, model)
-    from reasonloop.models import ModelSpecError, check_model_spec
+    from reasonloop.models import BUILTIN_MODELS, ModelSpecError, check_model_spec
 
     model_spec = spec.removeprefix(LOCAL_PREFIX)
     if not model_spec:
         raise ValueError(f"backend {spec!r} names no model; use {SPEC_FORMS}")
-    try:
-        check_model_spec(model_spec)  # loads nothing: a missing file or wheel fails now
-    except ModelSpecError as error:
-        raise ValueError(f"backend {spec[:80]!r}: {error}") from None
+    if model_spec not in BUILTIN_MODELS:  # a built-in's wheel is needed only when it loads
+        try:
+            check_model_spec(model_spec)  # loads nothing: a missing file or a typo fails now
+        except ModelSpecError as error:
+            raise ValueError(f"backend {spec[:80]!r}: {error}") from None
     from benchagents.llm.local import LocalBackend
 
     return LocalBackend(model_spec, device=endpoints.device)
