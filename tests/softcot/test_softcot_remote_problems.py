@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from reasonloop.benchmarks import BenchmarkTask, ReferenceBenchmark
-from reasonloop.rewards import ExactMatchReward
+from reasonloop.rewards import ExactMatchReward, FormatReward
 from reasonloop.rpc import serve_benchmark
 from softcot.config import load_config
 from softcot.problems import load_problems
@@ -34,6 +34,15 @@ ANSWERS = {"capital": "Paris", "colour": "white", "sum": "5"}
 @pytest.fixture(scope="module")
 def address() -> Iterator[str]:
     benchmark = ReferenceBenchmark("quiz", TASKS, ANSWERS, reward=ExactMatchReward())
+    with serve_benchmark(benchmark, port=0) as server:
+        yield f"grpc://127.0.0.1:{server.port}"
+
+
+@pytest.fixture(scope="module")
+def letters_address() -> Iterator[str]:
+    """The same tasks, passed by an answer with a letter a-m in it: the tiny model writes one
+    in some of its samples and not in others."""
+    benchmark = ReferenceBenchmark("letters", TASKS, ANSWERS, reward=FormatReward("[a-m]"))
     with serve_benchmark(benchmark, port=0) as server:
         yield f"grpc://127.0.0.1:{server.port}"
 
@@ -86,5 +95,14 @@ def test_trainer_asks_the_tasks_and_the_server_grades(
     texts = [[ANSWERS[p.id], "no idea", f"It is {ANSWERS[p.id]}"] for p in trainer.problems]
     expected = torch.tensor([[1.0, 0.0, 0.0]] * 3, dtype=torch.float64)
     assert torch.equal(trainer.score(trainer.problems, texts), expected)
+
+
+def test_a_training_step_learns_from_the_servers_grades(
+    letters_address: str, tmp_path: Path, tiny_config
+) -> None:
+    config = tiny_config(prompts_per_step=3, reward=letters_address)
+    trainer = Trainer(config.with_overrides(data={"train": letters_address}), tmp_path / "run")
     record = trainer.train_step()  # sampled from the tasks' own prompts, graded remotely
-    assert record.step == 1 and 0.0 <= record.reward <= 1.0
+    assert record.step == 1 and record.reward_timeouts == 0
+    assert 0 < record.reward < 1  # the server passed some samples and failed others
+    assert record.grad_norm > 0  # so the step had advantages to learn from
