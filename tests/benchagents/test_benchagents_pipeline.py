@@ -61,6 +61,7 @@ def test_auto_run_end_to_end_with_the_llm_contributing(tmp_path: Path) -> None:
     ]
     assert len(raw) == 3 and len(verdicts) == 3
     kept = [v for v in verdicts if v["kept"]]
+    assert len(kept) == 3  # the generator's instances are valid; advisory checks drop none
     assert all(v["llm"][0]["name"] == "clarity" for v in kept)  # advisory: recorded, kept
     dataset = (run / "dataset" / "v1" / "instances.jsonl").read_text().splitlines()
     assert len(dataset) == len(kept)
