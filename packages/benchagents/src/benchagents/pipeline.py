@@ -437,7 +437,7 @@ class Pipeline:
         stats_path = self.files.path(VERIFICATION_STATS)
         reports = {}
         for report in sorted(self.files.path(EVALUATION_DIR).glob("*/report.json")):
-            data = json.loads(report.read_text(encoding="utf-8"))
+            data = read_json(report)
             reports[data["name"]] = {
                 "all_correct": data["all_correct"]["mean"],
                 "fraction_passed": data["fraction_passed"]["mean"],
@@ -450,7 +450,7 @@ class Pipeline:
             "stage": self.state.stage,
             "awaiting_review": self.state.awaiting_review,
             "dataset": self.state.dataset,
-            "verification": json.loads(stats_path.read_text()) if stats_path.is_file() else None,
+            "verification": read_json(stats_path) if stats_path.is_file() else None,
             "evaluation": reports,
         }
 
