@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reasonloop.extras import requires
 from reasonloop.jsonl import read_records as read_jsonl  # a metric log's records
@@ -250,28 +250,17 @@ def plot_heatmap(
     *,
     rows: Sequence[str],
     columns: Sequence[str],
-    title: str,
-    xlabel: str = "",
-    ylabel: str = "",
-    value_range: tuple[float, float] = (0.0, 1.0),
+    **labels: Any,
 ) -> Path:
-    """Write a PNG heatmap of `grid` (`draw_heatmap`'s, alone in its figure); return its path."""
+    """Write a PNG heatmap of `grid` alone in its figure, drawn by `draw_heatmap` (which
+    takes the `labels`: title, axis labels, value range); return its path."""
     with requires("plot"):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
     figure = Figure(figsize=(2.0 + 1.3 * len(columns), 1.6 + 0.5 * len(rows)), layout="constrained")
     FigureCanvasAgg(figure)
-    draw_heatmap(
-        figure.add_subplot(),
-        grid,
-        rows=rows,
-        columns=columns,
-        title=title,
-        xlabel=xlabel,
-        ylabel=ylabel,
-        value_range=value_range,
-    )
+    draw_heatmap(figure.add_subplot(), grid, rows=rows, columns=columns, **labels)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", dpi=120)
