@@ -21,7 +21,7 @@ from reasonloop.cli_options import (
     ModelOption,
     PortOption,
     ResumeOption,
-    RunDirOption,
+    RunDirWithDefault,
     SeedOption,
     ServerAuthOption,
     SetOption,
@@ -88,7 +88,7 @@ def run(
     model: ModelOption = None,
     seed: SeedOption = None,
     device: DeviceOption = None,
-    run_dir: RunDirOption = Path("runs/codeit"),
+    run_dir: RunDirWithDefault = Path("runs/codeit"),
     resume: ResumeOption = False,
     baseline: Annotated[
         bool,

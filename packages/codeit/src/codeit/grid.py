@@ -19,7 +19,8 @@ COLORS = range(10)
 
 def to_grid(x: object) -> Grid:
     """Validate a rectangular 1..30 x 1..30 array of colours 0-9 (lists, tuples, numpy)."""
-    rows = x.tolist() if hasattr(x, "tolist") else x
+    tolist = getattr(x, "tolist", None)  # numpy's
+    rows = tolist() if callable(tolist) else x
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
         raise ValueError(f"a grid must be a sequence of rows, got {type(x).__name__}")
     rows = list(rows)

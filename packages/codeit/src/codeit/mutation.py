@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from itertools import islice
-from typing import Literal
+from typing import Literal, cast
 
 from codeit.data import ArcTask, Example
 from codeit.dsl import (
@@ -389,9 +389,10 @@ class MutationSource:
                     break
                 reason = drop_reason(grids, result.outputs, seen, max_side=self.max_side)
                 self.tally[reason or "kept"] += 1
-                if reason is None:
+                if reason is None:  # then every output is a grid, none an error
                     examples = tuple(
-                        Example(i, o) for i, o in zip(grids, result.outputs, strict=True)
+                        Example(i, cast(Grid, o))
+                        for i, o in zip(grids, result.outputs, strict=True)
                     )
                     origin = seed_id if task.id == seed_id else f"{seed_id}@{task.id}"
                     kept.append(ReplayEntry(origin, "mutation", examples, source, 1.0))

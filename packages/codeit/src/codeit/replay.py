@@ -24,7 +24,7 @@ import json
 import math
 import random
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -230,7 +230,7 @@ class ReplayBuffer:
     def stats(self) -> dict[Source, dict[str, float]]:
         """Per source: how many entries, and their mean priority."""
         counts: Counter[str] = Counter()
-        priority: Counter[str] = Counter()
+        priority: defaultdict[str, float] = defaultdict(float)
         for entry in self._entries:
             counts[entry.source] += 1
             priority[entry.source] += entry.priority

@@ -157,7 +157,7 @@ class ReferenceBenchmark(Benchmark):
     def grade(self, submissions: Sequence[tuple[str, str]]) -> list[GradeResult]:
         tasks = [self.task(task_id) for task_id, _ in submissions]
         results = self._reward(
-            [t.prompt if isinstance(t.prompt, str) else t.prompt[-1]["content"] for t in tasks],
+            [_prompt_text(t) for t in tasks],
             [answer for _, answer in submissions],
             [self._references[t.id] for t in tasks],
         )
@@ -217,6 +217,16 @@ class ReferenceBenchmark(Benchmark):
         if not tasks:
             raise ValueError(f"{path} holds no tasks")
         return cls(name or path.stem, tasks, references, getattr(rewards, GRADERS[grader])())
+
+
+def _prompt_text(task: BenchmarkTask) -> str:
+    """What a checker sees of `task`'s prompt: its text, or a chat's last message."""
+    if isinstance(task.prompt, str):
+        return task.prompt
+    last = task.prompt[-1]
+    if not isinstance(last, dict):
+        raise ValueError(f"task {task.id}: a checker reads a text or chat prompt, not token ids")
+    return last["content"]
 
 
 def _task_prompt(value: object, where: str) -> Prompt:

@@ -172,10 +172,9 @@ SetOption = Annotated[
     ),
 ]
 ModelOption = Annotated[str | None, typer.Option("--model", help=MODEL_HELP)]
-RunDirOption = Annotated[
-    Path | None,
-    typer.Option("--run-dir", help="The run's directory (checkpoints, logs, reports)."),
-]
+_RUN_DIR = typer.Option("--run-dir", help="The run's directory (checkpoints, logs, reports).")
+RunDirOption = Annotated[Path | None, _RUN_DIR]
+RunDirWithDefault = Annotated[Path, _RUN_DIR]  # a command that gives it a default path
 ResumeOption = Annotated[
     bool, typer.Option("--resume", help="Continue the run in --run-dir where it stopped.")
 ]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from reasonloop.extras import requires
 from reasonloop.jsonl import read_records as read_jsonl  # a metric log's records
@@ -117,8 +117,8 @@ def mean_pass_at_k(
     samples per problem, one value for all problems or one per problem.
     """
     # A single count (int or numpy integer) applies to every problem.
-    is_single = hasattr(n, "__index__")
-    samples = [operator.index(n)] * len(correct_counts) if is_single else list(n)
+    single = isinstance(n, SupportsIndex)  # what operator.index takes (hasattr __index__)
+    samples = [operator.index(n)] * len(correct_counts) if single else list(n)
     if len(samples) != len(correct_counts):
         raise ValueError(
             f"got {len(correct_counts)} correct counts but {len(samples)} sample counts"
@@ -131,9 +131,8 @@ def mean_pass_at_k(
 
 def _to_json(value: object) -> object:
     """Fallback for json.dumps: numpy/torch scalars and arrays become numbers and lists."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else str(value)
 
 
 class JsonlLogger:

@@ -355,7 +355,7 @@ def demo(
     continue an interrupted demo (or to re-evaluate a finished one).
     """
     iterations = deprecated(old_steps, "--steps", iterations, "--iterations")
-    out_dir = deprecated(old_out, "--out", run_dir, "--run-dir")
+    out_dir: Path | None = deprecated(old_out, "--out", run_dir, "--run-dir")
     _quiet_hf()
     try:
         plain = {

@@ -73,7 +73,7 @@ def _checked_address(spec: str) -> str:
         try:
             parse_grpc_address(spec)
         except AddressError as error:
-            raise PydanticCustomError("address", str(error)) from None
+            raise PydanticCustomError("address", "{reason}", {"reason": str(error)}) from None
     return spec
 
 

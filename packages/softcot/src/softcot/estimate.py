@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -31,7 +32,7 @@ from softcot.prompts import ANSWER_MARKER
 GB = 1e9
 
 # config.json of the paper's models on the Hugging Face hub (architecture fields only).
-PAPER_ARCHITECTURES: dict[str, dict[str, object]] = {
+PAPER_ARCHITECTURES: dict[str, dict[str, Any]] = {  # AutoConfig.for_model's arguments
     "meta-llama/Llama-3.1-8B-Instruct": dict(
         model_type="llama",
         vocab_size=128256,

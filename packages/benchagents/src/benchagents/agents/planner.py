@@ -182,7 +182,7 @@ class Planner:
 
     def evaluation_plan(self, plan: Plan, feedback: str | None = None) -> tuple[Plan, Revision]:
         """The domain's answer format and every metric, or the metrics the person asks for."""
-        metrics = list(plan.evaluation.metrics) if plan.evaluation else list(METRICS)
+        metrics: list[str] = list(plan.evaluation.metrics) if plan.evaluation else list(METRICS)
         revision = Revision()
         if feedback:
             plan = plan.model_copy(update={"feedback": [*plan.feedback, feedback]})

@@ -64,8 +64,8 @@ def parse_answer(text: str | None) -> Slot | None:
         return slots.pop()
     if says_none:
         return None
-    if _HOURS_ONLY.search(body):
-        raise MalformedAnswer(f"times must be HH:MM, got {_HOURS_ONLY.search(body).group(0)!r}")
+    if hours := _HOURS_ONLY.search(body):
+        raise MalformedAnswer(f"times must be HH:MM, got {hours.group(0)!r}")
     raise MalformedAnswer(
         f'expected "[day] HH:MM-HH:MM" or {NO_SOLUTION!r}, got {_excerpt(body)!r}'
     )

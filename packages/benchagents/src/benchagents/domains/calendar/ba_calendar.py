@@ -39,8 +39,9 @@ _EXTRA = "ba_calendar_extra"
 _FLAGS = ("no_meetings_on_weekends", "high_priority_meeting")  # exported as false when inactive
 
 
-def import_ba_calendar(rows: Iterable[Mapping[str, Any]]) -> list[Instance]:
-    """Instances from BA-Calendar rows; ValueError naming the row and what is wrong."""
+def import_ba_calendar(rows: Iterable[object]) -> list[Instance]:
+    """Instances from BA-Calendar rows (objects read from a file or the hub, checked here);
+    ValueError naming the row and what is wrong."""
     instances = []
     for index, row in enumerate(rows):
         try:
@@ -101,12 +102,12 @@ def load_ba_calendar_hub(split: str | None = None, name: str = HUB_DATASET) -> l
         ) from None
     splits = datasets.load_dataset(name)
     if split is not None and split not in splits:
-        raise ValueError(f"{name} has no split {split!r} (has: {', '.join(splits)})")
+        raise ValueError(f"{name} has no split {split!r} (has: {', '.join(map(str, splits))})")
     chosen = [split] if split is not None else list(splits)
     return import_ba_calendar(row for s in chosen for row in splits[s])
 
 
-def _import_row(row: Mapping[str, Any], index: int) -> Instance:
+def _import_row(row: object, index: int) -> Instance:
     if not isinstance(row, Mapping):
         raise ValueError(f"expected an object, got {type(row).__name__}")
     missing = [f for f in ("task_prompt", "params", "constraints", "metadata") if f not in row]
