@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -72,6 +72,7 @@ from softcot.rloo import (
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
+    from peft import PeftModel
 
 CONFIG_FILE = "run.json"
 LOG_FILE = "log.jsonl"
@@ -446,9 +447,9 @@ class Trainer:
         if self.accelerator.num_processes > 1:
             for p in params:
                 if p.grad is not None:
-                    p.grad = self.accelerator.reduce(p.grad, reduction="sum")
+                    p.grad = self._summed(p.grad)
             if cot_grads is not None:
-                cot_grads = [self.accelerator.reduce(g, reduction="sum") for g in cot_grads]
+                cot_grads = [self._summed(g) for g in cot_grads]
             (total,) = self._sum_over_processes([total])
         cot_norm = answer_norm = None
         if cot_grads is not None:
@@ -466,7 +467,8 @@ class Trainer:
     def _reference_log_probs(self, completions: list[Completion]) -> list[torch.Tensor]:
         """The frozen base policy's log-probs: the adapter switched off (LoRA runs only)."""
         model = self.loaded.model
-        context = model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
+        disable_adapter = getattr(model, "disable_adapter", None)  # a PeftModel's
+        context = disable_adapter() if disable_adapter is not None else nullcontext()
         with context:
             return completion_log_probs(model, completions)
 
@@ -477,7 +479,12 @@ class Trainer:
         if self.accelerator.num_processes == 1:
             return [float(v) for v in values]
         local = torch.tensor(values, dtype=torch.float64, device=self.accelerator.device)
-        return self.accelerator.reduce(local, reduction="sum").tolist()
+        return self._summed(local).tolist()
+
+    def _summed(self, tensor: torch.Tensor) -> torch.Tensor:
+        """`tensor` summed element-wise over the processes (accelerate's `reduce` gives back a
+        tensor for a tensor; its signature says any nested structure)."""
+        return cast(torch.Tensor, self.accelerator.reduce(tensor, reduction="sum"))
 
     def _any_process(self, flag: bool) -> bool:
         """True on every process when it is true on one: they must all stop at the same step."""
@@ -534,6 +541,6 @@ def load_policy(run_or_model: str | Path, *, device: str | None = None) -> tuple
     loaded = load_model(config.model.spec, device=device, seed=config.train.seed)
     model = with_lora(loaded.model, config.model)
     restore_weights(model, checkpoint, lora=config.model.lora)
-    loaded.model = model.merge_and_unload() if config.model.lora else model
+    loaded.model = cast("PeftModel", model).merge_and_unload() if config.model.lora else model
     loaded.model.eval()
     return config.thinking.mode, loaded

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from reasonloop.extras import requires
 
@@ -55,17 +55,23 @@ def attach_lora(
     return get_peft_model(model, config)
 
 
-def with_lora(model: PreTrainedModel, section: ModelSection) -> PreTrainedModel | PeftModel:
+def with_lora(model: PreTrainedModel, section: ModelSection) -> PreTrainedModel:
     """`model` with the adapters a config's `[model]` section asks for (its rank, alpha and
-    top layers), or `model` itself when `section.lora` is off (full fine-tuning)."""
+    top layers), or `model` itself when `section.lora` is off (full fine-tuning).
+
+    Typed as the model it wraps: a PeftModel stands in for it (runs its forward, forwards
+    every other attribute to it), which peft's types cannot say. The PEFT-only methods
+    (`disable_adapter`, `merge_and_unload`) are for callers that know `section.lora` is on.
+    """
     if not section.lora:
         return model
-    return attach_lora(
+    adapted = attach_lora(
         model,
         rank=section.lora_rank,
         alpha=section.lora_alpha,
         top_layers=section.lora_top_layers,
     )
+    return cast("PreTrainedModel", adapted)
 
 
 def _linear_names(model: PreTrainedModel) -> list[str]:
