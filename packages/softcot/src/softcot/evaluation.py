@@ -30,7 +30,7 @@ from reasonloop.evaluate import grade_samples
 from reasonloop.hashing import stable_hash
 from reasonloop.metrics import MeanCI, check_pass_at_k, draw_heatmap, mean_ci, mean_pass_at_k
 from reasonloop.models.loading import LoadedModel
-from reasonloop.rewards import MathAnswerReward
+from reasonloop.rewards import MathAnswerReward, Reward
 from reasonloop.rewards.extraction import extract_final_answer
 from reasonloop.sampling import SamplingParams, ThinkingConfig
 from reasonloop.sampling.decoder import Sampler
@@ -443,12 +443,14 @@ def evaluate_matrix(
     ood_problems: Sequence[MathProblem] = (),
     heldout_texts: Sequence[str] = HELDOUT_TEXTS,
     on_progress: Callable[[str], None] | None = None,
+    checker: Reward | None = None,
 ) -> MatrixReport:
     """Cross every policy (a `LoadedModel` or a (model, tokenizer) pair) with every mode.
 
     Sampled modes draw `samples` answers per problem and report pass@k for each k in `ks`;
     greedy modes report pass@1 only. Each problem gets its own seed, derived from `seed`
-    and its id, so every policy sees the same random draws (a paired comparison).
+    and its id, so every policy sees the same random draws (a paired comparison). Answers
+    are graded against the problems' answers by `checker` (math-verify by default).
     """
     if not policies or not problems or not modes:
         raise ValueError("need at least one policy, one problem and one mode")
@@ -467,7 +469,7 @@ def evaluate_matrix(
         seed=seed,
         progress=progress,
     )
-    checker = MathAnswerReward()  # one set of math-verify workers for both problem sets
+    checker = checker or MathAnswerReward()  # one set of workers for both problem sets
     grader = math_benchmark(problems, "eval", checker)
     ood_grader = math_benchmark(ood_problems, "ood", checker) if ood_problems else None
     cells: list[CellResult] = []
