@@ -266,8 +266,8 @@ def cross_method(
 
 
 def test_every_served_model_on_every_benchmark(cross_method: CrossMethod) -> None:
-    """One report cell per (model, benchmark), each over all the served tasks, scores in
-    [0, 1] (the tiny random models score 0, which is no failure here)."""
+    """One report cell per (model, benchmark), each over all the served tasks, its summary
+    the mean of its tasks' (the tiny random models mostly score 0, which is no failure here)."""
     report = cross_method.report
     assert report["models"] == ["softcot-math", "softcot-calendar"]
     assert report["benchmarks"] == ["softcot-builtin:arith-test", "arc:arc1-eval", "calendar-v1"]
@@ -279,7 +279,9 @@ def test_every_served_model_on_every_benchmark(cross_method: CrossMethod) -> Non
         assert len(cell["tasks"]) == tasks[benchmark] and cell["samples"] == 2
         for ci in (cell["pass_at_k"]["pass@1"], cell["pass_at_k"]["pass@2"], cell["mean_score"]):
             assert 0.0 <= ci["low"] <= ci["mean"] <= ci["high"] <= 1.0
-        assert all(0.0 <= t["mean_score"] <= 1.0 and t["samples"] == 2 for t in cell["tasks"])
+        assert all(t["samples"] == 2 for t in cell["tasks"])
+        task_means = [t["mean_score"] for t in cell["tasks"]]
+        assert cell["mean_score"]["mean"] == pytest.approx(sum(task_means) / len(task_means))
     for k in ("pass@1", "pass@2"):
         grid = report["matrix"][k]
         assert len(grid) == 2 and all(len(row) == 3 for row in grid)
@@ -298,11 +300,10 @@ def test_calendar_run_took_its_problems_and_rewards_from_the_server(
     cross_method: CrossMethod,
 ) -> None:
     """The calendar server posed the training problems and graded them: the references were
-    its task ids (an id it does not serve fails the Grade call, and so the run)."""
+    its task ids (an id it does not serve fails the Grade call, and so the run); that the
+    server's grades reach the reward is pinned by tests/softcot/test_softcot_remote_problems."""
     config = json.loads((cross_method.calendar_run.run / "run.json").read_text())
     assert config["data"]["train"] == config["train"]["reward"] == cross_method.calendar_address
-    for line in (cross_method.calendar_run.run / "log.jsonl").read_text().splitlines():
-        assert 0.0 <= json.loads(line)["reward"] <= 1.0
 
 
 def test_a_failing_check_inside_leaves_no_process(
