@@ -26,6 +26,7 @@ import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -297,7 +298,8 @@ def run_testbed(
     ev = config.eval
     test = problems_for(config, "test")
     ood = load_problems(config.data.ood, split="test", limit=config.testbed.ood_count, seed=0)
-    common = dict(
+    evaluate = partial(
+        evaluate_matrix,
         max_new_tokens=ev.max_new_tokens,
         thinking_tokens=ev.thinking_tokens,
         batch_size=ev.batch_size,
@@ -305,33 +307,31 @@ def run_testbed(
         on_progress=lambda what: say(f"evaluating {what}"),
     )
     hard_greedy = known["hard-greedy"]
-    matrix = evaluate_matrix(
+    matrix = evaluate(
         policies,
         test,
         modes=[known[m] for m in ev.modes],
         samples=ev.samples,
         ks=ev.ks,
         heldout_texts=(),
-        **common,
     )
     matrix.write(out_dir / "matrix")
-    outside = evaluate_matrix(
+    outside = evaluate(
         policies,
         ood,
         modes=[hard_greedy],
         samples=1,
         ks=[1],
         heldout_texts=heldout_texts(ood[: config.testbed.heldout_texts]),
-        **common,
     )
-    unthought = evaluate_matrix(
+    unthought = evaluate(
         {BASE: policies[BASE]},
         test,
         modes=[hard_greedy],
         samples=1,
         ks=[1],
         heldout_texts=(),
-        **{**common, "thinking_tokens": 0},
+        thinking_tokens=0,
     )
     report = _report(config, matrix, outside, unthought, _training(runs))
     report.write(out_dir)
