@@ -4,6 +4,8 @@ Requests that share a prefix -- the same system prompt, the same few-shot exampl
 sending the n samples of one prompt as n requests -- need its keys and values computed once.
 Prompts are stored whole; each is findable by every prefix whose length is a multiple of
 `block` tokens (as in vLLM's automatic prefix caching), and the longest stored prefix wins.
+The block is only the matching grain here (no memory is paged), so it is small: 4 tokens
+reuse 28 of SmolLM2's ~30-token chat-template prefix where 16 reused 16.
 
 A prefix is found by its chained block hash: block k's hash covers block k's tokens and block
 k-1's hash, so one pass over a prompt gives the hashes of all its block-aligned prefixes
@@ -41,7 +43,7 @@ class _Entry:
 class PrefixCache:
     """Keys and values of recent prompts, found by their block-aligned prefixes."""
 
-    def __init__(self, max_tokens: int, block: int = 16) -> None:
+    def __init__(self, max_tokens: int, block: int = 4) -> None:
         if max_tokens < 1 or block < 1:
             raise ValueError("max_tokens and block must be >= 1")
         self.max_tokens = max_tokens
