@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from reasonloop.extras import requires
 
@@ -36,7 +36,7 @@ from reasonloop.sampling.logits import (
     draw,
     scaled_log_probs,
 )
-from reasonloop.sampling.params import Grammar, Prompt, SamplingParams
+from reasonloop.sampling.params import Grammar, Prompt, SamplingParams, ThinkingConfig
 from reasonloop.sampling.prefix_cache import Layers, PrefixCache
 from reasonloop.sampling.text import AnswerText
 from reasonloop.sampling.thinking import (
@@ -152,6 +152,13 @@ class _Row:
     group_row: int = 0  # the row's number within its group (its constraint's row)
 
 
+def _group_of(row: _Row) -> _Group:
+    """The group of a `RunningBatch`'s row (`add` gives every row one)."""
+    if row.group is None:
+        raise RuntimeError(f"a running batch's row has no group (prompt {row.prompt_index})")
+    return row.group
+
+
 class Sampler:
     """Decodes batches of prompts with one HF causal LM (CUDA or CPU, same code)."""
 
@@ -174,6 +181,12 @@ class Sampler:
         self._markers: dict[str, EndMarker] = {}
         self.prefix_cache: PrefixCache | None = None  # a server's: prompts' keys kept across calls
 
+    @property
+    def vocab_size(self) -> int:
+        """How many token ids the model embeds (0..vocab_size-1)."""
+        embeddings = cast("torch.nn.Embedding", self.model.get_input_embeddings())
+        return embeddings.num_embeddings
+
     # ---- public API -------------------------------------------------------------
 
     def encode(self, prompt: Prompt) -> list[int]:
@@ -187,7 +200,7 @@ class Sampler:
                 items, add_generation_prompt=True, tokenize=False
             )
             return list(self.tokenizer.encode(rendered, add_special_tokens=False))
-        return [int(t) for t in items]
+        return [int(t) for t in cast("list[int]", items)]  # not messages: token ids
 
     def generate(
         self,
@@ -247,7 +260,7 @@ class Sampler:
         for i, prompt in enumerate(prompts):
             self._check_size(i, prompt)
         prompt_ids = [self.encode(p) for p in prompts]
-        vocab = self.model.get_input_embeddings().num_embeddings
+        vocab = self.vocab_size
         for i, ids in enumerate(prompt_ids):
             if not ids:
                 raise ValueError(f"prompt {i} is empty")
@@ -415,6 +428,7 @@ class Sampler:
         marker's missing tokens before its answer.
         """
         thinking: list[int] = []  # the rows choosing a step of their thought now
+        configs: list[ThinkingConfig] = []  # their thinking settings
         for i, r in enumerate(active):
             row = rows[r]
             if row.forced:
@@ -434,6 +448,7 @@ class Sampler:
                 step.tokens[i] = row.forced.pop(0)
                 continue
             thinking.append(i)
+            configs.append(config)
         if not thinking:
             return
         # Every thinking row's choice at once, read back in one transfer: the argmax (the
@@ -442,7 +457,7 @@ class Sampler:
         device = logits.device
         z = logits[thinking].float()
         tokens = z.argmax(dim=-1)
-        hard = [k for k, i in enumerate(thinking) if rows[active[i]].params.thinking.mode == "hard"]
+        hard = [k for k, config in enumerate(configs) if config.mode == "hard"]
         chosen_lp = torch.zeros(len(thinking), dtype=torch.float64, device=device)
         if hard:
             taus = torch.tensor([rows[active[thinking[k]]].tau for k in hard], device=device)
@@ -459,12 +474,12 @@ class Sampler:
         for k, i in enumerate(thinking):
             row = rows[active[i]]
             token = int(chosen[k][0])
-            marker = self._end_marker(row.params.thinking.end_marker)
+            marker = self._end_marker(configs[k].end_marker)
             row.thought_tokens.append(token)
             row.matched = marker.advance(row.matched, token)
             if row.matched == len(marker.ids):
                 row.thinking = False  # this step is still fed: the answer comes next
-            if row.params.thinking.mode == "hard":
+            if configs[k].mode == "hard":
                 step.tokens[i] = token
                 row.log_probs.append(chosen[k][1])
             else:
@@ -878,6 +893,7 @@ class RunningBatch:
             self.row_start += [0] * grow
             more = logits.new_zeros((grow, logits.shape[1]))
             self.logits = more if self.logits is None else torch.cat([self.logits, more])
+        assert self.logits is not None  # allocated with the slots
         for slot, row in zip(slots, rows, strict=True):
             source = which[tuple(row.prompt_ids)]
             length = len(row.prompt_ids)
@@ -908,12 +924,12 @@ class RunningBatch:
             whole = prompt_layers(prefilled, [], [len(ids) for ids in prompts])
             for j, k in enumerate(misses):
                 logits[k], layers[k] = batch_logits[j], whole[j]
-        by_prefix: dict[tuple[int, int], list[int]] = {}  # the same stored prefix: one pass
+        # the same stored prefix: one pass (the prefix, the prompts that hit it)
+        by_prefix: dict[tuple[int, int], tuple[tuple[int, Layers], list[int]]] = {}
         for k, hit in enumerate(found):
             if hit is not None:
-                by_prefix.setdefault((hit[0], hit[1][0][0].data_ptr()), []).append(k)
-        for ks in by_prefix.values():
-            length, prefix = found[ks[0]]
+                by_prefix.setdefault((hit[0], hit[1][0][0].data_ptr()), (hit, []))[1].append(k)
+        for (length, prefix), ks in by_prefix.values():
             if cache is not None:
                 cache.hits += length * len(ks)
             group_logits, group_layers = prefill_after(
@@ -955,14 +971,15 @@ class RunningBatch:
         logits = self.logits if len(active) == self.slots else self.logits[active]
         sampler = self.sampler
         step = _Step(len(active))
-        live = RowSettings.of([self.rows[slot].params for slot in active], self.device)
-        sampler._advance_thinking(self.rows, active, logits, self.embeddings, step)
-        sampler._advance_answers(self.rows, active, logits, live, step)
+        rows = cast("list[_Row]", self.rows)  # only the active slots are read: rows there
+        live = RowSettings.of([rows[slot].params for slot in active], self.device)
+        sampler._advance_thinking(rows, active, logits, self.embeddings, step)
+        sampler._advance_answers(rows, active, logits, live, step)
         events: list[tuple[Any, StreamEvent]] = []
         self.soft_inputs = {}
         for i, slot in enumerate(active):
-            row = self.rows[slot]
-            group = row.group
+            row = rows[slot]
+            group = _group_of(row)
             finished = step.finish.get(i)
             if self.stream_text or finished:
                 event = sampler._event(row, finished, final=finished is not None)
@@ -989,12 +1006,14 @@ class RunningBatch:
         if prefilling is None:
             return []
         rows = prefilling.rows
+        groups = [_group_of(r) for r in rows]
         if not all(
-            r.group.cancelled is not None and r.group.cancelled(r.prompt_index) for r in rows
+            g.cancelled is not None and g.cancelled(r.prompt_index)
+            for g, r in zip(groups, rows, strict=True)
         ):
             return []
         self.prefilling = None
-        return [group.owner for group in {id(r.group): r.group for r in rows}.values()]
+        return [group.owner for group in {id(g): g for g in groups}.values()]
 
     @torch.inference_mode()
     def forward(self) -> None:

@@ -42,8 +42,7 @@ class GrowingLayer(DynamicLayer):
         self._key_buffer[:, :, start:end] = key_states
         self._value_buffer[:, :, start:end] = value_states
         self._length = end
-        self._expose()
-        return self.keys, self.values
+        return self._expose()
 
     def get_seq_length(self) -> int:
         return self._length if self.is_initialized else 0
@@ -62,9 +61,12 @@ class GrowingLayer(DynamicLayer):
 
         self._key_buffer, self._value_buffer = grown(self._key_buffer), grown(self._value_buffer)
 
-    def _expose(self) -> None:
-        self.keys = self._key_buffer[:, :, : self._length]
-        self.values = self._value_buffer[:, :, : self._length]
+    def _expose(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Point `keys`/`values` at the filled part of the buffers; returns them."""
+        keys = self._key_buffer[:, :, : self._length]
+        values = self._value_buffer[:, :, : self._length]
+        self.keys, self.values = keys, values
+        return keys, values
 
 
 def new_cache(config: PreTrainedConfig) -> Cache:
@@ -162,6 +164,8 @@ class SlotCache(Cache):
     the buffers may hold up to twice the slots and about twice the columns in use.
     """
 
+    layers: list[SlotLayer]  # Cache's own annotation allows any layer; these are all slots
+
     def __init__(self, layers: int) -> None:
         self.span = Span()
         super().__init__(layers=[SlotLayer(self.span) for _ in range(layers)])
@@ -189,7 +193,12 @@ class SlotCache(Cache):
         columns = span.end + max(width, length, 16)  # room to decode before growing again
         slots = max(slots, 2 * have_slots) if slots > have_slots else have_slots
         for i, layer in enumerate(self.layers):
-            source = layer._keys if layer.is_initialized else template[i]
+            if layer.is_initialized:
+                source = layer._keys
+            elif template is not None:
+                source = template[i]
+            else:
+                raise ValueError("reserve: the first allocation needs a template (keys per layer)")
             layer.regrow(source, slots, columns, old)
         return span.end - old_end
 
