@@ -91,14 +91,13 @@ class EngineLimits:
 
 
 _END = object()
-_NOTHING = object()
 
 
 @dataclass
 class GenerationRequest:
     """One caller's prompts; `events()` yields its StreamEvents until the last completion."""
 
-    prompts: list[Prompt]
+    prompts: list[list[int]]  # token ids: the submitter tokenized them
     params: SamplingParams
     prompt_tokens: int
     width: int  # the longest prompt's tokens
@@ -381,9 +380,9 @@ class InferenceEngine:
                 item = self._waiting.get()  # nothing to decode: wait for work
             else:
                 with self._waiting.mutex:  # this thread alone takes: the head stays the head
-                    item = self._waiting.queue[0] if self._waiting.queue else _NOTHING
-                if item is _NOTHING:
-                    break
+                    if not self._waiting.queue:
+                        break
+                    item = self._waiting.queue[0]
                 if isinstance(item, GenerationRequest) and not item.cancelled:
                     grown_rows = rows + item.rows
                     grown_positions = max(positions, self._request_positions(item))

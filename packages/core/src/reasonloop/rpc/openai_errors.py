@@ -13,6 +13,7 @@ the same format; messages quote what was sent only in part.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from reasonloop.extras import requires
 
@@ -37,7 +38,7 @@ class APIError(Exception):
         kind: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind = status, message, kind
@@ -104,10 +105,12 @@ def bad_request(error: ValueError, prompt_param: str) -> APIError:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error `app` meets in OpenAI's format."""
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(APIError, _api_error)
-    app.add_exception_handler(Exception, _server_error)
+    # the decorator form of add_exception_handler: its type takes a handler of one exception
+    # class (add_exception_handler's wants a handler of any Exception)
+    app.exception_handler(RequestValidationError)(_validation_error)
+    app.exception_handler(StarletteHTTPException)(_http_error)
+    app.exception_handler(APIError)(_api_error)
+    app.exception_handler(Exception)(_server_error)
 
 
 async def _validation_error(_: Request, error: RequestValidationError) -> Response:

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,7 @@ class TokenTexts:
 def text_logprobs(
     texts: TokenTexts,
     token_ids: list[int],
-    logprobs: list[float | None],
+    logprobs: Sequence[float | None],
     tops: list[list[tuple[int, float]]] | None,
     offset: int = 0,
 ) -> dict[str, Any]:

@@ -94,6 +94,8 @@ class _Waiter:
         finally:
             if completions is None:  # this handler was cancelled (the server is stopping)
                 job.cancel()
+        if completions is None:  # the task group ended without raising: a bug, not a request's
+            raise RuntimeError("the completions' task group ended without them")
         return completions
 
 
@@ -147,7 +149,7 @@ class OpenAIHandlers:
             raise APIError(
                 400, f"tokens: {len(body.tokens)} tokens, the limit is {limit}", param="tokens"
             )
-        vocab = self.engine.loaded.model.get_input_embeddings().num_embeddings
+        vocab = self.engine.sampler.vocab_size
         outside = next((i for i, t in enumerate(body.tokens) if not 0 <= t < vocab), None)
         if outside is not None:
             raise APIError(
@@ -209,7 +211,9 @@ class OpenAIHandlers:
                 code="model_not_found",
             )
 
-    def _check_body(self, body: TokenizeBody | DetokenizeBody, path: str) -> None:
+    def _check_body(
+        self, body: TokenizeBody | DetokenizeBody | CompletionBody | ChatBody, path: str
+    ) -> None:
         """A token endpoint's body: its fields (see `_check_fields`) and its model if named."""
         self._check_fields(body, path)
         if body.model is not None:

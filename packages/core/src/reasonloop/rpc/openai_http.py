@@ -129,7 +129,8 @@ def start_openai_server(
         create_app(engine, auth_token=auth_token, strict=strict),
         lifespan="off",
         log_config=None,  # leave the process' logging to the application
-        timeout_graceful_shutdown=grace_s,
+        # uvicorn waits with asyncio, which takes a float; its annotation says int
+        timeout_graceful_shutdown=grace_s,  # pyright: ignore[reportArgumentType]
         **tls,
     )
     server = uvicorn.Server(config)
