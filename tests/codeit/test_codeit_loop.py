@@ -79,3 +79,18 @@ def test_baseline_never_learns_and_a_used_run_dir_is_refused(tmp_path, runner, s
     assert state.history[0].buffer["mutation"] == 0
     with pytest.raises(ValueError, match="--resume"):
         CodeitRun(tiny_config(), tmp_path / "b", split=split, runner=runner)
+
+
+def test_each_seed_draws_the_targets_the_readme_figures_were_measured_on() -> None:
+    """The README's 3-seed table names the tasks solved; a change of target order would make
+    its figures irreproducible without any test noticing."""
+    from codeit.config import DEFAULT_CONFIG
+
+    measured = {
+        0: ["0d3d703e", "67e8384a", "5582e5ca", "aedd82e4", "74dd1130", "a85d4709", "44f52bb0",
+            "ed36ccf7", "a8610ef7", "68b67ca3", "ca8de6ea", "31d5ba1a"],
+        1: ["9dfd6313", "dae9d2b5", "0d3d703e", "9565186b", "25d8a9c8", "6150a2bd", "8be77c9e",
+            "67385a82", "31d5ba1a", "6ea4a07e", "be03b35f", "e633a9e5"],
+    }  # fmt: skip
+    for seed, targets in measured.items():
+        assert [t.id for t in split_tasks(DEFAULT_CONFIG.data, seed).targets] == targets

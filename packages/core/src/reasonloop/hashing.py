@@ -13,11 +13,17 @@ import hashlib
 SEED_BITS = 63  # fits a signed 64-bit field (proto int64, torch and numpy seeds)
 
 
+def stable_digest(*parts: object) -> str:
+    """The SHA-256 hex digest of the parts' `str`, joined by ':' — a sort key that orders
+    items the same way everywhere (codeit picks its targets in this order)."""
+    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
+
+
 def stable_hash(*parts: object) -> int:
-    """An integer in [0, 2**63) from the parts' `str`, joined by ':'.
+    """An integer in [0, 2**63) from the same digest as `stable_digest`.
 
     Uniform enough for `% n` (a split, an index) and for seeding a generator; distinct part
     tuples collide with probability ~2**-63.
     """
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    digest = bytes.fromhex(stable_digest(*parts))
     return int.from_bytes(digest[:8], "little") & ((1 << SEED_BITS) - 1)
