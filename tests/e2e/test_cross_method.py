@@ -25,7 +25,7 @@ import pytest
 
 from reasonloop.launcher import LaunchConfig, Launcher, ServerSpec
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 # One thread per process: several servers and a trainer share two cores.
 ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

@@ -29,7 +29,7 @@ from reasonloop.rpc.engine import InferenceEngine
 from reasonloop.rpc.inference_server import serve_inference
 from reasonloop.sampling import SamplingParams
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 TORCH_WHEEL = "torch==2.13.0"  # the CPU wheel on the machine's disk (pip finds it; uv does not)
 TRANSFORMERS_4 = "transformers>=4.57,<5"

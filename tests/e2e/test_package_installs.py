@@ -30,6 +30,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = "https://github.com/reasonloop/reasonloop"
 CORE = "reasonloop-core"
