@@ -201,6 +201,14 @@ def test_bad_score_requests(address) -> None:
         assert field in error.value.details()
 
 
+def test_a_token_id_prompt_is_refused_by_the_client(address) -> None:
+    # the wire's prompt is a text or chat messages: ids are a ValueError before sending
+    with InferenceClient(address) as client:
+        with pytest.raises(ValueError, match=r"items must be chat messages, not 1$"):
+            client.generate([[1, 2, 3]], GREEDY)
+        assert [len(group) for group in client.generate(["hello"], GREEDY)] == [1]  # still works
+
+
 def test_concurrent_greedy_clients_get_what_sequential_calls_get(start_inference) -> None:
     server = start_inference()
     prompts = [f"request number {i} " + "abc"[: i % 4] for i in range(32)]

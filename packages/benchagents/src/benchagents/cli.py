@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from benchagents.llm import Endpoints
     from benchagents.pipeline import Pipeline
     from benchagents.run_files import Stage
+    from benchagents.scoring import Metric
 
 app = typer.Typer(
     name="benchagents",
@@ -69,7 +70,7 @@ app = typer.Typer(
 )
 add_version_option(app, "reasonloop-benchagents")
 
-STAGE_NAMES = ("planning", "generation", "verification", "evaluation")
+STAGE_NAMES: tuple[Stage, ...] = ("planning", "generation", "verification", "evaluation")
 
 BaseUrl = Annotated[
     str | None,
@@ -170,7 +171,7 @@ def _ui() -> Any:
     return UI(out, err)
 
 
-def _metric(name: str | None) -> str | None:
+def _metric(name: str | None) -> Metric | None:
     from benchagents.scoring import METRICS
 
     if name is not None and name not in METRICS:
@@ -181,7 +182,7 @@ def _metric(name: str | None) -> str | None:
 def _stage(name: str | None) -> Stage | None:
     if name is not None and name not in STAGE_NAMES:
         raise fail(f"--stop-after must be one of {', '.join(STAGE_NAMES)}, not {name!r}")
-    return name  # type: ignore[return-value]
+    return name
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -502,7 +503,7 @@ def evaluate(
             if metric == "reference" and reference_grader(pipeline.domain) is None:
                 raise fail(f"--metric reference: the {pipeline.domain.name} domain has none")
             for spec in target:
-                pipeline.evaluate(spec, samples=samples, metric=metric)  # type: ignore[arg-type]
+                pipeline.evaluate(spec, samples=samples, metric=metric)
     except _expected_errors() as error:
         raise fail(str(error)) from None
     out.print(f"reports: {run / 'evaluation'}")

@@ -118,9 +118,9 @@ def _is_one_grid(x: Any) -> bool:
 def _attempts(prediction: Prediction, index: int) -> list[Grid | str]:
     """The attempts for test example `index`, each a valid grid or an error text."""
     title = f"prediction for test {index + 1}"
-    if isinstance(prediction, str) or _is_one_grid(prediction):
-        prediction = [prediction]  # type: ignore[list-item]
-    return [p if isinstance(p, str) else _grid(p, title) for p in prediction]  # type: ignore[union-attr]
+    one = isinstance(prediction, str) or _is_one_grid(prediction)
+    attempts: Sequence[object] = [prediction] if one else prediction  # each checked by _grid
+    return [p if isinstance(p, str) else _grid(p, title) for p in attempts]
 
 
 def _figure(

@@ -248,7 +248,7 @@ def _task_prompt(value: object, where: str) -> Prompt:
         raise ValueError(f"{where}: no prompt (or question)")
     if chars > MAX_PROMPT_CHARS:
         raise ValueError(f"{where}: prompt has {chars} characters, over {MAX_PROMPT_CHARS}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def local_benchmark(tasks: str | Path | None, grader: str = "math") -> ReferenceBenchmark:

@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.markup import escape
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from reasonloop.eval_matrix import MatrixBenchmark, MatrixModel
     from reasonloop.sampling import Prompt, SamplingParams
     from reasonloop.sampling.decoder import Completion, Sampler
+    from reasonloop.sampling.params import ThinkingMode
 
 app = typer.Typer(
     name="reasonloop",
@@ -141,7 +142,7 @@ def generate(
         think = None
         if thinking is not None:
             think = ThinkingConfig(
-                mode=thinking,  # type: ignore[arg-type]  # validated by ThinkingConfig
+                mode=cast("ThinkingMode", thinking),  # ThinkingConfig refuses another
                 temperature=thinking_temperature,
                 noise_scale=noise_scale,
                 max_tokens=thinking_tokens,
@@ -449,7 +450,8 @@ def eval_command(
                 temperature=temperature,
                 max_new_tokens=max_new_tokens,
                 seed=seed,
-                thinking=ThinkingConfig(mode=thinking) if thinking else None,  # type: ignore[arg-type]
+                # ThinkingConfig refuses another mode (a FieldError naming thinking.mode)
+                thinking=ThinkingConfig(mode=cast("ThinkingMode", thinking)) if thinking else None,
             )
             rows, columns = open_matrix(
                 models,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from reasonloop.errors import describe
+from reasonloop.slots import filled
 
 if TYPE_CHECKING:
     from reasonloop.sampling.params import SamplingParams
@@ -212,7 +213,7 @@ class LLM(ABC):
                 results[i] = result
             if advance is not None:
                 advance(len(chunk))
-        return results  # type: ignore[return-value]
+        return filled(results)
 
     def _json_samples(
         self,

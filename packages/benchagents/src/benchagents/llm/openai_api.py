@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypedDict, cast
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
 
 from benchagents.llm.base import LLM, BackendError, GenerationOptions, Messages
+
+
+class _Extra(TypedDict, total=False):
+    """The optional request fields a call sends only when set."""
+
+    response_format: ResponseFormatJSONSchema
+    seed: int
 
 
 class OpenAIBackend(LLM):
@@ -43,7 +53,7 @@ class OpenAIBackend(LLM):
             raise BackendError(f"OpenAI-compatible backend: {error}") from None
 
     def _one(self, messages: Messages, options: GenerationOptions) -> list[str]:
-        extra = {}
+        extra: _Extra = {}
         if options.json_schema is not None:
             extra["response_format"] = {
                 "type": "json_schema",
@@ -57,11 +67,12 @@ class OpenAIBackend(LLM):
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                # role/content dicts: the plain form of the API's message union
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 max_tokens=options.max_tokens,
                 temperature=options.temperature,
                 n=options.n,
-                **extra,  # type: ignore[arg-type]
+                **extra,
             )
         except openai.APIError as error:
             raise BackendError(f"{self._client.base_url} ({self.model}): {error}") from None

@@ -23,6 +23,7 @@ from reasonloop.rewards.extraction import (
     final_answer_or_text,
 )
 from reasonloop.sandbox import Outcome, WorkerPool
+from reasonloop.slots import filled
 
 # The longest answer (and reference) given to math-verify. MATH and GSM8K answers are under a
 # hundred characters; nested input of a few hundred characters already takes it seconds.
@@ -86,7 +87,7 @@ class MathAnswerReward:
         compared = self._compare([pair for _, pair in pending])
         for (index, (answer, reference)), (outcome, reason) in zip(pending, compared, strict=True):
             results[index] = _result(answer, reference, outcome, reason)
-        return results  # type: ignore[return-value]  # every slot is filled
+        return filled(results)
 
     def _compare(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """(outcome, reason) per pair; items that time out are tried once more."""

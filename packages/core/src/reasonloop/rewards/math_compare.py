@@ -44,7 +44,7 @@ def _parse_answer(answer: str) -> list:
     return parse(
         f"\\boxed{{{answer}}}",
         extraction_config=_LATEX_ONLY,
-        parsing_timeout=None,  # type: ignore[arg-type]
+        parsing_timeout=0,  # 0 (like None) turns math-verify's signal.alarm() timeout off
         raise_on_error=True,
     )
 

@@ -61,7 +61,11 @@ def prompt_from_proto(message: pb.Prompt, field: str) -> Prompt:
 def prompt_to_proto(prompt: Prompt) -> pb.Prompt:
     if isinstance(prompt, str):
         return pb.Prompt(text=prompt)
-    messages = [pb.ChatMessage(role=m["role"], content=m["content"]) for m in prompt]  # type: ignore[index]
+    messages = []
+    for m in prompt:
+        if not isinstance(m, dict):  # token ids have no wire form
+            raise ValueError(f"a prompt's items must be chat messages, not {shown(m)}")
+        messages.append(pb.ChatMessage(role=m["role"], content=m["content"]))
     return pb.Prompt(chat=pb.Conversation(messages=messages))
 
 

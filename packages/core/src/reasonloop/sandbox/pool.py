@@ -69,6 +69,7 @@ from reasonloop.sandbox.outcome import (
     memory_limit_message,
     time_limit_message,
 )
+from reasonloop.slots import filled
 
 _BOOT = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
@@ -303,7 +304,7 @@ class _Batch:
                 self._dispatch()
                 self._wait()
                 self._enforce_deadlines()
-        return self.results  # type: ignore[return-value]  # all filled: remaining == 0
+        return filled(self.results)  # remaining == 0: every item came back
 
     def _requeue(self, indices: list[int]) -> None:
         """Put items first in line, in chunks."""

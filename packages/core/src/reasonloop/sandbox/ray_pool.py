@@ -25,6 +25,7 @@ from typing import Any
 from reasonloop.extras import install_hint
 from reasonloop.sandbox.outcome import Outcome, SandboxError
 from reasonloop.sandbox.pool import WorkerPool, _dump_item, check_pool_arguments
+from reasonloop.slots import filled
 
 INSTALL_HINT = f"the ray backend needs Ray: {install_hint('ray')}"
 _RETRIES = 3  # restarts of a lost actor, and retries of the chunk it was running
@@ -133,7 +134,7 @@ class RayPool:
             actor, start = running.pop(done)
             results[start : start + size] = self._ray.get(done)
             free.append(actor)
-        return results  # type: ignore[return-value]  # every chunk came back: no None left
+        return filled(results)  # every chunk came back
 
     def close(self) -> None:
         """Stop the actors' workers, then the actors (and Ray, if this pool started it)."""

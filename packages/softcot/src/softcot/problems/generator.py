@@ -11,9 +11,9 @@ import ast
 import operator
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, cast
 
-from softcot.families import int_list, source_options, split_of
+from softcot.families import Split, int_list, source_options, split_of
 from softcot.problems.templates import (
     FAMILIES,
     ITEMS,
@@ -25,6 +25,7 @@ from softcot.problems.templates import (
 )
 from softcot.prompts import MAX_GENERATED, MathProblem
 
+Family = Literal["arith", "ood"]
 DEFAULT_BUILTIN_COUNT = 1000
 _MAX_DRAWS = 10_000  # consecutive unusable draws before a level counts as exhausted
 
@@ -84,11 +85,11 @@ def _draw(
 
 
 def procedural_problems(
-    split: Literal["train", "test"],
+    split: Split,
     count: int,
     levels: Sequence[int] = (0, 1, 2),
     seed: int = 0,
-    family: Literal["arith", "ood"] = "arith",
+    family: Family = "arith",
 ) -> list[MathProblem]:
     """`count` distinct generated word problems with integer answers, levels taken in turn.
 
@@ -138,4 +139,5 @@ def builtin_problems(
     count = options.get("count", DEFAULT_BUILTIN_COUNT)
     if limit is not None:
         count = min(count, limit)
-    return procedural_problems(split, count, levels, seed, family)  # type: ignore[arg-type]
+    # any text: procedural_problems refuses another split or family with a ValueError
+    return procedural_problems(cast(Split, split), count, levels, seed, cast(Family, family))
