@@ -12,6 +12,8 @@ never comes back in a status message.
 
 from __future__ import annotations
 
+from reasonloop.field_error import FieldError
+
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # an HTTP body; gRPC's own default message limit is the same
 MAX_PROMPT_CHARS = 1024 * 1024  # one prompt's text (a chat: all its messages' contents)
 MAX_CHAT_MESSAGES = 1024  # messages of one chat prompt
@@ -46,7 +48,7 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
 def at_most(field: str, count: int, limit: int) -> None:
     """Refuse `count` things in `field` (prompts, items) beyond `limit`, naming the field."""
     if count > limit:
-        raise ValueError(f"{field}: {count} {field}, the limit is {limit}")
+        raise FieldError(field, f"{field}: {count} {field}, the limit is {limit}")
 
 
 def clipped(message: str) -> str:

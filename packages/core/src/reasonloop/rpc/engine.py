@@ -47,6 +47,7 @@ from reasonloop.extras import requires
 with requires("models"):
     import torch
 
+from reasonloop.field_error import FieldError
 from reasonloop.limits import MIN_TEMPERATURE, at_most
 from reasonloop.models.loading import LoadedModel
 from reasonloop.rpc.delivery import Delivery
@@ -184,36 +185,40 @@ class InferenceEngine:
     # ---- submitting -----------------------------------------------------------------
 
     def check(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[int]]:
-        """Validate a request against the model and the limits (ValueError naming the field)."""
+        """Validate a request against the model and the limits (FieldError naming the field)."""
         if not prompts:
-            raise ValueError("prompts: at least one prompt is required")
+            raise FieldError("prompts", "prompts: at least one prompt is required")
         at_most("prompts", len(prompts), self.limits.max_prompts)
         if params.n > self.limits.max_n:
-            raise ValueError(f"n: {params.n} is above the limit of {self.limits.max_n}")
+            raise FieldError("n", f"n: {params.n} is above the limit of {self.limits.max_n}")
         if params.max_new_tokens > self.max_new_tokens_limit:
-            raise ValueError(
+            raise FieldError(
+                "max_new_tokens",
                 f"max_new_tokens: {params.max_new_tokens} is above the limit of "
-                f"{self.max_new_tokens_limit}"
+                f"{self.max_new_tokens_limit}",
             )
         if params.thinking is not None and params.thinking.max_tokens > self.max_new_tokens_limit:
-            raise ValueError(
+            raise FieldError(
+                "thinking.max_tokens",
                 f"thinking.max_tokens: {params.thinking.max_tokens} is above the limit of "
-                f"{self.max_new_tokens_limit}"
+                f"{self.max_new_tokens_limit}",
             )
         rows = len(prompts) * params.n
         if rows > self.limits.max_batch_rows:
-            raise ValueError(
+            raise FieldError(
+                "n",
                 f"n: {len(prompts)} prompts x n={params.n} is above the "
-                f"{self.limits.max_batch_rows} rows one batch holds"
+                f"{self.limits.max_batch_rows} rows one batch holds",
             )
         prompt_ids = self.sampler.validate(list(prompts), params)
         width, steps = max(len(ids) for ids in prompt_ids), self.sampler.max_steps(params)
         tokens = rows * self._positions(width, steps)
         if tokens > self.limits.max_batch_tokens:
-            raise ValueError(
+            raise FieldError(
+                "max_new_tokens",
                 f"max_new_tokens: {rows} rows x ({width} prompt tokens + {steps} decoding "
                 f"steps) = {tokens} tokens is above the {self.limits.max_batch_tokens} one "
-                "batch holds; ask for fewer tokens, samples or prompts"
+                "batch holds; ask for fewer tokens, samples or prompts",
             )
         return prompt_ids
 
@@ -247,29 +252,32 @@ class InferenceEngine:
         own; a full queue refuses the call at whichever chunk finds it full.
         """
         if not items:
-            raise ValueError("items: at least one item is required")
+            raise FieldError("items", "items: at least one item is required")
         at_most("items", len(items), self.limits.max_score_items)
         if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
-            raise ValueError(
-                f"temperature must be finite and >= {MIN_TEMPERATURE}, got {temperature}"
+            raise FieldError(
+                "temperature",
+                f"temperature must be finite and >= {MIN_TEMPERATURE}, got {temperature}",
             )
         sequences = []
         for i, (prompt, continuation) in enumerate(items):
             prompt_ids = self.sampler.validate([prompt], SamplingParams())[0]
             if len(continuation) > self.sampler.max_prompt_chars:  # before tokenizing it
-                raise ValueError(
+                raise FieldError(
+                    "items",
                     f"items[{i}].continuation has {len(continuation)} characters, more than fit "
-                    f"the context (at most {self.sampler.max_prompt_chars})"
+                    f"the context (at most {self.sampler.max_prompt_chars})",
                 )
             ids = list(self.loaded.tokenizer.encode(continuation, add_special_tokens=False))
             if not ids:
-                raise ValueError(f"items[{i}].continuation is empty")
+                raise FieldError("items", f"items[{i}].continuation is empty")
             length = len(prompt_ids) + len(ids)
             limit = min(self.sampler.context_length, self.limits.max_score_tokens)
             if length > limit:
-                raise ValueError(
+                raise FieldError(
+                    "items",
                     f"items[{i}]: prompt + continuation are {length} tokens, above the {limit} "
-                    "one item may have (the context length or the Score chunk size)"
+                    "one item may have (the context length or the Score chunk size)",
                 )
             sequences.append((prompt_ids, ids))
         return self.score_ids(sequences, temperature)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from reasonloop.field_error import FieldError
 from reasonloop.limits import MAX_CHAT_MESSAGES, MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, shown
 from reasonloop.sampling.params import Grammar, Prompt, SamplingParams, ThinkingConfig
 
@@ -47,11 +48,13 @@ def _logit_bias(bias: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
     if not bias:
         return ()
     if len(bias) > MAX_LOGIT_BIAS:
-        raise ValueError(f"logit_bias: {len(bias)} entries, the limit is {MAX_LOGIT_BIAS}")
+        raise FieldError(
+            "logit_bias", f"logit_bias: {len(bias)} entries, the limit is {MAX_LOGIT_BIAS}"
+        )
     pairs = []
     for key, value in bias.items():
         if not (key.isascii() and key.isdigit() and len(key) <= 10):
-            raise ValueError(f"logit_bias: the key {shown(key)} is not a token id")
+            raise FieldError("logit_bias", f"logit_bias: the key {shown(key)} is not a token id")
         pairs.append((int(key), value))
     return tuple(pairs)
 

@@ -3,16 +3,16 @@ kind of error gets, so OpenAI clients raise their usual exceptions.
 
 `APIError` is what a handler raises. What the engine raises maps by type (`engine_error`):
 a ValueError is the request's fault (400), `QueueFullError` asks the client to retry (429),
-`EngineClosedError` means the server is stopping (503). The core's ValueErrors start with the
-field at fault, in the core's names (`top_p must be ...`, `stop[2] is empty`), so `bad_request`
-names OpenAI's field from that head. `install_error_handlers` makes FastAPI answer its own
+`EngineClosedError` means the server is stopping (503). The core raises a `FieldError` for a bad
+request field, naming it in the core's names (`top_p`, `max_new_tokens`, `grammar.json_schema`),
+so `bad_request` names OpenAI's field (`param`) from that, never from the message's text; a
+plain ValueError names none. `install_error_handlers` makes FastAPI answer its own
 refusals (a body that does not validate, an unknown route) and anything unexpected (500) in
 the same format; messages quote what was sent only in part.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from reasonloop.extras import requires
@@ -23,6 +23,7 @@ with requires("http"):
     from fastapi.responses import JSONResponse, Response
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from reasonloop.field_error import FieldError
 from reasonloop.limits import SHOWN_CHARS, clipped
 from reasonloop.rpc.engine import EngineClosedError, QueueFullError
 
@@ -86,19 +87,20 @@ def engine_error(error: Exception, prompt_param: str) -> APIError | None:
 
 
 def bad_request(error: ValueError, prompt_param: str) -> APIError:
-    """A 400 from the core's ValueError, whose message starts with the field's core name."""
+    """A 400 from the core's ValueError; a FieldError's field, in OpenAI's name, is its param."""
     message = clipped(str(error))
-    head = re.match(r"[a-z_]+(\.[a-z_]+)*", message)
-    path = head.group() if head else ""
-    name = path.split(".")[0]
-    param: str | None = path if name in _SAMPLING_PARAMS else None
+    field = error.field if isinstance(error, FieldError) else ""
+    name = field.split(".")[0]  # a dotted path's request field: `thinking` of `thinking.mode`
+    param: str | None = field if name in _SAMPLING_PARAMS else None
     if name in ("prompt", "prompts"):
         param = prompt_param
     elif name == "max_new_tokens":
-        param, message = "max_tokens", "max_tokens" + message[len(name) :]
+        param = "max_tokens"
+        if message.startswith(name):  # the message names it as the client does too
+            message = param + message[len(name) :]
     elif name == "top_logprobs":
         param = "logprobs" if prompt_param == "prompt" else name
-    elif name == "grammar" or message.startswith("invalid json_schema"):
+    elif name == "grammar":  # a grammar comes from response_format's json_schema
         param = "response_format"
     return APIError(400, message, param=param)
 

@@ -19,6 +19,7 @@ with requires("models"):
     import torch
     from transformers import PreTrainedModel
 
+from reasonloop.field_error import FieldError
 from reasonloop.hashing import stable_hash
 from reasonloop.limits import (
     MAX_CHAT_MESSAGES,
@@ -247,13 +248,13 @@ class Sampler:
     ) -> list[list[int]]:
         """Check a request without decoding it; returns the prompts' token ids.
 
-        Raises ValueError naming what is wrong: an empty or too long prompt (text too long to
+        Raises FieldError naming the field at fault: an empty or too long prompt (text too long to
         fit is refused before it is tokenized), a token id outside the vocabulary, an end marker
         that encodes to nothing, an invalid grammar (which is compiled and cached here unless
         it is in `grammars`, compiled already).
         """
         if isinstance(prompts, str):
-            raise ValueError("prompts must be a list of prompts, not one string")
+            raise FieldError("prompts", "prompts must be a list of prompts, not one string")
         per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         if len(per_prompt) != len(prompts):
             raise ValueError(f"got {len(prompts)} prompts but {len(per_prompt)} SamplingParams")
@@ -263,23 +264,27 @@ class Sampler:
         vocab = self.vocab_size
         for i, ids in enumerate(prompt_ids):
             if not ids:
-                raise ValueError(f"prompt {i} is empty")
+                raise FieldError("prompt", f"prompt {i} is empty")
             if len(ids) >= self.context_length:
-                raise ValueError(
-                    f"prompt {i} has {len(ids)} tokens; the context length is {self.context_length}"
+                raise FieldError(
+                    "prompt",
+                    f"prompt {i} has {len(ids)} tokens; the context length is "
+                    f"{self.context_length}",
                 )
             outside = next((k for k, t in enumerate(ids) if not 0 <= t < vocab), None)
             if outside is not None:
-                raise ValueError(
+                raise FieldError(
+                    "prompt",
                     f"prompt {i}: token id {shown(ids[outside])} at position {outside} is not "
-                    f"in the vocabulary (0..{vocab - 1})"
+                    f"in the vocabulary (0..{vocab - 1})",
                 )
         for p in dict.fromkeys(per_prompt):
             for k, (token, _) in enumerate(p.logit_bias):
                 if token >= vocab:
-                    raise ValueError(
+                    raise FieldError(
+                        "logit_bias",
                         f"logit_bias[{k}]: token id {token} is not in the vocabulary "
-                        f"(0..{vocab - 1})"
+                        f"(0..{vocab - 1})",
                     )
         for p in dict.fromkeys(per_prompt):
             if p.thinking is not None:
@@ -301,21 +306,24 @@ class Sampler:
             chars = len(prompt)
         elif prompt and isinstance(prompt[0], dict):
             if len(prompt) > MAX_CHAT_MESSAGES:
-                raise ValueError(
-                    f"prompt {i} has {len(prompt)} messages, the limit is {MAX_CHAT_MESSAGES}"
+                raise FieldError(
+                    "prompt",
+                    f"prompt {i} has {len(prompt)} messages, the limit is {MAX_CHAT_MESSAGES}",
                 )
             chars = sum(len(m.get("content", "")) for m in prompt)  # type: ignore[union-attr]
         else:
             if len(prompt) >= self.context_length:
-                raise ValueError(
+                raise FieldError(
+                    "prompt",
                     f"prompt {i} has {len(prompt)} tokens; the context length is "
-                    f"{self.context_length}"
+                    f"{self.context_length}",
                 )
             return
         if chars > self.max_prompt_chars:
-            raise ValueError(
+            raise FieldError(
+                "prompt",
                 f"prompt {i} has {chars} characters, more than fit the context "
-                f"(at most {self.max_prompt_chars})"
+                f"(at most {self.max_prompt_chars})",
             )
 
     def max_steps(self, params: SamplingParams) -> int:
@@ -402,7 +410,7 @@ class Sampler:
         return RowGrammars(row_grammars, self.model.config.vocab_size)
 
     def compile_grammar(self, grammar: Grammar) -> Any:
-        """The grammar compiled for this vocabulary (cached); ValueError naming the field if
+        """The grammar compiled for this vocabulary (cached); FieldError naming the field if
         it is invalid, too large, or slower to compile than `grammar_time_limit_s`."""
         if self._grammars is None:
             self._grammars = GrammarCompilerCache(
@@ -518,17 +526,21 @@ class Sampler:
         found = self._markers.get(marker)
         if found is None:
             if len(marker) > MAX_END_MARKER_CHARS:
-                raise ValueError(
+                raise FieldError(
+                    "thinking.end_marker",
                     f"thinking.end_marker has {len(marker)} characters, the limit is "
-                    f"{MAX_END_MARKER_CHARS}"
+                    f"{MAX_END_MARKER_CHARS}",
                 )
             ids = self.tokenizer.encode(marker, add_special_tokens=False)
             if not ids:
-                raise ValueError(f"thinking.end_marker {marker!r} encodes to no tokens")
+                raise FieldError(
+                    "thinking.end_marker", f"thinking.end_marker {marker!r} encodes to no tokens"
+                )
             if len(ids) > MAX_END_MARKER_TOKENS:
-                raise ValueError(
+                raise FieldError(
+                    "thinking.end_marker",
                     f"thinking.end_marker is {len(ids)} tokens, the limit is "
-                    f"{MAX_END_MARKER_TOKENS}"
+                    f"{MAX_END_MARKER_TOKENS}",
                 )
             if len(self._markers) >= _MARKERS_CACHED:  # distinct markers sent by clients
                 self._markers.clear()

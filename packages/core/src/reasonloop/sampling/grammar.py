@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from reasonloop.sandbox import WorkerPool
 
+from reasonloop.field_error import FieldError
 from reasonloop.limits import MAX_GRAMMAR_CHARS, MAX_GRAMMAR_DEPTH
 from reasonloop.sampling.params import Grammar
 
@@ -39,12 +40,12 @@ _BRACKET = re.compile(r"[(\[{]|[)\]}]")
 
 
 def check_grammar_size(grammar: Grammar) -> None:
-    """ValueError naming the field when the grammar is too large or too deeply nested to
+    """FieldError naming the field when the grammar is too large or too deeply nested to
     compile in bounded time; linear in the text."""
+    field = f"grammar.{grammar.kind}"
     if len(grammar.text) > MAX_GRAMMAR_CHARS:
-        raise ValueError(
-            f"grammar.{grammar.kind} has {len(grammar.text)} characters, the limit is "
-            f"{MAX_GRAMMAR_CHARS}"
+        raise FieldError(
+            field, f"{field} has {len(grammar.text)} characters, the limit is {MAX_GRAMMAR_CHARS}"
         )
     text = _ESCAPED.sub("", grammar.text) if grammar.kind == "regex" else grammar.text
     if grammar.kind != "regex":
@@ -54,9 +55,8 @@ def check_grammar_size(grammar: Grammar) -> None:
         depth += 1 if bracket.group() in "([{" else -1
         deepest = max(deepest, depth)
     if deepest > MAX_GRAMMAR_DEPTH:
-        raise ValueError(
-            f"grammar.{grammar.kind} nests brackets {deepest} deep, the limit is "
-            f"{MAX_GRAMMAR_DEPTH}"
+        raise FieldError(
+            field, f"{field} nests brackets {deepest} deep, the limit is {MAX_GRAMMAR_DEPTH}"
         )
 
 
@@ -90,11 +90,11 @@ class GrammarCompilerCache:
         self._compiled = lru_cache(maxsize=64)(self._compile_or_refusal)
 
     def compile(self, grammar: Grammar) -> xgr.CompiledGrammar:
-        """The compiled grammar; ValueError naming the field if it is refused. Refusals are
+        """The compiled grammar; FieldError naming the field if it is refused. Refusals are
         cached like results: a grammar too slow to compile costs the worker once, not per call."""
         compiled = self._compiled(grammar)
         if isinstance(compiled, str):
-            raise ValueError(compiled)
+            raise FieldError(f"grammar.{grammar.kind}", compiled)
         return compiled
 
     def _compile_or_refusal(self, grammar: Grammar) -> xgr.CompiledGrammar | str:
@@ -121,12 +121,13 @@ class GrammarCompilerCache:
             return xgr.CompiledGrammar.deserialize_json(outcome.value, self._info)
         field = f"grammar.{grammar.kind}"
         if outcome.kind == "error":  # "ValueError: invalid ... grammar: ..."
-            raise ValueError(outcome.error.partition(": ")[2])
+            raise FieldError(field, outcome.error.partition(": ")[2])
         if outcome.kind == "timeout":
-            raise ValueError(f"{field} took longer than {time_limit_s:g} s to compile; simplify it")
+            message = f"{field} took longer than {time_limit_s:g} s to compile; simplify it"
+            raise FieldError(field, message)
         if outcome.kind == "memory":
-            raise ValueError(f"{field} needs more than {GRAMMAR_MEMORY_MB:g} MB to compile")
-        raise ValueError(f"{field} crashed the grammar compiler: {outcome.error}")
+            raise FieldError(field, f"{field} needs more than {GRAMMAR_MEMORY_MB:g} MB to compile")
+        raise FieldError(field, f"{field} crashed the grammar compiler: {outcome.error}")
 
 
 def _worker(time_limit_s: float) -> WorkerPool:

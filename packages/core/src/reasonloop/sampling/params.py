@@ -1,7 +1,7 @@
 """What a caller asks of the sampler: the prompt, decoding parameters and the thinking mode.
 
-Both are validated on construction so that bad input fails early with a message that
-names the field (the gRPC server maps these ValueErrors to INVALID_ARGUMENT): types, ranges,
+Both are validated on construction so that bad input fails early with a `FieldError` that
+names the field (a ValueError: the gRPC server maps it to INVALID_ARGUMENT): types, ranges,
 finite floats and the sizes in `reasonloop.limits`, so nothing out of range reaches a batch.
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Literal
 
+from reasonloop.field_error import FieldError
 from reasonloop.limits import (
     MAX_INT32,
     MAX_LOGIT_BIAS,
@@ -47,11 +48,12 @@ class Grammar:
 
     def __post_init__(self) -> None:
         if self.kind not in ("json_schema", "regex", "ebnf"):
-            raise ValueError(
-                f"grammar.kind must be json_schema, regex or ebnf, not {shown(self.kind)}"
+            raise FieldError(
+                "grammar.kind",
+                f"grammar.kind must be json_schema, regex or ebnf, not {shown(self.kind)}",
             )
         if not self.text.strip():
-            raise ValueError("grammar.text is empty")
+            raise FieldError("grammar.text", "grammar.text is empty")
 
 
 @dataclass(frozen=True)
@@ -72,21 +74,26 @@ class ThinkingConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in THINKING_MODES:
-            raise ValueError(
-                f"thinking.mode must be one of {', '.join(THINKING_MODES)}, not {shown(self.mode)}"
+            raise FieldError(
+                "thinking.mode",
+                f"thinking.mode must be one of {', '.join(THINKING_MODES)}, not {shown(self.mode)}",
             )
         if self.temperature is not None:
             _temperature("thinking.temperature", self.temperature)
         if self.mode != "hard" and self.temperature == 0:
-            raise ValueError(
-                "thinking.temperature must be > 0 for soft/fuzzy (use 1e-4 for ~one-hot)"
+            raise FieldError(
+                "thinking.temperature",
+                "thinking.temperature must be > 0 for soft/fuzzy (use 1e-4 for ~one-hot)",
             )
         _number("thinking.noise_scale", self.noise_scale, 0, MAX_NOISE_SCALE)
         _integer("thinking.max_tokens", self.max_tokens, 0, MAX_INT32)
         if not isinstance(self.end_marker, str):
-            raise ValueError(f"thinking.end_marker must be a string, not {shown(self.end_marker)}")
+            raise FieldError(
+                "thinking.end_marker",
+                f"thinking.end_marker must be a string, not {shown(self.end_marker)}",
+            )
         if not self.end_marker:
-            raise ValueError("thinking.end_marker must not be empty")
+            raise FieldError("thinking.end_marker", "thinking.end_marker must not be empty")
 
     @property
     def tau(self) -> float:
@@ -133,7 +140,7 @@ class SamplingParams:
         _temperature("temperature", self.temperature)
         _number("top_p", self.top_p, 0, 1)
         if self.top_p == 0:
-            raise ValueError("top_p must be in (0, 1], got 0")
+            raise FieldError("top_p", "top_p must be in (0, 1], got 0")
         _integer("top_k", self.top_k, 0, MAX_INT32)
         _number("min_p", self.min_p, 0, 1)
         _integer("n", self.n, 1, MAX_INT32)
@@ -146,7 +153,9 @@ class SamplingParams:
         _number("presence_penalty", self.presence_penalty, -MAX_PENALTY, MAX_PENALTY)
         _number("repetition_penalty", self.repetition_penalty, 0, MAX_REPETITION_PENALTY)
         if self.repetition_penalty == 0:
-            raise ValueError("repetition_penalty must be > 0 (1 is off), got 0")
+            raise FieldError(
+                "repetition_penalty", "repetition_penalty must be > 0 (1 is off), got 0"
+            )
         _logit_bias(self.logit_bias)
         object.__setattr__(self, "logit_bias", tuple(tuple(pair) for pair in self.logit_bias))
 
@@ -165,52 +174,69 @@ class SamplingParams:
         return self.temperature == 0
 
 
-def _number(name: str, value: object, low: float, high: float) -> None:
-    """A finite real number in [low, high] (NaN and infinities are refused by name)."""
+def _number(name: str, value: object, low: float, high: float, field: str = "") -> None:
+    """A finite real number in [low, high] (NaN and infinities are refused by name); `field`
+    is the request field `name` is part of, when it is not the field itself."""
+    field = field or name
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a number, not {shown(value)}")
+        raise FieldError(field, f"{name} must be a number, not {shown(value)}")
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
+        raise FieldError(field, f"{name} must be a finite number, got {value}")
     if not low <= float(value) <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {shown(value)}")
+        raise FieldError(field, f"{name} must be in [{low}, {high}], got {shown(value)}")
 
 
-def _integer(name: str, value: object, low: int, high: int) -> None:
+def _integer(name: str, value: object, low: int, high: int, field: str = "") -> None:
+    field = field or name
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be an integer, not {shown(value)}")
+        raise FieldError(field, f"{name} must be an integer, not {shown(value)}")
     if not low <= int(value) <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {shown(value)}")
+        raise FieldError(field, f"{name} must be in [{low}, {high}], got {shown(value)}")
 
 
 def _temperature(name: str, value: object) -> None:
     """0 (greedy) or a finite temperature from MIN_TEMPERATURE up."""
     _number(name, value, 0, math.inf)
     if 0 < value < MIN_TEMPERATURE:  # type: ignore[operator]
-        raise ValueError(f"{name} must be 0 (greedy) or >= {MIN_TEMPERATURE}, got {value}")
+        raise FieldError(name, f"{name} must be 0 (greedy) or >= {MIN_TEMPERATURE}, got {value}")
 
 
 def _stop_strings(stop: object) -> None:
     if isinstance(stop, str) or not isinstance(stop, tuple | list):
-        raise ValueError(f"stop must be a list of strings, not {shown(stop)}")
+        raise FieldError("stop", f"stop must be a list of strings, not {shown(stop)}")
     if len(stop) > MAX_STOP_STRINGS:
-        raise ValueError(f"stop: {len(stop)} strings, the limit is {MAX_STOP_STRINGS}")
+        raise FieldError("stop", f"stop: {len(stop)} strings, the limit is {MAX_STOP_STRINGS}")
     for i, s in enumerate(stop):
         if not isinstance(s, str):
-            raise ValueError(f"stop[{i}] must be a string, not {shown(s)}")
+            raise FieldError("stop", f"stop[{i}] must be a string, not {shown(s)}")
         if not s:
-            raise ValueError(f"stop[{i}] is empty: stop strings must not be empty")
+            raise FieldError("stop", f"stop[{i}] is empty: stop strings must not be empty")
         if len(s) > MAX_STOP_CHARS:
-            raise ValueError(f"stop[{i}] has {len(s)} characters, the limit is {MAX_STOP_CHARS}")
+            raise FieldError(
+                "stop", f"stop[{i}] has {len(s)} characters, the limit is {MAX_STOP_CHARS}"
+            )
 
 
 def _logit_bias(bias: object) -> None:
     """(token id, bias) pairs; the ids are checked against the vocabulary by the sampler."""
     if not isinstance(bias, tuple | list):
-        raise ValueError(f"logit_bias must be a list of (token id, bias) pairs, not {shown(bias)}")
+        raise FieldError(
+            "logit_bias", f"logit_bias must be a list of (token id, bias) pairs, not {shown(bias)}"
+        )
     if len(bias) > MAX_LOGIT_BIAS:
-        raise ValueError(f"logit_bias: {len(bias)} entries, the limit is {MAX_LOGIT_BIAS}")
+        raise FieldError(
+            "logit_bias", f"logit_bias: {len(bias)} entries, the limit is {MAX_LOGIT_BIAS}"
+        )
     for i, pair in enumerate(bias):
         if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise ValueError(f"logit_bias[{i}] must be a (token id, bias) pair, not {shown(pair)}")
-        _integer(f"logit_bias[{i}] token id", pair[0], 0, MAX_INT32)
-        _number(f"logit_bias[{i}] bias", pair[1], -MAX_LOGIT_BIAS_VALUE, MAX_LOGIT_BIAS_VALUE)
+            raise FieldError(
+                "logit_bias", f"logit_bias[{i}] must be a (token id, bias) pair, not {shown(pair)}"
+            )
+        _integer(f"logit_bias[{i}] token id", pair[0], 0, MAX_INT32, field="logit_bias")
+        _number(
+            f"logit_bias[{i}] bias",
+            pair[1],
+            -MAX_LOGIT_BIAS_VALUE,
+            MAX_LOGIT_BIAS_VALUE,
+            field="logit_bias",
+        )
