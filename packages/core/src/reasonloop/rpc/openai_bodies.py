@@ -10,7 +10,7 @@ a server started with `strict` refuses them with a 400 naming the field instead.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -111,9 +111,10 @@ class CompletionBody(GenerationBody):
     def prompts(self) -> list[Prompt]:
         if isinstance(self.prompt, str):
             return [self.prompt]
+        # pydantic parsed one list type: its first item tells which
         if self.prompt and isinstance(self.prompt[0], int):
-            return [self.prompt]  # type: ignore[list-item]
-        return list(self.prompt)  # type: ignore[arg-type]
+            return [cast("list[int]", self.prompt)]  # one prompt of token ids
+        return list(cast("list[str] | list[list[int]]", self.prompt))  # a prompt per item
 
     @property
     def generates(self) -> bool:

@@ -47,6 +47,7 @@ from reasonloop.sampling.thinking import (
     mixture_mean,
     noise_std,
 )
+from reasonloop.slots import filled
 
 _MARKERS_CACHED = 1024  # end markers kept tokenized
 
@@ -310,7 +311,8 @@ class Sampler:
                     "prompt",
                     f"prompt {i} has {len(prompt)} messages, the limit is {MAX_CHAT_MESSAGES}",
                 )
-            chars = sum(len(m.get("content", "")) for m in prompt)  # type: ignore[union-attr]
+            messages = cast("Sequence[dict[str, str]]", prompt)  # its first item is a message
+            chars = sum(len(m.get("content", "")) for m in messages)
         else:
             if len(prompt) >= self.context_length:
                 raise FieldError(
@@ -928,7 +930,7 @@ class RunningBatch:
         then cached."""
         model, cache = self.sampler.model, self.sampler.prefix_cache
         misses = [k for k in range(len(distinct)) if found[k] is None]
-        logits: list[torch.Tensor] = [None] * len(distinct)  # type: ignore[list-item]
+        logits: list[torch.Tensor | None] = [None] * len(distinct)
         layers: list[Layers] = [[] for _ in distinct]
         if misses:
             prompts = [distinct[k] for k in misses]
@@ -952,7 +954,7 @@ class RunningBatch:
         if cache is not None:
             for ids, kept in zip(distinct, layers, strict=True):
                 cache.store(ids, kept)
-        return torch.stack(logits), layers
+        return torch.stack(filled(logits)), layers
 
     def _prefill_chunk(self, prefilling: _Prefilling) -> None:
         """Compute the next chunk of a chunked prefill (`max_prefill_tokens` positions, at

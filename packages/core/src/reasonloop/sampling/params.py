@@ -197,7 +197,8 @@ def _integer(name: str, value: object, low: int, high: int, field: str = "") -> 
 def _temperature(name: str, value: object) -> None:
     """0 (greedy) or a finite temperature from MIN_TEMPERATURE up."""
     _number(name, value, 0, math.inf)
-    if 0 < value < MIN_TEMPERATURE:  # type: ignore[operator]
+    assert isinstance(value, Real)  # _number refused anything else
+    if value != 0 and value < MIN_TEMPERATURE:  # >= 0 already
         raise FieldError(name, f"{name} must be 0 (greedy) or >= {MIN_TEMPERATURE}, got {value}")
 
 
