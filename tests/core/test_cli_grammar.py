@@ -204,6 +204,11 @@ def test_set_applies_to_the_validated_config(
         ("softcot", ["demo", "--set", "thinking.mode=liquid"], "thinking.mode: Input should"),
         ("codeit", ["run", "--set", "train.meta_iterations=0"], "train.meta_iterations:"),
         ("benchagents", ["create", "calendar", "--set", "nope=1"], "--set nope: unknown key"),
+        (  # a RecursionError in the TOML reader before
+            "softcot",
+            ["train", "--set", "train.steps=" + "[" * 3000 + "]" * 3000],
+            "--set train.steps: the value is nested too deep",
+        ),
         ("benchagents", ["create", "calendar", "--set", "count=0"], "count: Input should be"),
         ("benchagents", ["create", "text", "--set", "llm_checks=maybe"], "llm_checks: Input"),
     ],

@@ -229,7 +229,10 @@ def with_settings(config: Config, settings: Mapping[str, Any]) -> Config:
                 known = ", ".join(model.model_fields)
                 raise ValueError(f"--set {key[:80]}: unknown key ({where} has: {known})")
             if depth == len(parts) - 1:
-                target[part] = _typed(value, field.annotation)
+                try:
+                    target[part] = _typed(value, field.annotation)
+                except ValueError as error:
+                    raise ValueError(f"--set {key[:80]}: {error}") from None
             elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
                 model, target = field.annotation, target[part]
             else:
@@ -248,4 +251,6 @@ def _typed(value: Any, annotation: Any) -> Any:
         parsed = tomllib.loads(f"value = {value}")
     except tomllib.TOMLDecodeError:
         return value
+    except RecursionError:  # `[[[[...` (the 10,000-character limit allows ~5,000 levels)
+        raise ValueError("the value is nested too deep") from None
     return parsed["value"] if parsed.keys() == {"value"} else value
