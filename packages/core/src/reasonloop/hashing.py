@@ -13,10 +13,14 @@ import hashlib
 SEED_BITS = 63  # fits a signed 64-bit field (proto int64, torch and numpy seeds)
 
 
+def _sha256(parts: tuple[object, ...]) -> bytes:
+    return hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+
+
 def stable_digest(*parts: object) -> str:
     """The SHA-256 hex digest of the parts' `str`, joined by ':' — a sort key that orders
     items the same way everywhere (codeit picks its targets in this order)."""
-    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
+    return _sha256(parts).hex()
 
 
 def stable_hash(*parts: object) -> int:
@@ -25,5 +29,4 @@ def stable_hash(*parts: object) -> int:
     Uniform enough for `% n` (a split, an index) and for seeding a generator; distinct part
     tuples collide with probability ~2**-63.
     """
-    digest = bytes.fromhex(stable_digest(*parts))
-    return int.from_bytes(digest[:8], "little") & ((1 << SEED_BITS) - 1)
+    return int.from_bytes(_sha256(parts)[:8], "little") & ((1 << SEED_BITS) - 1)
