@@ -118,4 +118,5 @@ def test_cli_llm_generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert done.exit_code == 0, done.output
     raw = [json.loads(line) for line in (run / "instances" / "raw.jsonl").read_text().splitlines()]
     assert len(raw) == 3 and all(r["prompt"].startswith("Schedule a ") for r in raw)
-    assert json.loads((run / "state.json").read_text())["config"]["llm_generator"] is True
+    config = json.loads((run / "state.json").read_text())["config"]
+    assert config["generation"]["llm_generator"] is True

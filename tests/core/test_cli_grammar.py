@@ -243,14 +243,21 @@ def test_benchagents_shown_defaults_are_the_config_defaults() -> None:
     they show must be RunConfig's."""
     from benchagents.config import RunConfig
 
-    fields = {"backend": "backend", "count": "count", "samples": "samples"}
-    fields |= {"max_new_tokens": "eval_max_tokens", "llm_checks": "llm_checks"}
-    fields |= {"llm_check_limit": "llm_check_limit"}
-    flags = {"review": ("auto", False), "rewrite": ("rewrite", True)}
+    defaults = RunConfig.for_domain("calendar").model_dump()
+    fields = {"backend": "backend.spec", "count": "generation.count"}
+    fields |= {"samples": "evaluation.samples", "max_new_tokens": "evaluation.max_new_tokens"}
+    fields |= {"llm_checks": "verification.llm_checks"}
+    fields |= {"llm_check_limit": "verification.llm_check_limit"}
+    flags = {
+        "review": ("auto", "run.review", False),
+        "rewrite": ("rewrite", "generation.rewrite", True),
+    }
     params = {p.name: p for p in _commands("benchagents")["create"].params}
     for name, field in fields.items():
+        section, key = field.split(".")
         assert params[name].default is None
-        assert params[name].show_default == str(RunConfig.model_fields[field].default), name
-    for name, (shown, value) in flags.items():
+        assert params[name].show_default == str(defaults[section][key]), name
+    for name, (shown, field, value) in flags.items():
+        section, key = field.split(".")
         assert params[name].show_default == shown
-        assert RunConfig.model_fields[name].default is value
+        assert defaults[section][key] is value

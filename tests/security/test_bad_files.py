@@ -289,9 +289,10 @@ def place(case: Case, tmp_path: Path) -> Path:
     if case.args is codeit_tasks:
         path = tmp_path / "tasks" / case.name
     if case.args is benchagents_run and case.name != "state.json":
-        from benchagents.pipeline import RunConfig, RunState
+        from benchagents.config import RunConfig
+        from benchagents.run_files import RunState
 
-        state = RunState(domain="calendar", config=RunConfig(domain="calendar"))
+        state = RunState(domain="calendar", config=RunConfig.for_domain("calendar"))
         (tmp_path / "state.json").write_text(state.model_dump_json())
     if case.args is benchagents_dataset:
         return broken_dataset(tmp_path, str(case.content))
@@ -307,9 +308,10 @@ def broken_dataset(run: Path, extra: str) -> Path:
     """A run with a real 3-instance calendar dataset, `extra` appended to its instances."""
     import random
 
+    from benchagents.config import RunConfig
     from benchagents.dataset import INSTANCES, write_dataset
     from benchagents.domains import get_domain
-    from benchagents.pipeline import RunConfig, RunState
+    from benchagents.run_files import RunState
 
     domain = get_domain("calendar")
     plan, rng = domain.default_plan(), random.Random(0)
@@ -320,7 +322,7 @@ def broken_dataset(run: Path, extra: str) -> Path:
     state = RunState(
         domain="calendar",
         stage="done",
-        config=RunConfig(domain="calendar"),
+        config=RunConfig.for_domain("calendar"),
         dataset=str(version.relative_to(run)),
     )
     (run / "state.json").write_text(state.model_dump_json())

@@ -273,19 +273,24 @@ def create(
     run_dir: RunDirOption = None,
     resume: ResumeOption = False,
     count: Annotated[
-        int | None, typer.Option(show_default="60", help="Instances to generate (count).")
+        int | None,
+        typer.Option(show_default="60", help="Instances to generate (generation.count)."),
     ] = None,
     seed: SeedOption = None,
     backend: Backend = None,
     target: Targets = None,
     samples: Annotated[
         int | None,
-        typer.Option(show_default="2", help="Answers per instance and target (samples)."),
+        typer.Option(
+            show_default="2", help="Answers per instance and target (evaluation.samples)."
+        ),
     ] = None,
     limit: LimitOption = None,
     max_new_tokens: Annotated[
         int | None,
-        typer.Option(show_default="24", help="Answer length limit of targets (eval_max_tokens)."),
+        typer.Option(
+            show_default="24", help="Answer length limit of targets (evaluation.max_new_tokens)."
+        ),
     ] = None,
     review: Annotated[
         bool | None,
@@ -339,9 +344,10 @@ def create(
 ) -> None:
     """Create a benchmark: planning, generation, verification, evaluation.
 
-    The run's config is --config FILE (TOML/YAML/JSON of the fields named in parentheses) or the
-    defaults, changed by the options and --set KEY=VALUE. --resume continues the run in
-    --run-dir with the config it was created with."""
+    The run's config is --config FILE (TOML/YAML/JSON in sections: domain, backend, generation,
+    verification, evaluation, run; some options name their field in parentheses) or the
+    defaults for DOMAIN, changed by the options and --set SECTION.KEY=VALUE. --resume continues
+    the run in --run-dir with the config it was created with."""
     started = time.monotonic()
     stage = _stage(stop_after)
     limit = deprecated(old_eval_limit, "--eval-limit", limit, "--limit")
@@ -350,21 +356,21 @@ def create(
     )
     endpoints = _endpoints(base_url, api_key, openai_model, old_model, auth_token, device)
     shortcuts = {
-        "domain": domain,
-        "count": count,
-        "seed": seed,
-        "backend": backend,
-        "targets": target,
-        "samples": samples,
-        "eval_limit": limit,
-        "eval_max_tokens": max_new_tokens,
-        "rewrite": rewrite,
-        "llm_checks": llm_checks,
-        "llm_check_limit": llm_check_limit,
-        "description": description,
-        "draft": str(draft) if draft else None,
-        "llm_generator": llm_generator,
-        "metric": _metric(metric),
+        "domain.name": domain,
+        "domain.description": description,
+        "domain.draft": str(draft) if draft else None,
+        "backend.spec": backend,
+        "generation.count": count,
+        "generation.rewrite": rewrite,
+        "generation.llm_generator": llm_generator,
+        "verification.llm_checks": llm_checks,
+        "verification.llm_check_limit": llm_check_limit,
+        "evaluation.targets": target,
+        "evaluation.samples": samples,
+        "evaluation.limit": limit,
+        "evaluation.max_new_tokens": max_new_tokens,
+        "evaluation.metric": _metric(metric),
+        "run.seed": seed,
     }
     if resume:
         changed = [k for k, v in shortcuts.items() if v is not None]
@@ -379,7 +385,7 @@ def create(
         _continue(run_dir, review, stage, unsafe_no_sandbox, endpoints, started)
         return
     try:
-        config = _new_config(config_path, settings, shortcuts | {"review": review})
+        config = _new_config(config_path, settings, shortcuts | {"run.review": review})
     except ValueError as error:
         raise fail(str(error)) from None
     _create(config, run_dir, stage, unsafe_no_sandbox, endpoints, started)
@@ -393,11 +399,27 @@ def _new_config(
 
     if path is not None:
         base = load_config(path)
-    elif shortcuts["domain"] is None:
+    elif shortcuts["domain.name"] is None:
         raise ValueError("DOMAIN is needed (calendar, text or described), or a --config naming it")
     else:
-        base = RunConfig(domain=shortcuts["domain"])
-    return configured(base, settings, shortcuts)
+        base = RunConfig.for_domain(shortcuts["domain.name"])
+    return configured(base, _sectioned_keys(settings or []), shortcuts)
+
+
+def _sectioned_keys(settings: list[str]) -> list[str]:
+    """`--set` items, a key of the flat config before the sections (`count=5`) rewritten to
+    its section's (`generation.count=5`) with a warning."""
+    from benchagents.config import FLAT_FIELDS
+
+    items = []
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() in FLAT_FIELDS:
+            new = FLAT_FIELDS[key.strip()]
+            warn(f"--set {key.strip()}: the flat key is deprecated; use {new}")
+            item = f"{new}={value}"
+        items.append(item)
+    return items
 
 
 def _create(
@@ -411,9 +433,10 @@ def _create(
     from benchagents.config import DESCRIBED
     from benchagents.pipeline import Pipeline
 
-    run_dir = run_dir or Path("runs") / f"{config.domain}-{datetime.now():%Y%m%d-%H%M%S}"
+    name = config.domain.name
+    run_dir = run_dir or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
     try:
-        _sandbox(config.domain == DESCRIBED or config.llm_generator, unsafe_no_sandbox)
+        _sandbox(name == DESCRIBED or config.generation.llm_generator, unsafe_no_sandbox)
         with Pipeline.create(run_dir, config, _ui(), endpoints) as pipeline:
             out.print(f"run: {run_dir}")
             _drive(pipeline, stage, started)
@@ -435,14 +458,15 @@ def _continue(
 
     try:
         with Pipeline.open(run, _ui(), endpoints) as pipeline:
-            runs_code = pipeline.state.config.llm_generator
-            _sandbox(pipeline.state.domain == DESCRIBED or runs_code, unsafe_no_sandbox)
+            state = pipeline.state
+            runs_code = state.config.generation.llm_generator
+            _sandbox(state.domain == DESCRIBED or runs_code, unsafe_no_sandbox)
             if review is not None:
-                pipeline.state.config.review = review
-            if pipeline.state.stage == "done":
+                state.config = state.config.with_overrides(run={"review": review})
+            if state.stage == "done":
                 out.print(f"{run} is done already")
             else:
-                out.print(f"resuming {run} at {pipeline.state.stage}")
+                out.print(f"resuming {run} at {state.stage}")
             _drive(pipeline, stage, started)
     except _expected_errors() as error:
         raise fail(str(error)) from None

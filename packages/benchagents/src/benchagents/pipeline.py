@@ -106,25 +106,26 @@ class Pipeline:
         """A new run in `run_dir` (which must not hold one already)."""
         if (run_dir / STATE).exists():
             raise PipelineError(f"{run_dir} already holds a run; continue it with create --resume")
-        if config.domain == DESCRIBED:
-            if not config.description and not config.draft:
+        if config.domain.name == DESCRIBED:
+            if not config.domain.description and not config.domain.draft:
                 raise PipelineError("a described domain needs --description (or --draft DIR)")
         else:
-            get_domain(config.domain)  # ValueError naming the known domains
-        if config.llm_generator and config.domain == DESCRIBED:
+            get_domain(config.domain.name)  # ValueError naming the known domains
+        if config.generation.llm_generator and config.domain.name == DESCRIBED:
             raise PipelineError(
                 "--llm-generator is for the built-in domains (a described domain's generator "
                 "is written by the LLM already)"
             )
-        if config.metric == "reference" and (
-            config.domain == DESCRIBED or reference_grader(get_domain(config.domain)) is None
+        if config.evaluation.metric == "reference" and (
+            config.domain.name == DESCRIBED
+            or reference_grader(get_domain(config.domain.name)) is None
         ):
             raise PipelineError(
-                f"--metric reference: the {config.domain} domain has no reference metric "
+                f"--metric reference: the {config.domain.name} domain has no reference metric "
                 "(BA-Calendar's exists for calendar)"
             )
-        pipeline = cls(run_dir, RunState(domain=config.domain, config=config), ui, endpoints)
-        for spec in [config.backend, *config.targets]:
+        pipeline = cls(run_dir, RunState(domain=config.domain.name, config=config), ui, endpoints)
+        for spec in [config.backend.spec, *config.evaluation.targets]:
             pipeline.llm(spec)  # a bad spec fails now, before the run exists (models load later)
         run_dir.mkdir(parents=True, exist_ok=True)
         pipeline.files.save_state(pipeline.state)
@@ -142,7 +143,7 @@ class Pipeline:
     ) -> Pipeline:
         """A run whose dataset comes from elsewhere (e.g. BA-Calendar): the domain's default
         plan, a dataset version, and the state at evaluation, so `resume` evaluates it."""
-        pipeline = cls.create(run_dir, RunConfig(domain=domain), ui)
+        pipeline = cls.create(run_dir, RunConfig.for_domain(domain), ui)
         plan = pipeline.domain.default_plan()
         plan.save(pipeline.files.path(PLAN))
         stats = {"imported": len(instances), "source": source}
@@ -171,7 +172,7 @@ class Pipeline:
                     self._agents[stage]()
                     self.state.awaiting_review = True
                     self.files.save_state(self.state)
-                if self.state.config.review and not self._review(stage):
+                if self.state.config.run.review and not self._review(stage):
                     self.files.log("quit", stage=stage)
                     raise Stopped(stage, "quit")
                 self.state.stage = STAGES[STAGES.index(stage) + 1]
@@ -206,7 +207,7 @@ class Pipeline:
             self._draft_domain()
         planner = Planner(self.domain, self.llm())
         if feedback is None:
-            plan, revision = planner.plan(self.state.config.description)
+            plan, revision = planner.plan(self.state.config.domain.description)
         else:
             plan, revision = planner.revise(self.files.plan(), feedback)
         self._note("planning", revision)
@@ -215,18 +216,20 @@ class Pipeline:
 
     def _draft_domain(self) -> None:
         config = self.state.config
-        if config.draft:
-            domain = DescribedDomain.from_dir(config.draft)
+        if config.domain.draft:
+            domain = DescribedDomain.from_dir(config.domain.draft)
         else:
             self.ui.err.print(
                 "the LLM writes the domain's plan and code (small local models rarely manage: "
                 "give --draft DIR or a stronger --backend)"
             )
             with self.ui.err.status("drafting the domain"):
-                domain = write_draft(self.llm(), config.description or "")
+                domain = write_draft(self.llm(), config.domain.description or "")
         domain.save(self.files.path(DOMAIN_DIR))
         self._domain = domain
-        self.files.log("domain_drafted", name=domain.name, source=config.draft or config.backend)
+        self.files.log(
+            "domain_drafted", name=domain.name, source=config.domain.draft or config.backend.spec
+        )
 
     def _generation(self, feedback: str | None = None) -> None:
         config = self.state.config
@@ -234,11 +237,16 @@ class Pipeline:
             plan, revision = Planner(self.domain, self.llm()).revise(self.files.plan(), feedback)
             self._note("generation", revision)
             plan.save(self.files.path(PLAN))
-        if config.llm_generator and not self.files.path(DOMAIN_DIR, GENERATOR_FILE).is_file():
+        if (
+            config.generation.llm_generator
+            and not self.files.path(DOMAIN_DIR, GENERATOR_FILE).is_file()
+        ):
             self._write_generator()
-        generator = Generator(self.domain, self.llm() if config.rewrite else None)
+        generator = Generator(self.domain, self.llm() if config.generation.rewrite else None)
         with self.ui.progress() as progress:
-            result = generator.generate(self.files.plan(), config.count, config.seed, progress)
+            result = generator.generate(
+                self.files.plan(), config.generation.count, config.run.seed, progress
+            )
         self.files.write_jsonl(RAW, [i.model_dump(mode="json") for i in result.instances])
         self.files.write_jsonl(REWRITES, [r.to_json() for r in result.rewrites])
         self.files.log("generated", counts=dict(result.counts), errors=result.errors[:5])
@@ -258,7 +266,9 @@ class Pipeline:
             domain = write_generator(self.llm(), get_domain(self.state.domain), self.files.plan())
         domain.save(self.files.path(DOMAIN_DIR))
         self._domain = domain
-        self.files.log("generator_written", domain=domain.name, source=self.state.config.backend)
+        self.files.log(
+            "generator_written", domain=domain.name, source=self.state.config.backend.spec
+        )
 
     def _verification(self, feedback: str | None = None) -> None:
         config = self.state.config
@@ -271,8 +281,8 @@ class Pipeline:
         verifier = Verifier(
             self.domain,
             self.llm(),
-            llm_checks=config.llm_checks,
-            llm_check_limit=config.llm_check_limit or None,
+            llm_checks=config.verification.llm_checks,
+            llm_check_limit=config.verification.llm_check_limit or None,
         )
         with self.ui.progress() as progress:
             result = verifier.verify(instances, plan, rewrites, progress)
@@ -294,7 +304,7 @@ class Pipeline:
             self.ui.out.print(f"the report shows: {', '.join(_metrics(plan))}")
             return
         config = self.state.config
-        for spec in config.targets or [config.backend]:
+        for spec in config.evaluation.targets or [config.backend.spec]:
             self.evaluate(spec)
 
     def _write_dataset(self, plan: Plan) -> None:
@@ -321,13 +331,13 @@ class Pipeline:
         """Evaluate one target model on this run's latest dataset; writes evaluation/<spec>/."""
         config = self.state.config
         dataset = load_dataset_dir(self.run_dir)
-        instances = dataset.instances[: config.eval_limit]
+        instances = dataset.instances[: config.evaluation.limit]
         settings = EvaluationSettings(
-            samples=samples or config.samples,
-            max_tokens=config.eval_max_tokens,
-            temperature=config.eval_temperature,
-            seed=config.seed,
-            metric=metric or config.metric,
+            samples=samples or config.evaluation.samples,
+            max_tokens=config.evaluation.max_new_tokens,
+            temperature=config.evaluation.temperature,
+            seed=config.run.seed,
+            metric=metric or config.evaluation.metric,
         )
         with self.ui.progress() as progress:
             answers, report = Evaluator(self.domain, settings).evaluate(
@@ -413,7 +423,7 @@ class Pipeline:
 
     def llm(self, spec: str | None = None) -> LLM:
         """The backend `spec` names (default: the run's), built once and shared."""
-        spec = spec or self.state.config.backend
+        spec = spec or self.state.config.backend.spec
         if spec not in self._llms:
             self._llms[spec] = make_backend(spec, self.endpoints)
         return self._llms[spec]
