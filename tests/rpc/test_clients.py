@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import re
 import signal
@@ -15,7 +16,13 @@ from collections.abc import Callable
 import grpc
 import pytest
 
-from reasonloop.rpc import AsyncInferenceClient, InferenceClient
+from reasonloop.rpc import (
+    AsyncBenchmarkClient,
+    AsyncInferenceClient,
+    BenchmarkClient,
+    InferenceClient,
+    calls,
+)
 from reasonloop.rpc.clients import channel_target
 from reasonloop.sampling import SamplingParams
 
@@ -29,6 +36,40 @@ def test_channel_target() -> None:
     for bad in ([], [""], ["a:1", "nohostport"]):
         with pytest.raises(ValueError):
             channel_target(bad)
+
+
+def test_blocking_and_asyncio_clients_share_each_call() -> None:
+    """Each call is written once (`reasonloop.rpc.calls`): both clients of a service have it,
+    with its parameters, and its checks refuse a bad argument before anything is sent."""
+    services = [
+        (
+            InferenceClient,
+            AsyncInferenceClient,
+            ["generate", "generate_response", "stream", "score", "model_info"],
+        ),
+        (BenchmarkClient, AsyncBenchmarkClient, ["info", "list_tasks", "tasks", "task", "grade"]),
+    ]
+    for blocking, aio, names in services:
+        for name in names:
+            signature = inspect.signature(getattr(blocking, name))
+            assert signature == inspect.signature(getattr(aio, name)), name
+            client, *parameters = signature.parameters.values()
+            assert client.name == "self"
+            assert parameters == list(inspect.signature(getattr(calls, name)).parameters.values())
+
+    async def refused() -> str:
+        async with AsyncInferenceClient("127.0.0.1:1") as client:
+            with pytest.raises(ValueError) as error:
+                await client.generate("one string")
+            return str(error.value)
+
+    with InferenceClient("127.0.0.1:1") as client, pytest.raises(ValueError) as error:
+        client.generate("one string")
+    assert (
+        str(error.value)
+        == asyncio.run(refused())
+        == ("prompts must be a list of prompts, not one string")
+    )
 
 
 def test_round_robin_spreads_calls_over_replicas(tiny) -> None:

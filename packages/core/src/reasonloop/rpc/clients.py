@@ -1,8 +1,10 @@
 """Python clients of both services, blocking and asyncio.
 
-A client takes one address or several (stateless replicas): with several, calls are spread
-round robin. UNAVAILABLE is retried with backoff by gRPC itself (service config), so a
-replica that restarts costs a retry, not a failed run. Every call has a deadline.
+Each call is written once, in `reasonloop.rpc.calls` (its parameters, request and reply); the
+client classes only make the RPCs, blocking or awaiting. A client takes one address or several
+(stateless replicas): with several, calls are spread round robin. UNAVAILABLE is retried with
+backoff by gRPC itself (service config), so a replica that restarts costs a retry, not a failed
+run. Every call has a deadline.
 
 Clients speak the core's types: prompts are strings or chat messages, parameters are
 `SamplingParams`, tasks and grades are `BenchmarkTask` / `GradeResult`. So code written
@@ -11,21 +13,21 @@ against an in-process `Benchmark` runs unchanged against a remote one.
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Generic, ParamSpec, Self, TypeVar, overload
 
 import grpc
 import grpc.aio
 
-from reasonloop.benchmarks import BenchmarkTask, GradeResult
-from reasonloop.rpc import convert
-from reasonloop.sampling.params import Prompt, SamplingParams
-from reasonloop.v1 import benchmark_pb2, benchmark_pb2_grpc, inference_pb2, inference_pb2_grpc
+from reasonloop.rpc import calls, convert
+from reasonloop.rpc.calls import Exchange, Rpc
+from reasonloop.v1 import benchmark_pb2_grpc, inference_pb2_grpc
 
 MAX_MESSAGE_BYTES = 64 * 2**20
 
@@ -121,30 +123,58 @@ class Connection:
         return grpc.aio.secure_channel(target, credentials, options)
 
 
-def group_by_prompt(
-    completions: Sequence[inference_pb2.Completion], prompt_count: int
-) -> list[list[inference_pb2.Completion]]:
-    groups: list[list[inference_pb2.Completion]] = [[] for _ in range(prompt_count)]
-    for c in completions:
-        groups[c.prompt_index].append(c)
-    return groups
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class _Client:
+    _service_stub: ClassVar[type]  # the service's generated stub class
+    _stub: Any  # its instance on this client's channel
+
     def __init__(self, connection: Connection | str | Sequence[str]) -> None:
         self.connection = (
             connection if isinstance(connection, Connection) else Connection(connection)
         )
 
-    def _call_options(self, timeout_s: float | None) -> dict[str, Any]:
-        timeout = self.connection.timeout_s if timeout_s is None else timeout_s
-        return {"timeout": timeout, "metadata": self.connection.metadata}
+    def _call(self, rpc: Rpc[Any]) -> Any:
+        """Start `rpc` on this client's stub: its reply (blocking) or call object (asyncio)."""
+        timeout = self.connection.timeout_s if rpc.timeout_s is None else rpc.timeout_s
+        method = getattr(self._stub, rpc.method)
+        return method(rpc.request, timeout=timeout, metadata=self.connection.metadata)
+
+
+@dataclass(frozen=True)
+class _Returned(Generic[T]):
+    value: T
+
+
+def _advance(exchange: Exchange[T], reply: Any) -> Rpc[Any] | _Returned[T]:
+    """The exchange's next RPC, sent the last one's reply; or its result once it returned."""
+    try:
+        return exchange.send(reply)
+    except StopIteration as returned:
+        return _Returned(returned.value)
 
 
 class _BlockingClient(_Client):
     def __init__(self, connection: Connection | str | Sequence[str]) -> None:
         super().__init__(connection)
         self._channel = self.connection.channel()
+        self._stub = self._service_stub(self._channel)
+
+    def _run(self, exchange: Exchange[T]) -> T:
+        step = _advance(exchange, None)
+        while isinstance(step, Rpc):
+            step = _advance(exchange, self._call(step))
+        return step.value
+
+    def _stream(self, rpc: Rpc[R]) -> Iterator[R]:
+        call = self._call(rpc)
+        try:
+            yield from call
+        finally:
+            call.cancel()
 
     def close(self) -> None:
         self._channel.close()
@@ -160,6 +190,21 @@ class _AsyncClient(_Client):
     def __init__(self, connection: Connection | str | Sequence[str]) -> None:
         super().__init__(connection)
         self._channel = self.connection.aio_channel()
+        self._stub = self._service_stub(self._channel)
+
+    async def _run(self, exchange: Exchange[T]) -> T:
+        step = _advance(exchange, None)
+        while isinstance(step, Rpc):
+            step = _advance(exchange, await self._call(step))
+        return step.value
+
+    async def _stream(self, rpc: Rpc[R]) -> AsyncIterator[R]:
+        call = self._call(rpc)
+        try:
+            async for message in call:
+                yield message
+        finally:
+            call.cancel()
 
     async def close(self) -> None:
         await self._channel.close()
@@ -171,210 +216,89 @@ class _AsyncClient(_Client):
         await self.close()
 
 
-class InferenceClient(_BlockingClient):
+# The client methods, made from the calls of `reasonloop.rpc.calls` for both kinds of client.
+# A method is an overloaded function: the type checker binds the overload whose client
+# matches, so a blocking client's method returns the result and an asyncio client's a
+# coroutine (or an async iterator), with the call's own parameters. No annotation of the
+# factories' return could say that, so their return types are inferred.
+
+
+def _unary(exchange: Callable[P, Exchange[T]]):
+    @overload
+    def method(client: _BlockingClient, *args: P.args, **kwargs: P.kwargs) -> T: ...
+    @overload
+    def method(
+        client: _AsyncClient, *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, T]: ...
+    def method(client: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return client._run(exchange(*args, **kwargs))
+
+    return _like(method, exchange)
+
+
+def _streaming(stream: Callable[P, Rpc[R]]):
+    @overload
+    def method(client: _BlockingClient, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]: ...
+    @overload
+    def method(client: _AsyncClient, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[R]: ...
+    def method(client: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return client._stream(stream(*args, **kwargs))
+
+    return _like(method, stream)
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _like(method: Method, call: Callable[..., Any]) -> Method:
+    """`method` named and documented as `call`, with its signature (for `help()`)."""
+    signature = inspect.signature(call)
+    client = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    method.__signature__ = signature.replace(
+        parameters=[client, *signature.parameters.values()],
+        return_annotation=inspect.Signature.empty,  # the call's is the exchange's
+    )
+    method.__name__, method.__doc__ = call.__name__, call.__doc__
+    return method
+
+
+class _InferenceCalls:
+    """The Inference service's calls, on both of its clients."""
+
+    _service_stub = inference_pb2_grpc.InferenceServiceStub
+    generate = _unary(calls.generate)
+    generate_response = _unary(calls.generate_response)
+    stream = _streaming(calls.stream)
+    score = _unary(calls.score)
+    model_info = _unary(calls.model_info)
+
+
+class _BenchmarkCalls:
+    """The Benchmark service's calls, on both of its clients."""
+
+    _service_stub = benchmark_pb2_grpc.BenchmarkServiceStub
+    info = _unary(calls.info)
+    list_tasks = _unary(calls.list_tasks)
+    tasks = _unary(calls.tasks)
+    task = _unary(calls.task)
+    grade = _unary(calls.grade)
+
+
+class InferenceClient(_InferenceCalls, _BlockingClient):
     """Blocking client of the Inference service."""
 
-    def __init__(self, connection: Connection | str | Sequence[str]) -> None:
-        super().__init__(connection)
-        self._stub = inference_pb2_grpc.InferenceServiceStub(self._channel)
 
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        params: SamplingParams | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> list[list[inference_pb2.Completion]]:
-        """Per prompt, its n completions (in sample order)."""
-        response = self.generate_response(prompts, params, timeout_s=timeout_s)
-        return group_by_prompt(response.completions, len(prompts))
-
-    def generate_response(
-        self,
-        prompts: Sequence[Prompt],
-        params: SamplingParams | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> inference_pb2.GenerateResponse:
-        """The whole response: completions, token usage, and the name of the model (replica)
-        that answered."""
-        request = convert.generate_request(inference_pb2.GenerateRequest, prompts, params)
-        return self._stub.Generate(request, **self._call_options(timeout_s))
-
-    def stream(
-        self,
-        prompts: Sequence[Prompt],
-        params: SamplingParams | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> Iterator[inference_pb2.GenerateStreamResponse]:
-        """Text deltas as decoded; the call is cancelled if the iterator is closed early."""
-        request = convert.generate_request(inference_pb2.GenerateStreamRequest, prompts, params)
-        call = self._stub.GenerateStream(request, **self._call_options(timeout_s))
-        try:
-            yield from call
-        finally:
-            call.cancel()
-
-    def score(
-        self,
-        items: Sequence[tuple[Prompt, str]],
-        temperature: float = 1.0,
-        *,
-        timeout_s: float | None = None,
-    ) -> list[inference_pb2.ScoreResult]:
-        """Log-probs of each (prompt, continuation)'s continuation tokens."""
-        request = convert.score_request(items, temperature)
-        return list(self._stub.Score(request, **self._call_options(timeout_s)).results)
-
-    def model_info(self, *, timeout_s: float | None = None) -> inference_pb2.GetModelInfoResponse:
-        return self._stub.GetModelInfo(
-            inference_pb2.GetModelInfoRequest(), **self._call_options(timeout_s)
-        )
+class AsyncInferenceClient(_InferenceCalls, _AsyncClient):
+    """asyncio client of the Inference service (create it inside the running loop)."""
 
 
-class BenchmarkClient(_BlockingClient):
+class BenchmarkClient(_BenchmarkCalls, _BlockingClient):
     """Blocking client of the Benchmark service; same `tasks()`/`grade()` as a Benchmark."""
-
-    def __init__(self, connection: Connection | str | Sequence[str]) -> None:
-        super().__init__(connection)
-        self._stub = benchmark_pb2_grpc.BenchmarkServiceStub(self._channel)
-
-    def info(self, *, timeout_s: float | None = None) -> benchmark_pb2.GetBenchmarkInfoResponse:
-        return self._stub.GetBenchmarkInfo(
-            benchmark_pb2.GetBenchmarkInfoRequest(), **self._call_options(timeout_s)
-        )
 
     @property
     def name(self) -> str:
         return self.info().name
 
-    def list_tasks(
-        self, page_size: int = 0, page_token: str = "", *, timeout_s: float | None = None
-    ) -> benchmark_pb2.ListTasksResponse:
-        request = benchmark_pb2.ListTasksRequest(page_size=page_size, page_token=page_token)
-        return self._stub.ListTasks(request, **self._call_options(timeout_s))
 
-    def tasks(self) -> list[BenchmarkTask]:
-        """Every task, all pages."""
-        tasks, token = [], ""
-        while True:
-            page = self.list_tasks(page_token=token)
-            tasks.extend(convert.task_from_proto(t) for t in page.tasks)
-            token = page.next_page_token
-            if not token:
-                return tasks
-
-    def task(self, task_id: str, *, timeout_s: float | None = None) -> BenchmarkTask:
-        request = benchmark_pb2.GetTaskRequest(task_id=task_id)
-        return convert.task_from_proto(
-            self._stub.GetTask(request, **self._call_options(timeout_s)).task
-        )
-
-    def grade(
-        self, submissions: Sequence[tuple[str, str]], *, timeout_s: float | None = None
-    ) -> list[GradeResult]:
-        """Grades of (task id, answer) pairs, in order."""
-        response = self._stub.Grade(
-            convert.grade_request(submissions), **self._call_options(timeout_s)
-        )
-        return [convert.grade_from_proto(g) for g in response.grades]
-
-
-class AsyncInferenceClient(_AsyncClient):
-    """asyncio client of the Inference service (create it inside the running loop)."""
-
-    def __init__(self, connection: Connection | str | Sequence[str]) -> None:
-        super().__init__(connection)
-        self._stub = inference_pb2_grpc.InferenceServiceStub(self._channel)
-
-    async def generate(
-        self,
-        prompts: Sequence[Prompt],
-        params: SamplingParams | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> list[list[inference_pb2.Completion]]:
-        response = await self.generate_response(prompts, params, timeout_s=timeout_s)
-        return group_by_prompt(response.completions, len(prompts))
-
-    async def generate_response(
-        self,
-        prompts: Sequence[Prompt],
-        params: SamplingParams | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> inference_pb2.GenerateResponse:
-        request = convert.generate_request(inference_pb2.GenerateRequest, prompts, params)
-        return await self._stub.Generate(request, **self._call_options(timeout_s))
-
-    async def stream(
-        self,
-        prompts: Sequence[Prompt],
-        params: SamplingParams | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> AsyncIterator[inference_pb2.GenerateStreamResponse]:
-        request = convert.generate_request(inference_pb2.GenerateStreamRequest, prompts, params)
-        call = self._stub.GenerateStream(request, **self._call_options(timeout_s))
-        try:
-            async for message in call:
-                yield message
-        finally:
-            call.cancel()
-
-    async def score(
-        self,
-        items: Sequence[tuple[Prompt, str]],
-        temperature: float = 1.0,
-        *,
-        timeout_s: float | None = None,
-    ) -> list[inference_pb2.ScoreResult]:
-        request = convert.score_request(items, temperature)
-        response = await self._stub.Score(request, **self._call_options(timeout_s))
-        return list(response.results)
-
-    async def model_info(
-        self, *, timeout_s: float | None = None
-    ) -> inference_pb2.GetModelInfoResponse:
-        return await self._stub.GetModelInfo(
-            inference_pb2.GetModelInfoRequest(), **self._call_options(timeout_s)
-        )
-
-
-class AsyncBenchmarkClient(_AsyncClient):
+class AsyncBenchmarkClient(_BenchmarkCalls, _AsyncClient):
     """asyncio client of the Benchmark service."""
-
-    def __init__(self, connection: Connection | str | Sequence[str]) -> None:
-        super().__init__(connection)
-        self._stub = benchmark_pb2_grpc.BenchmarkServiceStub(self._channel)
-
-    async def info(
-        self, *, timeout_s: float | None = None
-    ) -> benchmark_pb2.GetBenchmarkInfoResponse:
-        return await self._stub.GetBenchmarkInfo(
-            benchmark_pb2.GetBenchmarkInfoRequest(), **self._call_options(timeout_s)
-        )
-
-    async def tasks(self) -> list[BenchmarkTask]:
-        tasks, token = [], ""
-        while True:
-            request = benchmark_pb2.ListTasksRequest(page_token=token)
-            page = await self._stub.ListTasks(request, **self._call_options(None))
-            tasks.extend(convert.task_from_proto(t) for t in page.tasks)
-            token = page.next_page_token
-            if not token:
-                return tasks
-
-    async def task(self, task_id: str, *, timeout_s: float | None = None) -> BenchmarkTask:
-        request = benchmark_pb2.GetTaskRequest(task_id=task_id)
-        response = await self._stub.GetTask(request, **self._call_options(timeout_s))
-        return convert.task_from_proto(response.task)
-
-    async def grade(
-        self, submissions: Sequence[tuple[str, str]], *, timeout_s: float | None = None
-    ) -> list[GradeResult]:
-        response = await self._stub.Grade(
-            convert.grade_request(submissions), **self._call_options(timeout_s)
-        )
-        return [convert.grade_from_proto(g) for g in response.grades]
