@@ -17,8 +17,9 @@ r"""RLOO training step time: soft and fuzzy vs hard chains of thought, and ours 
    trainer's per-step order and not shuffled, so step k of both sees the same k-th batch),
    group size (`num_generations`), completion budget (`max_completion_length` = our thinking
    max_tokens + max_new_tokens), learning rate (constant, AdamW, no weight decay, grad-norm clip
-   1.0), KL coefficient 0 (`beta=0`), number of steps and reward (`MathAnswerReward`, wrapped
-   as a TRL reward function). TRL's step time is timed by a callback from `on_step_begin` to
+   1.0), KL coefficient 0 (`beta=0`), number of steps and reward (the trainer's own grader,
+   `make_grader` of `train.reward`, whose `Benchmark.grade` a TRL reward function calls with
+   the dataset's task ids). TRL's step time is timed by a callback from `on_step_begin` to
    `on_step_end`; its `sample` is `RLOOTrainer._generate` (tokenize + `generate` + decode).
    Ours is a fresh hard trainer whose steps run interleaved with TRL's: the same callback runs
    one of our steps after each TRL step, outside TRL's timer, so machine noise hits both alike.
@@ -73,10 +74,9 @@ from rich.console import Console
 from rich.table import Table
 
 from reasonloop.models.loading import load_model
-from reasonloop.rewards import MathAnswerReward
 from softcot.config import RunConfig
 from softcot.prompts import chat_prompt
-from softcot.trainer import StepRecord, Trainer, batch_indices, problems_for
+from softcot.trainer import StepRecord, Trainer, batch_indices, make_grader, problems_for
 
 
 def run_config(args: argparse.Namespace, mode: str) -> RunConfig:
@@ -170,13 +170,12 @@ def bench_trl(
         for step in range(total_steps)
         for i in batch_indices(len(problems), step, train.prompts_per_step, train.seed)
     ]
-    dataset = Dataset.from_list([{"prompt": chat_prompt(p), "answer": p.answer} for p in ordered])
-    reward = MathAnswerReward()
+    dataset = Dataset.from_list([{"prompt": chat_prompt(p), "task_id": p.id} for p in ordered])
+    grader = make_grader(train.reward, problems)
 
-    def math_answer(prompts, completions, answer, **kwargs) -> list[float]:
-        questions = [p[-1]["content"] for p in prompts]
+    def graded(prompts, completions, task_id, **kwargs) -> list[float]:
         texts = [c[0]["content"] for c in completions]
-        return [r.score for r in reward(questions, texts, answer)]
+        return [g.reward for g in grader.grade(list(zip(task_id, texts, strict=True)))]
 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -227,7 +226,7 @@ def bench_trl(
 
     trainer = RLOOTrainer(
         model=trl_model_dir(config, tmp),
-        reward_funcs=math_answer,
+        reward_funcs=graded,
         args=trl_args,
         train_dataset=dataset,
         peft_config=lora,

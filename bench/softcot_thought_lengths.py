@@ -23,9 +23,9 @@ sys.path.sort(key=lambda entry: Path(entry or ".").resolve() == Path(__file__).r
 import torch
 
 from reasonloop.models.loading import load_model
-from reasonloop.rewards import MathAnswerReward
 from reasonloop.sampling import SamplingParams, ThinkingConfig
 from reasonloop.sampling.decoder import Sampler
+from softcot.benchmark import math_benchmark
 from softcot.problems import load_problems
 from softcot.prompts import ANSWER_MARKER, ANSWER_STOP, chat_prompt
 
@@ -45,7 +45,7 @@ def main() -> None:
     loaded = load_model(args.model)
     sampler = Sampler(loaded.model, loaded.tokenizer)
     problems = load_problems(str(SAMPLE))
-    reward = MathAnswerReward()
+    benchmark = math_benchmark(problems, SAMPLE.stem)
     summary = {}
     for mode in args.modes.split(","):
         params = SamplingParams(
@@ -59,9 +59,7 @@ def main() -> None:
         )
         groups = sampler.generate([chat_prompt(p) for p in problems], params)
         flat = [(p, c) for p, group in zip(problems, groups, strict=True) for c in group]
-        scores = reward(
-            [p.question for p, _ in flat], [c.text for _, c in flat], [p.answer for p, _ in flat]
-        )
+        grades = benchmark.grade([(p.id, c.text) for p, c in flat])
         lengths = sorted(len(c.thinking.tokens) for _, c in flat)
         summary[mode] = {
             "lengths": lengths,
@@ -69,7 +67,7 @@ def main() -> None:
             "mean": round(statistics.fmean(lengths), 1),
             "by_marker": sum(c.thinking.ended_by == "marker" for _, c in flat),
             "samples": len(flat),
-            "correct": sum(s.score >= 1 for s in scores),
+            "correct": sum(g.passed for g in grades),
             "example": flat[0][1].thinking.text[-160:] + " || " + flat[0][1].text,
         }
         print(mode, json.dumps(summary[mode]), flush=True)
