@@ -7,22 +7,23 @@ import json
 import pytest
 import torch
 
-from softcot import testbed
+from softcot import config as softcot_config  # not its TestbedConfig: pytest would collect it
 from softcot.carry import carry_problems, solution_text, worked_solution
+from softcot.config import load_testbed_config
 from softcot.problems import load_problems
-from softcot.testbed import REPORT_FILE, load_testbed_config, run_testbed
+from softcot.testbed import REPORT_FILE, run_testbed
 from softcot.warmstart import REPORT_FILE as WARM_REPORT
 from softcot.warmstart import warm_start, warm_start_dir
 
 MODES = ["hard-greedy", "hard-sample", "soft-greedy", "soft-sample", "fuzzy-greedy", "fuzzy-sample"]
 
 
-def toy_config() -> testbed.TestbedConfig:
+def toy_config() -> softcot_config.TestbedConfig:
     """One-digit sums, learnt in seconds (measured: hard-greedy pass@1 0.50 with the thought,
     0.08 without): with it the model copies the column's sum into the answer; without it, it
     must add in the answer position, which it was never trained to."""
     family = "builtin:carry?operands=2&digits=1"
-    return testbed.TestbedConfig.model_validate(
+    return softcot_config.TestbedConfig.model_validate(
         {
             "warmstart": {
                 "init": "tiny-llama",
@@ -93,7 +94,7 @@ def test_shipped_configs_load_and_full_overrides_apply():
     run = quick.run_config("/some/dir", "soft", 2)
     assert (run.model.spec, run.thinking.mode, run.train.seed) == ("/some/dir", "soft", 2)
     with pytest.raises(ValueError, match=r"model\.spec must be"):
-        testbed.TestbedConfig.model_validate({"model": {"spec": "tiny-llama"}})
+        softcot_config.TestbedConfig.model_validate({"model": {"spec": "tiny-llama"}})
 
 
 def test_testbed_end_to_end(tmp_path, monkeypatch):

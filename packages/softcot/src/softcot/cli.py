@@ -388,7 +388,8 @@ def demo(
 
 def _testbed(out_dir: Path, full: bool) -> None:
     """Run the testbed with a one-line status; print its tables."""
-    from softcot.testbed import load_testbed_config, run_testbed
+    from softcot.config import load_testbed_config
+    from softcot.testbed import run_testbed
 
     config = load_testbed_config(full=full)
     with err.status("testbed") as status:

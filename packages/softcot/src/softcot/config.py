@@ -3,13 +3,15 @@
 The embedded default (`DEFAULT_CONFIG`) is the CPU main job: SmolLM2-135M-Instruct with LoRA on
 the easy levels of the built-in problems, sized to finish within minutes on two cores. The
 paper-scale configs shipped in `softcot/configs/` use the paper's models and settings and run
-unchanged under `accelerate launch` on GPUs.
+unchanged under `accelerate launch` on GPUs. The CPU testbed's `TestbedConfig` (shipped as
+`configs/testbed.toml`, run by `softcot.testbed`) is a run config plus its warm start and the
+comparison's settings.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -20,6 +22,7 @@ from reasonloop.configfile import (
     ConfigSection,
     MethodConfig,
     load_config_file,
+    with_overrides,
 )
 from reasonloop.configfile import ModelSection as LoraModelSection
 
@@ -77,8 +80,11 @@ def _checked_address(spec: str) -> str:
     return spec
 
 
+ThinkingMode = Literal["hard", "soft", "fuzzy"]
+
+
 class ThinkingSection(ConfigSection):
-    mode: Literal["hard", "soft", "fuzzy"] = "hard"
+    mode: ThinkingMode = "hard"
     temperature: float | None = None  # default 1.0 hard, 0.5 soft, 1e-4 fuzzy
     noise_scale: float = Field(default=0.33, ge=0)
     max_tokens: int = Field(default=24, ge=0)
@@ -156,3 +162,89 @@ def load_config(path: str | Path | None) -> RunConfig:
     if path is None:
         return DEFAULT_CONFIG
     return load_config_file(path, RunConfig, CONFIGS_DIR)
+
+
+# The CPU testbed (`softcot.testbed`): a run config trained from a supervised warm start.
+
+
+class WarmStartSection(ConfigSection):
+    """How the testbed's starting policy is made (every field is part of the cache key)."""
+
+    init: str = "tiny-llama-small"  # a built-in random-init model (its architecture)
+    # The weights' init std. The tiny built-ins use a wide 0.2 (peaked outputs for tests);
+    # training from scratch wants the usual 0.02.
+    init_std: float = Field(default=0.02, gt=0)
+    # Problem sources with worked solutions (metadata["thought"]), mixed in equal parts.
+    sources: list[str] = Field(
+        default_factory=lambda: [
+            "builtin:carry?operands=2&digits=2,3,4",
+            "builtin:carry?operands=3&digits=2",
+        ],
+        min_length=1,
+    )
+    examples: int = Field(default=4000, ge=1)  # train problems drawn from each source
+    steps: int = Field(default=300, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=3e-3, gt=0)
+    warmup_steps: int = Field(default=20, ge=0)
+    seed: int = 0
+
+
+WARM_START_SPEC = "warmstart"  # model.spec of a testbed config: replaced by the warm start
+
+
+class TestbedSection(ConfigSection):
+    """What the testbed compares: the train modes, their seeds and the held-out checks."""
+
+    modes: list[ThinkingMode] = Field(
+        default_factory=lambda: ["hard", "soft", "fuzzy"], min_length=1
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    # held-out family problems (and worked solutions scored)
+    ood_count: int = Field(default=64, ge=1)
+    # held-out worked solutions whose likelihood is taken
+    heldout_texts: int = Field(default=16, ge=1)
+
+
+class TestbedConfig(RunConfig):
+    """A run config (model.spec = "warmstart") plus the warm start and the testbed settings.
+
+    `full` holds overrides, section by section, that `--full` applies (the shipped config's:
+    more seeds and problems, tighter intervals for more time).
+    """
+
+    warmstart: WarmStartSection = WarmStartSection()
+    testbed: TestbedSection = TestbedSection()
+    full: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _trains_the_warm_start(cls, model: ModelSection) -> ModelSection:
+        if model.spec != WARM_START_SPEC:
+            raise PydanticCustomError(
+                "testbed_spec",
+                f'the testbed trains its warm start: model.spec must be "{WARM_START_SPEC}" '
+                "(choose the model with warmstart.init)",
+            )
+        return model
+
+    def full_settings(self) -> TestbedConfig:
+        """This config with the `full` overrides applied (validated like a file)."""
+        return with_overrides(self.model_copy(update={"full": {}}), **self.full)
+
+    def run_config(self, spec: str | Path, mode: str, seed: int) -> RunConfig:
+        """The trainer's config for one (mode, seed) run from the warm start at `spec`."""
+        data = self.model_dump(exclude={"warmstart", "testbed", "full"})
+        data["model"]["spec"] = str(spec)
+        data["thinking"]["mode"] = mode
+        data["train"]["seed"] = seed
+        return RunConfig.model_validate(data)
+
+
+def load_testbed_config(path: str | Path | None = None, *, full: bool = False) -> TestbedConfig:
+    """The shipped `testbed` config, or a file; `full` applies its `full` overrides."""
+    config = load_config_file(path or "testbed", TestbedConfig, CONFIGS_DIR)
+    try:
+        return config.full_settings() if full else config
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        raise ValueError(f"the config's [full] overrides are invalid: {error}") from None

@@ -28,79 +28,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator
-from pydantic_core import PydanticCustomError
 from rich.console import Group
 from rich.table import Table
 
 from reasonloop.atomic import write_atomic
-from reasonloop.configfile import ConfigSection, load_config_file, with_overrides
 from reasonloop.metrics import MeanCI, mean_ci, pass_at_k, read_jsonl
 from softcot.carry import solution_text
-from softcot.config import CONFIGS_DIR, RunConfig
+from softcot.config import TestbedConfig
 from softcot.prompts import MathProblem
-from softcot.warmstart import WarmStartSection, warm_start
+from softcot.warmstart import warm_start
 
-WARM_START_SPEC = "warmstart"  # model.spec of a testbed config: replaced by the warm start
 BASE = "base"
 REPORT_FILE = "testbed.json"
 TREND_STEPS = 10  # training reward is reported over the first and the last this many steps
-TrainMode = Literal["hard", "soft", "fuzzy"]
-
-
-class TestbedSection(ConfigSection):
-    modes: list[TrainMode] = Field(default_factory=lambda: ["hard", "soft", "fuzzy"], min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    # held-out family problems (and worked solutions scored)
-    ood_count: int = Field(default=64, ge=1)
-    # held-out worked solutions whose likelihood is taken
-    heldout_texts: int = Field(default=16, ge=1)
-
-
-class TestbedConfig(RunConfig):
-    """A run config (model.spec = "warmstart") plus the warm start and the testbed settings.
-
-    `full` holds overrides, section by section, that `--full` applies (the shipped config's:
-    more seeds and problems, tighter intervals for more time).
-    """
-
-    warmstart: WarmStartSection = WarmStartSection()
-    testbed: TestbedSection = TestbedSection()
-    full: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("model")
-    @classmethod
-    def _trains_the_warm_start(cls, model: Any) -> Any:
-        if model.spec != WARM_START_SPEC:
-            raise PydanticCustomError(
-                "testbed_spec",
-                f'the testbed trains its warm start: model.spec must be "{WARM_START_SPEC}" '
-                "(choose the model with warmstart.init)",
-            )
-        return model
-
-    def full_settings(self) -> TestbedConfig:
-        """This config with the `full` overrides applied (validated like a file)."""
-        return with_overrides(self.model_copy(update={"full": {}}), **self.full)
-
-    def run_config(self, spec: str | Path, mode: str, seed: int) -> RunConfig:
-        """The trainer's config for one (mode, seed) run from the warm start at `spec`."""
-        data = self.model_dump(exclude={"warmstart", "testbed", "full"})
-        data["model"]["spec"] = str(spec)
-        data["thinking"]["mode"] = mode
-        data["train"]["seed"] = seed
-        return RunConfig.model_validate(data)
-
-
-def load_testbed_config(path: str | Path | None = None, *, full: bool = False) -> TestbedConfig:
-    """The shipped `testbed` config, or a file; `full` applies its `full` overrides."""
-    config = load_config_file(path or "testbed", TestbedConfig, CONFIGS_DIR)
-    try:
-        return config.full_settings() if full else config
-    except ValueError as error:  # pydantic's ValidationError is a ValueError
-        raise ValueError(f"the config's [full] overrides are invalid: {error}") from None
 
 
 @dataclass(frozen=True)

@@ -21,41 +21,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from pydantic import Field
 
 from reasonloop.cache import build_once, cache_root
-from reasonloop.configfile import ConfigSection
 from reasonloop.models.loading import load_model
 from reasonloop.sampling.decoder import Sampler
 from softcot.carry import solution_text
+from softcot.config import WarmStartSection
 from softcot.problems import load_problems
 from softcot.prompts import MathProblem, chat_prompt
 
 FORMAT_VERSION = 1  # bump when the training recipe changes what a given config produces
 REPORT_FILE = "warmstart.json"
-
-
-class WarmStartSection(ConfigSection):
-    """How the testbed's starting policy is made (every field is part of the cache key)."""
-
-    init: str = "tiny-llama-small"  # a built-in random-init model (its architecture)
-    # The weights' init std. The tiny built-ins use a wide 0.2 (peaked outputs for tests);
-    # training from scratch wants the usual 0.02.
-    init_std: float = Field(default=0.02, gt=0)
-    # Problem sources with worked solutions (metadata["thought"]), mixed in equal parts.
-    sources: list[str] = Field(
-        default_factory=lambda: [
-            "builtin:carry?operands=2&digits=2,3,4",
-            "builtin:carry?operands=3&digits=2",
-        ],
-        min_length=1,
-    )
-    examples: int = Field(default=4000, ge=1)  # train problems drawn from each source
-    steps: int = Field(default=300, ge=1)
-    batch_size: int = Field(default=32, ge=1)
-    learning_rate: float = Field(default=3e-3, gt=0)
-    warmup_steps: int = Field(default=20, ge=0)
-    seed: int = 0
 
 
 def warm_start_dir(section: WarmStartSection) -> Path:
