@@ -34,7 +34,7 @@ def run_with_joins(
     batch = RunningBatch(sampler, stream_text=False)
     done: dict[Request, Completion] = {}
     step = 0
-    while step <= max(schedule) or batch.rows_live:
+    while step <= max(schedule) or batch.busy:
         if step in schedule:
             batch.add(
                 [
@@ -45,7 +45,7 @@ def run_with_joins(
         events, _ = batch.decide()
         for owner, event in events:
             done[owner] = event.completion
-        if batch.rows_live:
+        if batch.busy:
             batch.forward()
         step += 1
     return done, batch
@@ -116,7 +116,55 @@ def test_slots_are_reused_and_the_cache_width_follows_the_live_rows(sampler) -> 
         widest = max(widest, batch.span.end - batch.span.start)
     assert slots == 2
     assert batch.cache.layers[0].capacity()[0] <= 4  # slot buffers: 1, then doubled once
-    assert widest == len(sampler.encode("the long one")) + 150
+    # the first pass computes the long row's prompt, each of the 149 others adds a column
+    assert widest == len(sampler.encode("the long one")) + 149
+
+
+def test_a_join_rides_in_the_running_rows_pass(sampler) -> None:
+    """Rows joining a running batch cost it no pass of their own: the step they join in is
+    one forward of the model (the running rows' tokens and the joiners' prompts packed), and
+    every row still decodes what it decodes alone."""
+    calls = []
+    hook = sampler.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        batch = RunningBatch(sampler, stream_text=False)
+        batch.add([Joining([sampler.encode(f"running {i}")], LONG, owner=i) for i in range(3)])
+        batch.forward()
+        batch.decide()
+        joiners = ["a joiner with a longer prompt", "another"]
+        calls.clear()
+        batch.add([Joining([sampler.encode(p)], GREEDY, owner=p) for p in joiners])
+        batch.forward()
+        assert len(calls) == 1  # one pass: 3 running rows' tokens + two prompts
+        assert batch.rows_live == 5
+        done: dict[object, Completion] = {}
+        while batch.busy:
+            events, _ = batch.decide()
+            done.update((owner, event.completion) for owner, event in events)
+            if batch.busy:
+                batch.forward()
+    finally:
+        hook.remove()
+    for prompt in joiners:
+        assert done[prompt].token_ids == alone(sampler, prompt, GREEDY).token_ids
+    for i in range(3):
+        assert done[i].token_ids == alone(sampler, f"running {i}", LONG).token_ids
+
+
+def test_eager_attention_models_take_packed_passes_too(tiny) -> None:
+    """The packed pass wraps whichever attention a model uses (here transformers' eager)."""
+    from reasonloop.models.loading import load_model
+
+    eager = load_model("tiny-llama", device="cpu")
+    eager.model.config._attn_implementation = "eager"
+    sampler = Sampler(eager.model, eager.tokenizer)
+    schedule = {0: [("hi", LONG)], 2: [("a joiner", GREEDY), ("and another", GREEDY)]}
+    done, _ = run_with_joins(sampler, schedule)
+    for joiners in schedule.values():
+        for prompt, params in joiners:
+            assert done[prompt, params].token_ids == alone(sampler, prompt, params).token_ids
+            expected = Sampler(tiny.model, tiny.tokenizer).generate([prompt], params)[0][0]
+            assert done[prompt, params].token_ids == expected.token_ids  # sdpa's
 
 
 def test_requests_join_in_arrival_order(tiny) -> None:

@@ -5,8 +5,9 @@ Callers (gRPC handlers, the OpenAI HTTP routes) submit a request from their own 
 read its events from a queue; a bounded waiting line turns overload into an immediate
 `QueueFullError` instead of unbounded latency. Between two decoding steps the worker takes the
 waiting requests that fit, in arrival order (the first that does not fit waits at the head of
-the line, and everyone behind it), prefills their prompts in one pass of their own and adds
-their rows to the batch (`reasonloop.sampling.decoder.RunningBatch`; the rows' keys and values
+the line, and everyone behind it) and adds their rows to the batch: their prompts are computed
+in the running rows' next pass, packed after the rows' tokens, so a join costs the running rows
+no pass of its own (`reasonloop.sampling.decoder.RunningBatch`; the rows' keys and values
 live in slots of a `SlotCache`, so joining and leaving move no other row's cache). A row leaves
 the step it finishes; a request whose caller goes away is cancelled and its rows leave at the
 next step.
@@ -354,11 +355,6 @@ class InferenceEngine:
         live: dict[int, GenerationRequest] = {}  # id -> a request with rows in the batch
         closing = False
         while True:
-            if batch.busy:
-                try:
-                    batch.forward()
-                except Exception as error:
-                    batch = self._isolate(batch, live, error)
             if not closing:
                 closing = self._admit(batch, live)
             if not batch.busy:
@@ -366,6 +362,8 @@ class InferenceEngine:
                     return
                 continue
             try:
+                batch.forward()  # the joiners' prompts ride in the running rows' pass
+                self._fail_joiners(batch, live)
                 events, done = batch.decide()
             except Exception as error:
                 batch = self._isolate(batch, live, error)
@@ -432,8 +430,8 @@ class InferenceEngine:
         joining: list[GenerationRequest],
         live: dict[int, GenerationRequest],
     ) -> None:
-        """Prefill the joiners together; if that fails, each alone, so that only the one at
-        fault gets the error."""
+        """Add the joiners together; if that fails, each alone, so that only the one at fault
+        gets the error (a failing prompt is found by the batch itself: `_fail_joiners`)."""
         if not joining:
             return
         self.batches += 1
@@ -477,6 +475,14 @@ class InferenceEngine:
             request._events.put(_END)
         self.running = len(live)
 
+    def _fail_joiners(self, batch: RunningBatch, live: dict[int, GenerationRequest]) -> None:
+        """Joining requests whose prompts failed alone (the batch retried each) get the error."""
+        for request, error in batch.take_failed():
+            logger.warning("a joining request failed: %r", error)
+            live.pop(id(request), None)
+            self._fail(request, error)
+        self.running = len(live)
+
     def _fail(self, request: GenerationRequest, error: Exception) -> None:
         self.served += 1
         request._events.put(error)
@@ -510,10 +516,10 @@ class InferenceEngine:
         self._join(batch, [request], alone)
         try:
             while batch.busy:
+                batch.forward()
+                self._fail_joiners(batch, alone)
                 events, done = batch.decide()
                 self._deliver(events, done, alone)
-                if batch.busy:
-                    batch.forward()
         except Exception as error:
             self._fail(request, error)
 

@@ -37,6 +37,7 @@ from reasonloop.sampling.logits import (
     draw,
     scaled_log_probs,
 )
+from reasonloop.sampling.packed import NO_MASK, PackedStep, Segment, accept_packed_passes
 from reasonloop.sampling.params import Grammar, Prompt, SamplingParams, ThinkingConfig
 from reasonloop.sampling.prefix_cache import Layers, PrefixCache
 from reasonloop.sampling.text import AnswerText
@@ -47,7 +48,6 @@ from reasonloop.sampling.thinking import (
     mixture_mean,
     noise_std,
 )
-from reasonloop.slots import filled
 
 _MARKERS_CACHED = 1024  # end markers kept tokenized
 
@@ -354,12 +354,12 @@ class Sampler:
             return
         batch = RunningBatch(self, stream_text=stream_text)
         batch.add([Joining(prompt_ids, params, None, cancelled, grammars, constraint)])
-        while True:
+        while batch.busy:
+            batch.forward()
+            for _, error in batch.take_failed():
+                raise error
             events, _ = batch.decide()
             yield from (event for _, event in events)
-            if not batch.busy:
-                return
-            batch.forward()
 
     def _make_rows(
         self,
@@ -770,19 +770,20 @@ class RunningBatch:
 
     A step is `decide` (every live row chooses its next input from its pending logits; rows
     that finish or are cancelled leave) then `forward` (one model pass feeds every row its
-    choice). `add` may come between a forward and the next decide: the joining prompts are
-    prefilled in a pass of their own, so their rows start with pending logits like the others.
-    With plain full attention the rows live in a `SlotCache`, where joining and leaving move
-    no other row's keys and values; other models (sliding windows) take one group only, in
-    transformers' own cache, and rows leaving are selected out of it.
+    choice). Rows added (`add`) join at the next `forward`: with plain full attention the
+    rows live in a `SlotCache`, and that one pass also computes the joining prompts (packed
+    after the running rows' tokens, `reasonloop.sampling.packed`), so a join costs the running
+    rows no pass of its own; the joiners then take free slots, where joining and leaving move
+    no other row's keys and values, and decide with the others. Other models (sliding
+    windows) take one group only, into an empty batch, in transformers' own cache, and rows
+    leaving are selected out of it.
 
     Chunked prefill: with `max_prefill_tokens`, a step (from one `decide` to the next)
-    prefills at most that many positions. `add` prefills its joiners at once when they fit
-    what is left of the step's budget; otherwise they are prefilled a chunk per step, each
-    `forward` computing one after the running rows' step, and their rows join the step the
-    last chunk is done. So a long prompt never stalls the running rows for more than one
-    chunk. One such prefill runs at a time (`add` refuses another meanwhile). Models without a
-    SlotCache join only an empty batch and prefill in one pass.
+    prefills at most that many positions. Joiners that fit what is left of the step's budget
+    join at the next `forward`; otherwise they are prefilled a chunk per step, each `forward`
+    computing one after the running rows' pass, and their rows join the step the last chunk is
+    done. So a long prompt never stalls the running rows for more than one chunk. One such
+    prefill runs at a time (`add` refuses another meanwhile).
     """
 
     def __init__(
@@ -796,7 +797,12 @@ class RunningBatch:
         self.device = model.device
         self.embeddings = embedding_matrix(model)
         self.slotted = plain_attention(model.config)
+        if self.slotted:
+            accept_packed_passes(model)
         self.prefilling: _Prefilling | None = None  # joiners prefilled a chunk per step
+        self.joiners: list[_Row] = []  # rows the next `forward` computes the prompts of
+        self.failed: list[tuple[Any, Exception]] = []  # joiners' owners that failed alone
+        self.joiners_found: dict[tuple[int, ...], tuple[int, Layers] | None] = {}  # cached
         self._prefilled = 0  # positions prefilled since the last `decide`
         self._clear()
 
@@ -817,8 +823,8 @@ class RunningBatch:
 
     @property
     def busy(self) -> bool:
-        """Whether steps remain: live rows, or joiners whose prefill is under way."""
-        return self.prefilling is not None or self.rows_live > 0
+        """Whether steps remain: live rows, or joiners whose prefill is to come or under way."""
+        return self.prefilling is not None or bool(self.joiners) or self.rows_live > 0
 
     @property
     def slots(self) -> int:
@@ -827,15 +833,16 @@ class RunningBatch:
     @property
     def joinable(self) -> bool:
         """Whether `add` is possible now: with a SlotCache when no chunked prefill is under
-        way, else only when empty."""
+        way, else only when no row decodes."""
         return self.prefilling is None and (self.slotted or not self.rows_live)
 
     @torch.inference_mode()
     def add(self, joining: Sequence[Joining]) -> None:
-        """Prefill the joiners' validated prompts (each distinct prompt once, in one pass) and
-        join their rows to the batch; if that is more positions than are left of this step's
-        `max_prefill_tokens`, start their chunked prefill instead (`forward` computes it; the
-        rows join when it is done). Nothing changes if this raises."""
+        """Add the joiners' validated prompts: the next `forward` computes each distinct prompt
+        once (after what the prefix cache holds of it) and their rows join; if that is more
+        positions than are left of this step's `max_prefill_tokens`, start their chunked
+        prefill instead (`forward` computes a chunk a step; the rows join when it is done).
+        Nothing changes if this raises."""
         if not self.joinable:
             raise RuntimeError(
                 "the batch takes no rows now (a running batch of a model "
@@ -860,23 +867,24 @@ class RunningBatch:
         if not rows:
             return
         distinct = list(dict.fromkeys(tuple(row.prompt_ids) for row in rows))
-        if not self.slotted:  # an empty batch: the joiners' cache becomes the batch's
-            logits, prefilled, width = prefill(sampler.model, distinct, sampler.pad_id)
-            self._clear()
-            which = {ids: k for k, ids in enumerate(distinct)}
-            expand = torch.tensor([which[tuple(r.prompt_ids)] for r in rows], device=self.device)
-            prefilled.batch_select_indices(expand)
-            self.cache, self.span = prefilled, Span(0, width)
-            self._place(rows, distinct, logits, [])
-            return
-        cache = sampler.prefix_cache
-        found = [cache.lookup(ids) if cache else None for ids in distinct]
+        cache = sampler.prefix_cache if self.slotted else None
+        found = [
+            self.joiners_found[ids]
+            if ids in self.joiners_found
+            else cache.lookup(ids)
+            if cache
+            else None
+            for ids in distinct
+        ]
         computed = sum(
-            len(ids) - (hit[0] if hit else 0) for ids, hit in zip(distinct, found, strict=True)
+            len(ids) - (hit[0] if hit else 0)
+            for ids, hit in zip(distinct, found, strict=True)
+            if ids not in self.joiners_found
         )
         budget = self.max_prefill_tokens
-        if budget is None or computed <= budget - self._prefilled:
-            self._place(rows, distinct, *self._prefill(distinct, found))
+        if not self.slotted or budget is None or computed <= budget - self._prefilled:
+            self.joiners += rows
+            self.joiners_found.update(zip(distinct, found, strict=True))
             self._prefilled += computed
             return
         self.prefilling = _Prefilling.start(sampler, rows, distinct, found)  # chunks: `forward`
@@ -920,41 +928,6 @@ class RunningBatch:
             self.row_start[slot] = self.span.end - length
             self.span.start = min(self.span.start, self.span.end - length)
             self.logits[slot] = logits[source]
-
-    def _prefill(
-        self, distinct: list[tuple[int, ...]], found: list[tuple[int, Layers] | None]
-    ) -> tuple[torch.Tensor, list[Layers]]:
-        """Next-token logits [prompts, vocab] and per layer keys/values [heads, length, dim]
-        of each distinct prompt: the ones with a cached prefix (`found`) compute only the rest
-        (one pass per stored prefix), the others are prefilled together in one pass; all are
-        then cached."""
-        model, cache = self.sampler.model, self.sampler.prefix_cache
-        misses = [k for k in range(len(distinct)) if found[k] is None]
-        logits: list[torch.Tensor | None] = [None] * len(distinct)
-        layers: list[Layers] = [[] for _ in distinct]
-        if misses:
-            prompts = [distinct[k] for k in misses]
-            batch_logits, prefilled, _ = prefill(model, prompts, self.sampler.pad_id)
-            whole = prompt_layers(prefilled, [], [len(ids) for ids in prompts])
-            for j, k in enumerate(misses):
-                logits[k], layers[k] = batch_logits[j], whole[j]
-        # the same stored prefix: one pass (the prefix, the prompts that hit it)
-        by_prefix: dict[tuple[int, int], tuple[tuple[int, Layers], list[int]]] = {}
-        for k, hit in enumerate(found):
-            if hit is not None:
-                by_prefix.setdefault((hit[0], hit[1][0][0].data_ptr()), (hit, []))[1].append(k)
-        for (length, prefix), ks in by_prefix.values():
-            if cache is not None:
-                cache.hits += length * len(ks)
-            group_logits, group_layers = prefill_after(
-                model, [distinct[k] for k in ks], length, prefix, self.sampler.pad_id
-            )
-            for j, k in enumerate(ks):
-                logits[k], layers[k] = group_logits[j], group_layers[j]
-        if cache is not None:
-            for ids, kept in zip(distinct, layers, strict=True):
-                cache.store(ids, kept)
-        return torch.stack(filled(logits)), layers
 
     def _prefill_chunk(self, prefilling: _Prefilling) -> None:
         """Compute the next chunk of a chunked prefill (`max_prefill_tokens` positions, at
@@ -1031,14 +1004,109 @@ class RunningBatch:
 
     @torch.inference_mode()
     def forward(self) -> None:
-        """Feed every live row the input `decide` chose (their next logits become pending),
-        then compute the next chunk of a chunked prefill under way."""
-        if self.rows_live:
+        """Feed every live row the input `decide` chose (their next logits become pending)
+        and compute the joiners' prompts (their rows join, logits pending), then compute the
+        next chunk of a chunked prefill under way."""
+        if self.slotted and (self.rows_live or self.joiners):
+            self._packed_step()
+        elif self.joiners:
+            self._join_empty()
+        elif self.rows_live:
             self._step()
         if self.prefilling is not None:
             self._prefill_chunk(self.prefilling)
 
-    def _step(self) -> None:
+    def _take_joiners(self) -> tuple[list[_Row], list[tuple[int, ...]], list[Any]]:
+        """The joiners' rows, distinct prompts and prefix-cache hits (the batch lets go)."""
+        rows, found = self.joiners, self.joiners_found
+        self.joiners, self.joiners_found = [], {}
+        return rows, list(found), list(found.values())
+
+    def _packed_step(self) -> None:
+        """One pass for every slot's next input and the joiners' prompts (packed after them).
+        If it fails with joiners in it, the running rows' step is run without them, then each
+        joining request alone: only the one at fault fails (see `take_failed`)."""
+        rows, distinct, found = self._take_joiners()
+        inputs, positions = self._slot_inputs()
+        try:
+            self._packed_pass(inputs, positions, rows, list(zip(distinct, found, strict=True)))
+        except Exception:
+            if not rows:
+                raise
+            if self.slots:
+                self._packed_pass(inputs, positions, [], [])
+            for group in {id(_group_of(r)): _group_of(r) for r in rows}.values():
+                own = [r for r in rows if r.group is group]
+                prompts = dict.fromkeys(tuple(r.prompt_ids) for r in own)
+                try:
+                    self._packed_pass(
+                        [], [], own, [(ids, found[distinct.index(ids)]) for ids in prompts]
+                    )
+                except Exception as error:
+                    self.failed.append((group.owner, error))
+
+    def _packed_pass(
+        self,
+        inputs: list[torch.Tensor],
+        positions: list[torch.Tensor],
+        rows: list[_Row],
+        prompts: list[tuple[tuple[int, ...], tuple[int, Layers] | None]],
+    ) -> None:
+        """Run the slots' `inputs` at `positions` (none: the slots are left alone) and the
+        `prompts` (each after its prefix-cache hit) in one pass; the slots' next logits become
+        pending, the prompts' rows take free slots with their keys/values (also kept by the
+        prefix cache) and next-token logits."""
+        model, prefix_cache = self.sampler.model, self.sampler.prefix_cache
+        slots = self.slots if inputs else 0
+        inputs, positions = [*inputs], [*positions]
+        segments = []
+        rests = []
+        for ids, hit in prompts:
+            length, prefix = hit if hit is not None else (0, [])
+            segments.append(
+                Segment(slots + sum(len(r) for r in rests), len(ids) - length, length, prefix)
+            )
+            rests.append(torch.tensor(ids[length:], device=self.device))
+            positions.append(torch.arange(length, len(ids), device=self.device))
+        if rests:
+            inputs.append(model.get_input_embeddings()(torch.cat(rests)))
+        mask = self._slot_mask()[:, None, None, :] if slots else None
+        step = PackedStep(slots, mask, segments)
+        with self.cache.packed(step):
+            out = model(
+                inputs_embeds=torch.cat(inputs)[None],
+                attention_mask=NO_MASK,
+                position_ids=torch.cat(positions)[None],
+                cache=self.cache,
+                use_cache=True,
+                logits_to_keep=torch.tensor(step.last_tokens(), device=self.device),
+                reasonloop_packed=step,
+            )
+        logits = out.logits[0]
+        if slots:
+            self.span.end += 1
+            self.logits = logits[:slots]
+        if segments:
+            distinct = [ids for ids, _ in prompts]
+            layers = [segment.layers for segment in segments]
+            if prefix_cache is not None:
+                prefix_cache.hits += sum(hit[0] for _, hit in prompts if hit is not None)
+                for ids, kept in zip(distinct, layers, strict=True):
+                    prefix_cache.store(ids, kept)
+            self._place(rows, distinct, logits[slots:], layers)
+
+    def take_failed(self) -> list[tuple[Any, Exception]]:
+        """The owners of joiners whose prompts failed in the last `forward`, with the error
+        each got alone (their rows never joined); the list is emptied."""
+        failed, self.failed = self.failed, []
+        return failed
+
+    def _slot_inputs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The slots' next inputs ([slots, hidden]) and positions ([slots]), as lists of one
+        part each (none without slots); compacts and trims the cache first, as a SlotCache
+        allows, and advances the live rows' positions."""
+        if not self.slots:
+            return [], []
         live = [slot for slot, row in enumerate(self.rows) if row is not None]
         free = self.slots - len(live)
         if free and (free >= len(live) or not self.slotted):
@@ -1048,29 +1116,52 @@ class RunningBatch:
             self.cache.trim(min(self.row_start[slot] for slot in live))
             moved = self.cache.reserve(self.slots, 0)
             self.row_start = [start + moved for start in self.row_start]
-        model = self.sampler.model
-        inputs = model.get_input_embeddings()(torch.tensor(self.tokens, device=self.device))
+        inputs = self.sampler.model.get_input_embeddings()(
+            torch.tensor(self.tokens, device=self.device)
+        )
         for slot, x in self.soft_inputs.items():
             inputs[slot] = x
-        columns = torch.arange(self.span.start, self.span.end + 1, device=self.device)
-        row_start = torch.tensor(self.row_start, device=self.device)
-        attention = (columns[None, :] >= row_start[:, None]).long()
         positions = torch.tensor(
-            [[row.position if row is not None else 0] for row in self.rows], device=self.device
+            [row.position if row is not None else 0 for row in self.rows], device=self.device
         )
         for row in self.rows:
             if row is not None:
                 row.position += 1
-        out = model(
+        return [inputs], [positions]
+
+    def _slot_mask(self) -> torch.Tensor:
+        """Which columns each slot sees this step: [slots, columns], from its first column
+        to the one this step writes."""
+        columns = torch.arange(self.span.start, self.span.end + 1, device=self.device)
+        row_start = torch.tensor(self.row_start, device=self.device)
+        return columns[None, :] >= row_start[:, None]
+
+    def _step(self) -> None:
+        """A decoding step in transformers' own cache (models without a SlotCache)."""
+        [inputs], [positions] = self._slot_inputs()
+        out = self.sampler.model(
             inputs_embeds=inputs[:, None, :],
-            attention_mask=attention,
-            position_ids=positions,
+            attention_mask=self._slot_mask().long(),
+            position_ids=positions[:, None],
             cache=self.cache,
             use_cache=True,
             logits_to_keep=1,
         )
         self.span.end += 1
         self.logits = out.logits[:, -1, :]
+
+    def _join_empty(self) -> None:
+        """Joiners of a batch without a SlotCache, which only an empty batch takes: their
+        prompts in one left-padded pass, whose cache becomes the batch's."""
+        rows, distinct, _ = self._take_joiners()
+        sampler = self.sampler
+        logits, prefilled, width = prefill(sampler.model, distinct, sampler.pad_id)
+        self._clear()
+        which = {ids: k for k, ids in enumerate(distinct)}
+        expand = torch.tensor([which[tuple(r.prompt_ids)] for r in rows], device=self.device)
+        prefilled.batch_select_indices(expand)
+        self.cache, self.span = prefilled, Span(0, width)
+        self._place(rows, distinct, logits, [])
 
     def _compact(self, live: list[int]) -> None:
         """Keep only the live slots (a copy of their caches; see `SlotCache`)."""
@@ -1081,30 +1172,6 @@ class RunningBatch:
         self.tokens = [self.tokens[slot] for slot in live]
         self.soft_inputs = {remap[s]: x for s, x in self.soft_inputs.items()}
         self.row_start = [self.row_start[slot] for slot in live]
-
-
-def prefill_after(
-    model: PreTrainedModel,
-    prompts: Sequence[Sequence[int]],
-    length: int,
-    prefix: Layers,
-    pad_id: int,
-) -> tuple[torch.Tensor, list[Layers]]:
-    """Run prompts that all start with the same `length` tokens, whose keys/values are
-    `prefix`, on their remaining tokens (left-padded, one pass): their next-token logits
-    [prompts, vocab] and each one's whole keys/values per layer [heads, len(prompt), dim]."""
-    rest = [list(ids[length:]) for ids in prompts]
-    input_ids, own = left_padded(rest, pad_id, model.device)
-    past = seeded_cache(model.config, prefix, len(rest))
-    out = model(
-        input_ids=input_ids,
-        attention_mask=torch.cat([own.new_ones((len(rest), length)), own], dim=1),
-        position_ids=length + (own.cumsum(dim=1) - 1).clamp(min=0),
-        cache=past,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    return out.logits[:, -1, :], prompt_layers(past, prefix, [len(ids) for ids in rest])
 
 
 def seeded_cache(config: Any, prefix: Layers, rows: int) -> Any:

@@ -11,7 +11,8 @@ batch without moving the other rows' keys and values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from reasonloop.extras import requires
@@ -20,6 +21,8 @@ with requires("models"):
     import torch
     from transformers import PreTrainedConfig
     from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+
+from reasonloop.sampling.packed import PackedStep
 
 
 class GrowingLayer(DynamicLayer):
@@ -97,10 +100,12 @@ class Span:
 class SlotLayer(DynamicLayer):
     """One layer of a `SlotCache`: key/value buffers [slots, heads, columns, head dim]."""
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, index: int) -> None:
         super().__init__()
         self.span = span
+        self.index = index
         self.rows = 0  # slots the model sees (the batch dimension)
+        self.packing: PackedStep | None = None  # the packed pass under way, if any
 
     def regrow(self, template: torch.Tensor, slots: int, columns: int, old: Span) -> None:
         """New zeroed buffers (never-written columns must be finite: masked keys still enter
@@ -130,6 +135,17 @@ class SlotLayer(DynamicLayer):
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        packing = self.packing
+        if packing is not None:
+            # a packed pass [1, heads, tokens, dim]: the slots' tokens, then joining prompts'
+            for segment in packing.segments:
+                part = slice(segment.first, segment.first + segment.length)
+                segment.keep(self.index, key_states[0, :, part], value_states[0, :, part])
+            rows = packing.decode_rows
+            if not rows:
+                return key_states, value_states  # no slot decodes: attention reads none
+            key_states = key_states[0, :, :rows, None].transpose(0, 1)
+            value_states = value_states[0, :, :rows, None].transpose(0, 1)
         if key_states.shape[0] != self.rows or key_states.shape[2] != 1:
             raise ValueError("a SlotCache takes one new position for each of its rows")
         end = self.span.end
@@ -168,11 +184,22 @@ class SlotCache(Cache):
 
     def __init__(self, layers: int) -> None:
         self.span = Span()
-        super().__init__(layers=[SlotLayer(self.span) for _ in range(layers)])
+        super().__init__(layers=[SlotLayer(self.span, i) for i in range(layers)])
 
     @property
     def rows(self) -> int:
         return self.layers[0].rows
+
+    @contextmanager
+    def packed(self, step: PackedStep) -> Iterator[None]:
+        """Let a packed pass (`reasonloop.sampling.packed`) update the layers in the block."""
+        for layer in self.layers:
+            layer.packing = step
+        try:
+            yield
+        finally:
+            for layer in self.layers:
+                layer.packing = None
 
     def reserve(
         self, slots: int, length: int, template: Sequence[torch.Tensor] | None = None
