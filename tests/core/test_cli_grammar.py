@@ -173,6 +173,33 @@ def test_a_bad_device_is_refused(cli: str, command: list[str], tmp_path: Path) -
     assert line == "error: --device: 'cuda:x' is not a device; use cpu, cuda, cuda:N, mps or auto"
 
 
+@pytest.mark.parametrize("command", ["generate", "serve"])
+def test_a_bad_dtype_is_refused(command: str) -> None:
+    result = runner.invoke(_app("reasonloop"), [command, "--dtype", "int8"])
+    assert result.exit_code == 2, result.output
+    line = _one_error(result.output)
+    assert line == "error: --dtype: 'int8' is not one of auto, float32, bfloat16, float16"
+
+
+def test_generate_decodes_in_bfloat16() -> None:
+    result = runner.invoke(
+        _app("reasonloop"),
+        [
+            "generate",
+            "--prompt",
+            "hi",
+            "--model",
+            "tiny-llama",
+            "--dtype",
+            "bfloat16",
+            "--max-new-tokens",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "(length, 2 tokens)" in result.output
+
+
 def test_set_applies_to_the_validated_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

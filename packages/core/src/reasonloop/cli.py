@@ -27,6 +27,7 @@ from reasonloop.cli_options import (
     MODEL_HELP,
     ClientAuthOption,
     DeviceOption,
+    DtypeOption,
     HostOption,
     LimitOption,
     PortOption,
@@ -117,6 +118,7 @@ def generate(
     ] = None,
     regex: Annotated[str | None, typer.Option(help="Constrain the answer to a regex.")] = None,
     device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Generate an answer, streamed to the terminal (thinking shown dimmed)."""
     with needs_extra("models"):
@@ -161,7 +163,7 @@ def generate(
             thinking=think,
         )
         with err.status(f"loading {model}"):
-            loaded = load_model(model, device=device)
+            loaded = load_model(model, device=device, dtype=dtype)
         sampler = Sampler(loaded.model, loaded.tokenizer)
         chat = not raw and loaded.metadata["has_chat_template"]
         request = [{"role": "user", "content": prompt}] if chat else prompt
@@ -220,6 +222,7 @@ def serve(
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
     device: DeviceOption = None,
+    dtype: DtypeOption = None,
     max_new_tokens: Annotated[int, typer.Option(help="Largest max_new_tokens accepted.")] = 2048,
     max_n: Annotated[int, typer.Option(help="Largest n accepted.")] = 64,
     max_batch_rows: Annotated[int, typer.Option(help="Rows decoded together.")] = 256,
@@ -275,7 +278,7 @@ def serve(
             grammar_compile_s=grammar_compile_s,
         )
         with err.status(f"loading {model}"):
-            loaded = load_model(model, device=device)
+            loaded = load_model(model, device=device, dtype=dtype)
         if model_name is not None:
             loaded = replace(loaded, spec=model_name)
         engine = InferenceEngine(loaded, limits)

@@ -118,6 +118,16 @@ def _device(value: str | None) -> str | None:
     return None if value == "auto" else value
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def _dtype(value: str | None) -> str | None:
+    """`auto` (and no option) is None: bfloat16 on a GPU that has it, else float32."""
+    if value is not None and value not in DTYPES:
+        raise fail(f"--dtype: {value[:40]!r} is not one of {', '.join(DTYPES)}")
+    return None if value == "auto" else value
+
+
 def check_address(option: str, value: str) -> str:
     """`value` if it is a well-formed `grpc://` address; otherwise exit 2 naming `option`."""
     try:
@@ -182,6 +192,15 @@ SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
 DeviceOption = Annotated[
     str | None,
     typer.Option("--device", callback=_device, help=f"{DEVICE_FORMS} (default: auto)."),
+]
+DtypeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dtype",
+        callback=_dtype,
+        help="The weights' dtype: auto (bfloat16 on a GPU that has it, else float32), "
+        "float32, bfloat16 or float16.",
+    ),
 ]
 IterationsOption = Annotated[
     int | None,
