@@ -327,6 +327,9 @@ def test_openai_port_speaks_https_with_the_grpc_pair(
         )
         secure.request("GET", "/v1/models")
         assert json.loads(secure.getresponse().read())["data"][0]["id"] == engine.name
+        # closed, not left idle: the server's stop waits out its grace period (30 s) for an
+        # open keep-alive TLS connection
+        secure.close()
         plain = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
             plain.request("GET", "/v1/models")
