@@ -21,7 +21,7 @@ import pytest
 
 from codeit.config import CodeitConfig
 
-ITERATIONS = 20  # ~0.3 s each on the tiny model: the signal lands well before the end
+ITERATIONS = 8  # ~0.4 s each: the signal lands after 1-3, and resume runs past keep_last = 2
 LINE = re.compile(r"^codeit (\d+)/(\d+) solved \d+/\d+$")
 
 

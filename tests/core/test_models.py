@@ -158,6 +158,7 @@ def test_smollm2_loads_from_cache_with_chat_template(smollm2):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # a real ~25 s conversion; tests/core/test_cache.py checks the lock in ~1 s
 def test_two_processes_converting_at_once_share_one_result(tmp_path):
     script = textwrap.dedent(
         """

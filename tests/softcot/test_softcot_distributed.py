@@ -63,6 +63,7 @@ def _adapter(run: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # five torch processes and three launches: with -m e2e, which CI runs
 @pytest.mark.timeout(1200)  # three launches, torch imported per process: ~5 min on 2 busy cores
 def test_two_processes_train_like_one(tmp_path: Path, tiny_config) -> None:
     import torch
