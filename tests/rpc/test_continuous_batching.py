@@ -51,6 +51,17 @@ def run_with_joins(
     return done, batch
 
 
+def decode_to_the_end(batch: RunningBatch) -> dict[object, Completion]:
+    """Step `batch` until it is idle; each owner's last completion."""
+    done: dict[object, Completion] = {}
+    while batch.busy:
+        events, _ = batch.decide()
+        done.update((owner, event.completion) for owner, event in events)
+        if batch.busy:
+            batch.forward()
+    return done
+
+
 def alone(sampler: Sampler, prompt: str, params: SamplingParams) -> Completion:
     return sampler.generate([prompt], params)[0][0]
 
@@ -137,12 +148,7 @@ def test_a_join_rides_in_the_running_rows_pass(sampler) -> None:
         batch.forward()
         assert len(calls) == 1  # one pass: 3 running rows' tokens + two prompts
         assert batch.rows_live == 5
-        done: dict[object, Completion] = {}
-        while batch.busy:
-            events, _ = batch.decide()
-            done.update((owner, event.completion) for owner, event in events)
-            if batch.busy:
-                batch.forward()
+        done = decode_to_the_end(batch)
     finally:
         hook.remove()
     for prompt in joiners:
@@ -236,12 +242,7 @@ def test_a_long_prompt_is_prefilled_in_chunks_while_the_running_rows_decode(samp
     short_prompt = long_prompt[:13]
     batch.add([Joining([short_prompt], GREEDY, owner="short")])
     assert batch.prefilling is not None  # deferred to the next step's `forward`
-    done: dict[str, Completion] = {}
-    while batch.busy:
-        events, _ = batch.decide()
-        done.update((owner, event.completion) for owner, event in events)
-        if batch.busy:
-            batch.forward()
+    done = decode_to_the_end(batch)
     assert done["long"].token_ids == sampler.generate([long_prompt], GREEDY)[0][0].token_ids
     assert done["short"].token_ids == sampler.generate([short_prompt], GREEDY)[0][0].token_ids
     assert done["running"].token_ids == sampler.generate(["the running one"], LONG)[0][0].token_ids
