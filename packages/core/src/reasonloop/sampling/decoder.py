@@ -356,8 +356,8 @@ class Sampler:
         batch.add([Joining(prompt_ids, params, None, cancelled, grammars, constraint)])
         while batch.busy:
             batch.forward()
-            for _, error in batch.take_failed():
-                raise error
+            if failed := batch.take_failed():
+                raise failed[0][1]  # a lone request: nobody else to decode
             events, _ = batch.decide()
             yield from (event for _, event in events)
 
@@ -868,14 +868,13 @@ class RunningBatch:
             return
         distinct = list(dict.fromkeys(tuple(row.prompt_ids) for row in rows))
         cache = sampler.prefix_cache if self.slotted else None
-        found = [
-            self.joiners_found[ids]
-            if ids in self.joiners_found
-            else cache.lookup(ids)
-            if cache
-            else None
-            for ids in distinct
-        ]
+
+        def lookup(ids: tuple[int, ...]) -> tuple[int, Layers] | None:
+            if ids in self.joiners_found:  # pending already: computed once, with the others
+                return self.joiners_found[ids]
+            return cache.lookup(ids) if cache is not None else None
+
+        found = [lookup(ids) for ids in distinct]
         computed = sum(
             len(ids) - (hit[0] if hit else 0)
             for ids, hit in zip(distinct, found, strict=True)
@@ -1016,20 +1015,22 @@ class RunningBatch:
         if self.prefilling is not None:
             self._prefill_chunk(self.prefilling)
 
-    def _take_joiners(self) -> tuple[list[_Row], list[tuple[int, ...]], list[Any]]:
-        """The joiners' rows, distinct prompts and prefix-cache hits (the batch lets go)."""
+    def _take_joiners(
+        self,
+    ) -> tuple[list[_Row], dict[tuple[int, ...], tuple[int, Layers] | None]]:
+        """The joiners' rows and their distinct prompts' prefix-cache hits (the batch lets go)."""
         rows, found = self.joiners, self.joiners_found
         self.joiners, self.joiners_found = [], {}
-        return rows, list(found), list(found.values())
+        return rows, found
 
     def _packed_step(self) -> None:
         """One pass for every slot's next input and the joiners' prompts (packed after them).
         If it fails with joiners in it, the running rows' step is run without them, then each
         joining request alone: only the one at fault fails (see `take_failed`)."""
-        rows, distinct, found = self._take_joiners()
+        rows, found = self._take_joiners()
         inputs, positions = self._slot_inputs()
         try:
-            self._packed_pass(inputs, positions, rows, list(zip(distinct, found, strict=True)))
+            self._packed_pass(inputs, positions, rows, list(found.items()))
         except Exception:
             if not rows:
                 raise
@@ -1039,9 +1040,7 @@ class RunningBatch:
                 own = [r for r in rows if r.group is group]
                 prompts = dict.fromkeys(tuple(r.prompt_ids) for r in own)
                 try:
-                    self._packed_pass(
-                        [], [], own, [(ids, found[distinct.index(ids)]) for ids in prompts]
-                    )
+                    self._packed_pass([], [], own, [(ids, found[ids]) for ids in prompts])
                 except Exception as error:
                     self.failed.append((group.owner, error))
 
@@ -1061,11 +1060,11 @@ class RunningBatch:
         inputs, positions = [*inputs], [*positions]
         segments = []
         rests = []
+        first = slots  # the next segment's first token in the pass
         for ids, hit in prompts:
             length, prefix = hit if hit is not None else (0, [])
-            segments.append(
-                Segment(slots + sum(len(r) for r in rests), len(ids) - length, length, prefix)
-            )
+            segments.append(Segment.of(first, len(ids) - length, length, prefix, self.device))
+            first += len(ids) - length
             rests.append(torch.tensor(ids[length:], device=self.device))
             positions.append(torch.arange(length, len(ids), device=self.device))
         if rests:
@@ -1153,7 +1152,8 @@ class RunningBatch:
     def _join_empty(self) -> None:
         """Joiners of a batch without a SlotCache, which only an empty batch takes: their
         prompts in one left-padded pass, whose cache becomes the batch's."""
-        rows, distinct, _ = self._take_joiners()
+        rows, found = self._take_joiners()
+        distinct = list(found)
         sampler = self.sampler
         logits, prefilled, width = prefill(sampler.model, distinct, sampler.pad_id)
         self._clear()

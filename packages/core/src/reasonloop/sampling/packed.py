@@ -40,22 +40,29 @@ from reasonloop.sampling.prefix_cache import Layers
 @dataclass
 class Segment:
     """One joining prompt in a packed pass: its tokens are the pass's [first, first + length),
-    after a cached prefix of `prefix_length` positions (`prefix`: its keys/values)."""
+    after a cached prefix of `prefix_length` positions (`prefix`: its keys/values). `mask` is
+    built once for the pass (every layer reads it)."""
 
     first: int
     length: int
     prefix_length: int = 0
     prefix: Layers = field(default_factory=list)
     layers: Layers = field(default_factory=list)  # filled by the pass: the whole prompt's
+    mask: torch.Tensor | None = None
 
-    def mask(self, device: torch.device) -> torch.Tensor | None:
-        """Causal over prefix + own tokens ([1, 1, length, prefix + length], True: seen);
-        None without a prefix (SDPA's own causal mask, as a plain prefill uses)."""
-        if not self.prefix_length:
-            return None
-        queries = torch.arange(self.length, device=device)[:, None] + self.prefix_length
-        keys = torch.arange(self.prefix_length + self.length, device=device)[None, :]
-        return (keys <= queries)[None, None]
+    @classmethod
+    def of(
+        cls, first: int, length: int, prefix_length: int, prefix: Layers, device: torch.device
+    ) -> Segment:
+        """A segment with its mask: causal over prefix + own tokens ([1, 1, length, prefix +
+        length], True: seen); None without a prefix (SDPA's own causal mask, as a plain
+        prefill uses)."""
+        mask = None
+        if prefix_length:
+            queries = torch.arange(length, device=device)[:, None] + prefix_length
+            keys = torch.arange(prefix_length + length, device=device)[None, :]
+            mask = (keys <= queries)[None, None]
+        return cls(first, length, prefix_length, prefix, mask=mask)
 
     def keep(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> None:
         """Record layer `layer`'s keys/values of the segment's tokens ([heads, length, dim])
@@ -116,7 +123,7 @@ def packed_attention(
             query[:, :, segment.first : segment.first + segment.length],
             keys[None],
             values[None],
-            segment.mask(query.device),
+            segment.mask,
             scaling=scaling,
         )
         parts.append(out[0])
